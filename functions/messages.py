@@ -1,0 +1,78 @@
+"""Toolbar API: send a message, read what happened to it, revoke or unlock its link."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from functions.http import api_call, json_response
+from shared_code.auth import Principal
+from shared_code.idempotency import Reply, check_key, request_fingerprint, run_once
+from shared_code.message_request import parse_json_object, parse_new_message
+from shared_code.messages import (
+    accepted_view,
+    create_message,
+    get_message,
+    message_view,
+    revoke_message,
+    unlock_message,
+)
+from shared_code.settings import get_settings
+from shared_code.storage import get_storage
+
+bp = func.Blueprint()
+
+
+@bp.route(route="api/v1/messages", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def messages_create(req: func.HttpRequest) -> func.HttpResponse:
+    """POST /api/v1/messages: 202 with the message's first status."""
+
+    def action(principal: Principal) -> func.HttpResponse:
+        settings, storage = get_settings(), get_storage()
+        key = check_key(req.headers.get("Idempotency-Key"))
+        payload = parse_json_object(req.get_body())
+
+        def create() -> Reply:
+            message = create_message(storage, settings, principal, parse_new_message(payload, settings))
+            return Reply(202, accepted_view(message), {"Location": f"/api/v1/messages/{message.id}"})
+
+        reply = run_once(storage, principal.org, key, request_fingerprint(payload),
+                         settings.idempotency_ttl_hours, create)
+        return json_response(reply.status, reply.body, reply.headers)
+
+    return api_call(req, action)
+
+
+@bp.route(route="api/v1/messages/{id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def messages_get(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/v1/messages/{id}: status, receipts and events."""
+
+    def action(principal: Principal) -> func.HttpResponse:
+        storage = get_storage()
+        message = get_message(storage, principal.org, req.route_params.get("id", ""))
+        return json_response(200, message_view(storage, message))
+
+    return api_call(req, action)
+
+
+@bp.route(route="api/v1/messages/{id}/revoke", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def messages_revoke(req: func.HttpRequest) -> func.HttpResponse:
+    """POST /api/v1/messages/{id}/revoke: the link dies at once."""
+
+    def action(principal: Principal) -> func.HttpResponse:
+        storage = get_storage()
+        message = revoke_message(storage, principal.org, req.route_params.get("id", ""))
+        return json_response(200, message_view(storage, message))
+
+    return api_call(req, action)
+
+
+@bp.route(route="api/v1/messages/{id}/unlock", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def messages_unlock(req: func.HttpRequest) -> func.HttpResponse:
+    """POST /api/v1/messages/{id}/unlock: a locked link works again."""
+
+    def action(principal: Principal) -> func.HttpResponse:
+        storage = get_storage()
+        message = unlock_message(storage, principal.org, req.route_params.get("id", ""))
+        return json_response(200, message_view(storage, message))
+
+    return api_call(req, action)

@@ -1,0 +1,198 @@
+"""Patient portal: the date-of-birth form, the document list, the download redirect.
+
+No GET changes anything a patient relies on (link previews fetch links first); the
+only write a GET makes is the `portal_opened` receipt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs
+
+import azure.functions as func
+
+from shared_code import clock
+from shared_code.errors import DomainError
+from shared_code.messages import Message
+from shared_code.pages import KIND_LABELS, STATIC, human_size, render
+from shared_code.portal import (
+    CSRF_COOKIE,
+    DEFAULT_PRACTICE_NAME,
+    SESSION_COOKIE,
+    LinkGone,
+    LinkLocked,
+    check_dob,
+    cookie_header,
+    csrf_valid,
+    download_url,
+    list_documents,
+    new_csrf,
+    new_session,
+    note_opened,
+    practice_name,
+    resolve_link,
+    security_headers,
+    session_valid,
+)
+from shared_code.settings import get_settings
+from shared_code.storage import get_storage
+
+bp = func.Blueprint()
+log = logging.getLogger("enclose.portal")
+_STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml",
+                 ".png": "image/png", ".ico": "image/x-icon", ".woff2": "font/woff2"}
+
+
+def _https(req: func.HttpRequest) -> bool:
+    return req.url.startswith("https:") or req.headers.get("X-Forwarded-Proto", "") == "https"
+
+
+def _page(req: func.HttpRequest, status: int, html: str, extra: dict[str, str] | None = None) -> func.HttpResponse:
+    headers = security_headers(_https(req))
+    headers.update(extra or {})
+    return func.HttpResponse(html, status_code=status, headers=headers, mimetype="text/html", charset="utf-8")
+
+
+def _redirect(req: func.HttpRequest, location: str, extra: dict[str, str] | None = None) -> func.HttpResponse:
+    headers = security_headers(_https(req))
+    headers["Location"] = location
+    headers.update(extra or {})
+    return func.HttpResponse(status_code=303, headers=headers)
+
+
+def _cookies(req: func.HttpRequest) -> dict[str, str]:
+    jar = SimpleCookie()
+    try:
+        jar.load(req.headers.get("Cookie", ""))
+    except Exception:  # noqa: BLE001 - a malformed Cookie header counts as no cookies
+        return {}
+    return {k: v.value for k, v in jar.items()}
+
+
+def _portal(req: func.HttpRequest, action: Callable[[], func.HttpResponse]) -> func.HttpResponse:
+    """Run a portal action; a domain error becomes its page (one page for every dead link)."""
+    try:
+        return action()
+    except LinkLocked as locked:
+        return _page(req, 403, render("locked.html", title="This link is locked",
+                                      practice_name=locked.practice_name, error_summary=None))
+    except LinkGone:
+        return _page(req, 404, render("not_found.html", title="This link is not valid",
+                                      practice_name=DEFAULT_PRACTICE_NAME, error_summary=None))
+    except DomainError as error:
+        return _page(req, error.status, render("error.html", title=error.title, detail=error.detail,
+                                               practice_name=DEFAULT_PRACTICE_NAME, error_summary=None))
+    except Exception:
+        log.exception("unhandled error in the portal")
+        return _page(req, 500, render("error.html", title="Sorry, there is a problem with this service",
+                                      detail="Please try again later.",
+                                      practice_name=DEFAULT_PRACTICE_NAME, error_summary=None))
+
+
+def _form(req: func.HttpRequest, token: str, message: Message, status: int, csrf: str, *,
+          values: dict[str, str] | None = None, summary: str | None = None,
+          error_fields: dict[str, str] | None = None, attempts_left: int | None = None,
+          set_csrf: bool) -> func.HttpResponse:
+    fields = list(error_fields or {})
+    html = render(
+        "dob_form.html", title="Confirm your date of birth", practice_name=practice_name(message),
+        token=token, csrf=csrf, values=values or {}, error_summary=summary,
+        error_fields=fields, first_error_field=fields[0] if fields else "day",
+        attempts_left=attempts_left, document_count=len(message.attachment_ids),
+    )
+    extra = {}
+    if set_csrf:
+        extra["Set-Cookie"] = cookie_header(CSRF_COOKIE, csrf, token, secure=_https(req),
+                                            max_age=get_settings().session_ttl_seconds * 4)
+    return _page(req, status, html, extra)
+
+
+@bp.route(route="p/{token}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def portal_link(req: func.HttpRequest) -> func.HttpResponse:
+    """GET shows the date-of-birth form; POST checks the date."""
+    token = req.route_params.get("token", "")
+
+    def action() -> func.HttpResponse:
+        storage, settings = get_storage(), get_settings()
+        message = resolve_link(storage, token)
+        cookies = _cookies(req)
+        if req.method == "GET":
+            note_opened(storage, message)
+            csrf = cookies.get(CSRF_COOKIE) or new_csrf()
+            return _form(req, token, message, 200, csrf, set_csrf=CSRF_COOKIE not in cookies)
+
+        form = {k: v[0] for k, v in parse_qs(req.get_body().decode("utf-8", "replace")).items()}
+        values = {"day": form.get("dob-day", ""), "month": form.get("dob-month", ""),
+                  "year": form.get("dob-year", "")}
+        if not csrf_valid(cookies.get(CSRF_COOKIE), form.get("csrf")):
+            csrf = new_csrf()
+            return _form(req, token, message, 400, csrf, values=values,
+                         summary="Your session has timed out. Enter your date of birth again.",
+                         error_fields={"day": ""}, set_csrf=True)
+        outcome = check_dob(storage, settings, message, values["day"], values["month"], values["year"])
+        if outcome.kind == "verified":
+            cookie = cookie_header(SESSION_COOKIE, new_session(settings, token), token,
+                                   secure=_https(req), max_age=settings.session_ttl_seconds)
+            return _redirect(req, f"/p/{token}/documents", {"Set-Cookie": cookie})
+        return _form(req, token, message, 200, cookies[CSRF_COOKIE], values=values,
+                     summary=outcome.summary, error_fields=outcome.field_errors,
+                     attempts_left=outcome.attempts_left, set_csrf=False)
+
+    return _portal(req, action)
+
+
+@bp.route(route="p/{token}/documents", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def portal_documents(req: func.HttpRequest) -> func.HttpResponse:
+    """The list of documents, for a patient who has confirmed their date of birth."""
+    token = req.route_params.get("token", "")
+
+    def action() -> func.HttpResponse:
+        storage, settings = get_storage(), get_settings()
+        message = resolve_link(storage, token)
+        if not session_valid(settings, token, _cookies(req).get(SESSION_COOKIE)):
+            return _redirect(req, f"/p/{token}")
+        documents = [
+            {"id": d.id, "name": d.name, "label": KIND_LABELS.get(d.kind, d.kind.upper()),
+             "size": human_size(d.size)}
+            for d in list_documents(storage, message)
+        ]
+        expires = clock.iso(message.link_expires_at)
+        return _page(req, 200, render(
+            "documents.html", title="Your documents", practice_name=practice_name(message),
+            token=token, documents=documents, error_summary=None,
+            expires=message.link_expires_at.strftime("%-d %B %Y") if expires else "the link expires",
+        ))
+
+    return _portal(req, action)
+
+
+@bp.route(route="p/{token}/documents/{attachmentId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def portal_download(req: func.HttpRequest) -> func.HttpResponse:
+    """303 to a short-lived, read-only SAS URL for one document."""
+    token = req.route_params.get("token", "")
+
+    def action() -> func.HttpResponse:
+        storage, settings = get_storage(), get_settings()
+        message = resolve_link(storage, token)
+        if not session_valid(settings, token, _cookies(req).get(SESSION_COOKIE)):
+            return _redirect(req, f"/p/{token}")
+        url = download_url(storage, settings, message, req.route_params.get("attachmentId", ""))
+        return _redirect(req, url)
+
+    return _portal(req, action)
+
+
+@bp.route(route="static/{*path}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def portal_static(req: func.HttpRequest) -> func.HttpResponse:
+    """The portal's styles and assets (no user data; cacheable)."""
+    relative = req.route_params.get("path", "")
+    target = (STATIC / relative).resolve()
+    suffix = target.suffix.lower()
+    if not target.is_relative_to(STATIC.resolve()) or not target.is_file() or suffix not in _STATIC_TYPES:
+        return func.HttpResponse("Not found", status_code=404, mimetype="text/plain")
+    return func.HttpResponse(
+        target.read_bytes(), status_code=200, mimetype=_STATIC_TYPES[suffix],
+        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )

@@ -1,0 +1,21 @@
+"""Timer trigger: purge expired links and re-queue anything a crash left behind."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from shared_code.retention import run_retention
+from shared_code.settings import get_settings
+from shared_code.storage import get_storage
+
+bp = func.Blueprint()
+log = logging.getLogger("enclose.retention")
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False)
+def retention(timer: func.TimerRequest) -> None:
+    """Every five minutes, so a link's documents go well within an hour of its expiry."""
+    report = run_retention(get_storage(), get_settings())
+    log.info("retention: %d purged, %d re-queued", report.purged, report.requeued)

@@ -1,0 +1,26 @@
+"""Blob trigger: validate and scan each upload, then move on the messages waiting for it."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from shared_code.attachments import scan_upload
+from shared_code.messages import on_attachment_scanned
+from shared_code.settings import get_settings
+from shared_code.storage import get_storage
+
+bp = func.Blueprint()
+log = logging.getLogger("enclose.scan")
+
+
+@bp.blob_trigger(arg_name="blob", path="uploads/{name}", connection="AzureWebJobsStorage",
+                 source=func.BlobSource(get_settings().blob_trigger_source))
+def scan_uploaded_blob(blob: func.InputStream) -> None:
+    """Give an uploaded file its verdict; a scanner failure raises so the host retries."""
+    name = (blob.name or "").split("/", 1)[-1]  # "uploads/{org}/{id}" → "{org}/{id}"
+    storage, settings = get_storage(), get_settings()
+    attachment = scan_upload(storage, settings, name, blob.read())
+    if attachment is not None:
+        on_attachment_scanned(storage, settings, attachment.org, attachment.id)

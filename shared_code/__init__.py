@@ -1,0 +1,1 @@
+"""Enclose's domain and adapters. Never imports azure.functions (see design.md)."""

@@ -1,0 +1,281 @@
+"""Attachments: upload, status, delete, and the scan that decides whether one may be served.
+
+An upload lands in `uploads/{org}/{id}` with status `scanning`. The blob-triggered scan
+validates it by content and scans it for malware; a clean file is written to
+`documents/{org}/{id}`, a rejected one to `quarantine/{org}/{id}`, and the upload is
+removed. Only `documents` is ever served, and only through a short SAS.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from shared_code import clock
+from shared_code.auth import Principal
+from shared_code.crypto import sha256_hex
+from shared_code.errors import NotFound, ServiceUnavailable
+from shared_code.settings import Settings
+from shared_code.storage import ATTACHMENTS, DOCUMENTS, QUARANTINE, UPLOADS, Storage
+
+log = logging.getLogger(__name__)
+
+SCANNING, CLEAN, REJECTED = "scanning", "clean", "rejected"
+#: After this many failed scan attempts a file is rejected as "could not be scanned" (fail closed).
+MAX_SCAN_ATTEMPTS = 5
+COULD_NOT_SCAN = "The file could not be checked for viruses, so it cannot be sent. Please upload it again."
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An uploaded document and what the scan decided about it."""
+
+    id: str
+    org: str
+    filename: str
+    content_type: str
+    kind: str
+    size: int
+    sha256: str
+    status: str
+    created_at: datetime
+    created_by: str
+    reason: str | None = None
+    scanned_at: datetime | None = None
+    scan_engine: str | None = None
+    scan_signature: str | None = None
+    scan_attempts: int = 0
+    deleted: bool = False
+    etag: str | None = None
+
+    @property
+    def blob_name(self) -> str:
+        """The blob's name inside its container: `{org}/{id}`."""
+        return f"{self.org}/{self.id}"
+
+    def to_api(self) -> dict[str, Any]:
+        """The attachment as the toolbar API shows it."""
+        doc: dict[str, Any] = {
+            "id": self.id,
+            "status": self.status,
+            "filename": self.filename,
+            "contentType": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
+            "createdAt": clock.iso(self.created_at),
+        }
+        if self.status == REJECTED:
+            doc["reason"] = self.reason
+        return doc
+
+
+def _to_entity(a: Attachment) -> dict[str, Any]:
+    return {
+        "PartitionKey": a.org, "RowKey": a.id, "filename": a.filename,
+        "contentType": a.content_type, "kind": a.kind, "size": a.size, "sha256": a.sha256,
+        "status": a.status, "createdAt": clock.iso(a.created_at), "createdBy": a.created_by,
+        "reason": a.reason, "scannedAt": clock.iso(a.scanned_at), "scanEngine": a.scan_engine,
+        "scanSignature": a.scan_signature, "scanAttempts": a.scan_attempts, "deleted": a.deleted,
+    }
+
+
+def _from_entity(e: Any) -> Attachment:
+    return Attachment(
+        id=e["RowKey"], org=e["PartitionKey"], filename=e["filename"],
+        content_type=e["contentType"], kind=e["kind"], size=int(e["size"]), sha256=e["sha256"],
+        status=e["status"], created_at=clock.parse_iso(e["createdAt"]), created_by=e["createdBy"],
+        reason=e.get("reason"), scanned_at=clock.parse_iso(e.get("scannedAt")),
+        scan_engine=e.get("scanEngine"), scan_signature=e.get("scanSignature"),
+        scan_attempts=int(e.get("scanAttempts") or 0), deleted=bool(e.get("deleted")),
+        etag=e.metadata.get("etag") if hasattr(e, "metadata") else None,
+    )
+
+
+def find_attachment(storage: Storage, org: str, attachment_id: str) -> Attachment | None:
+    """The attachment of this organisation with this id (deleted ones included), or None."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return _from_entity(storage.table(ATTACHMENTS).get_entity(org, attachment_id))
+    except ResourceNotFoundError:
+        return None
+
+
+def get_attachment(storage: Storage, org: str, attachment_id: str) -> Attachment:
+    """A live attachment of this organisation; 404 for unknown, deleted or another's."""
+    found = find_attachment(storage, org, attachment_id) if _plausible_id(attachment_id) else None
+    if found is None or found.deleted:
+        raise NotFound("There is no attachment with this id.")
+    return found
+
+
+def _plausible_id(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def save_attachment(storage: Storage, attachment: Attachment, *, etag_check: bool = True) -> Attachment:
+    """Write back a changed attachment; with `etag_check`, only if nobody changed it meanwhile."""
+    from azure.core import MatchConditions
+    from azure.data.tables import UpdateMode
+
+    table = storage.table(ATTACHMENTS)
+    if etag_check and attachment.etag:
+        meta = table.update_entity(
+            _to_entity(attachment), mode=UpdateMode.REPLACE,
+            etag=attachment.etag, match_condition=MatchConditions.IfNotModified,
+        )
+    else:
+        meta = table.upsert_entity(_to_entity(attachment), mode=UpdateMode.REPLACE)
+    return replace(attachment, etag=meta.get("etag"))
+
+
+def upload_attachment(storage: Storage, settings: Settings, principal: Principal,
+                      filename: str | None, data: bytes) -> Attachment:
+    """Accept an upload: type by content (415), record it as scanning, store it in `uploads`."""
+    from azure.storage.blob import ContentSettings
+
+    from shared_code.filenames import safe_filename
+    from shared_code.filetypes import sniff
+
+    file_type = sniff(data, filename)
+    attachment = Attachment(
+        id=str(uuid.uuid4()), org=principal.org, filename=safe_filename(filename, file_type),
+        content_type=file_type.mime, kind=file_type.kind, size=len(data), sha256=sha256_hex(data),
+        status=SCANNING, created_at=clock.now(), created_by=principal.user,
+    )
+    try:
+        # The row first: the scan, which the blob triggers, needs it.
+        storage.table(ATTACHMENTS).create_entity(_to_entity(attachment))
+        storage.container(UPLOADS).upload_blob(
+            attachment.blob_name, data, overwrite=True,
+            content_settings=ContentSettings(content_type=file_type.mime),
+        )
+    except Exception as exc:
+        log.exception("upload of attachment %s failed", attachment.id)
+        _forget(storage, attachment)
+        raise ServiceUnavailable("The document could not be stored. Please try again.") from exc
+    log.info("attachment %s uploaded (%s, %d bytes)", attachment.id, file_type.kind, len(data))
+    return attachment
+
+
+def _forget(storage: Storage, attachment: Attachment) -> None:
+    """Best-effort removal of a half-written upload, so no row points at nothing."""
+    try:
+        storage.table(ATTACHMENTS).delete_entity(attachment.org, attachment.id)
+    except Exception:  # noqa: BLE001 - we are already failing; the lifecycle policy is the backstop
+        log.warning("could not remove the row of failed upload %s", attachment.id)
+
+
+def delete_attachment(storage: Storage, org: str, attachment_id: str) -> None:
+    """Delete an attachment: gone from the API at once, its blobs removed.
+
+    Messages already made with it keep working: each message has its own copy
+    of its documents (see `messages.copy_documents`).
+    """
+    attachment = get_attachment(storage, org, attachment_id)
+    save_attachment(storage, replace(attachment, deleted=True), etag_check=False)
+    for container in (UPLOADS, DOCUMENTS, QUARANTINE):
+        storage.container(container).delete_blobs(attachment.blob_name, raise_on_any_failure=False)
+    log.info("attachment %s deleted", attachment.id)
+
+
+# -- the scan ---------------------------------------------------------------------------
+
+def _verdict_fields(attachment: Attachment, status: str, reason: str | None,
+                    engine: str, signature: str | None) -> Attachment:
+    return replace(attachment, status=status, reason=reason, scanned_at=clock.now(),
+                   scan_engine=engine, scan_signature=signature)
+
+
+def scan_upload(storage: Storage, settings: Settings, blob_name: str, data: bytes) -> Attachment | None:
+    """Validate and scan `uploads/{org}/{id}`; move it to `documents` or `quarantine`.
+
+    Idempotent: run twice, it gives the same outcome with no duplicate copies.
+    Fails closed: a scanner error is raised (so the trigger retries) until
+    MAX_SCAN_ATTEMPTS, after which the file is rejected as "could not be scanned".
+    Returns the attachment with its verdict, or None when the upload has no live record.
+    """
+    from shared_code.filetypes import ContentRejected, FileType, validate
+    from shared_code.scanning import ScanError, scanner_from_settings
+
+    org, _, attachment_id = blob_name.partition("/")
+    attachment = find_attachment(storage, org, attachment_id) if _plausible_id(attachment_id) else None
+    uploads = storage.container(UPLOADS)
+    if attachment is None or attachment.deleted:
+        uploads.delete_blobs(blob_name, raise_on_any_failure=False)
+        log.info("upload %s has no live attachment; removed", attachment_id)
+        return None
+    if attachment.status != SCANNING:
+        # Already decided by an earlier run; make sure the upload is gone and stop.
+        uploads.delete_blobs(blob_name, raise_on_any_failure=False)
+        return attachment
+
+    if sha256_hex(data) != attachment.sha256:
+        decided = _verdict_fields(attachment, REJECTED,
+                                  "The file changed after it was uploaded. Please upload it again.",
+                                  "integrity", "sha256-mismatch")
+        return _settle(storage, decided, data)
+    file_type = FileType(kind=attachment.kind, mime=attachment.content_type,
+                         extension=attachment.filename.rsplit(".", 1)[-1])
+    try:
+        validate(data, file_type)
+    except ContentRejected as rejected:
+        decided = _verdict_fields(attachment, REJECTED, rejected.reason, "enclose-validator",
+                                  getattr(rejected, "rule", None))
+        return _settle(storage, decided, data)
+
+    attachment = save_attachment(storage, replace(attachment, scan_attempts=attachment.scan_attempts + 1))
+    scanner = scanner_from_settings(
+        settings, get_tags=lambda name: uploads.get_blob_client(name).get_blob_tags()
+    )
+    try:
+        verdict = scanner.scan(data, blob_name=blob_name)
+    except ScanError:
+        if attachment.scan_attempts < MAX_SCAN_ATTEMPTS:
+            log.warning("scan of attachment %s failed (attempt %d); will retry",
+                        attachment.id, attachment.scan_attempts)
+            raise
+        log.error("attachment %s could not be scanned after %d attempts; rejected",
+                  attachment.id, attachment.scan_attempts)
+        decided = _verdict_fields(attachment, REJECTED, COULD_NOT_SCAN, "scanner", "unavailable")
+        return _settle(storage, decided, data)
+    status = CLEAN if verdict.clean else REJECTED
+    decided = _verdict_fields(attachment, status, None if verdict.clean else verdict.reason,
+                              verdict.engine, verdict.signature)
+    return _settle(storage, decided, data)
+
+
+def _settle(storage: Storage, decided: Attachment, data: bytes) -> Attachment:
+    """Store the verdict: bytes to documents or quarantine, row updated, upload removed."""
+    from azure.storage.blob import ContentSettings
+
+    target = DOCUMENTS if decided.status == CLEAN else QUARANTINE
+    # Write the bytes that were checked, not a copy of the upload blob, so what is
+    # served is exactly what was scanned even if the upload blob were replaced.
+    storage.container(target).upload_blob(
+        decided.blob_name, data, overwrite=True,
+        content_settings=ContentSettings(content_type=decided.content_type),
+        metadata={"sha256": decided.sha256},
+    )
+    from azure.core.exceptions import ResourceModifiedError
+
+    try:
+        saved = save_attachment(storage, decided)
+    except ResourceModifiedError:
+        # Changed while we scanned: only a delete does that. Keep it deleted.
+        current = find_attachment(storage, decided.org, decided.id)
+        if current is None or current.deleted:
+            storage.container(target).delete_blobs(decided.blob_name, raise_on_any_failure=False)
+            storage.container(UPLOADS).delete_blobs(decided.blob_name, raise_on_any_failure=False)
+            return current
+        saved = save_attachment(storage, replace(decided, etag=current.etag))
+    storage.container(UPLOADS).delete_blobs(decided.blob_name, raise_on_any_failure=False)
+    log.info("attachment %s scanned: %s (%s)", decided.id, decided.status, decided.scan_engine)
+    return saved

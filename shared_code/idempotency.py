@@ -1,0 +1,108 @@
+"""`Idempotency-Key`: the same key and request within the window gets the first answer again.
+
+The key is claimed with an insert (which only one caller can win), so two requests
+with the same key at the same moment make one message. The stored record holds a
+hash of the request and the first answer, never the request itself.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from shared_code import clock
+from shared_code.crypto import sha256_hex
+from shared_code.errors import BadRequest, Conflict, FieldError, Unprocessable
+from shared_code.storage import IDEMPOTENCY, Storage
+
+MAX_KEY_LENGTH = 255
+#: How long a second request waits for the first one with the same key to finish.
+WAIT_FOR_FIRST_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer that can be replayed: status, JSON body and headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+def request_fingerprint(payload: dict[str, Any]) -> str:
+    """A hash of a request's meaning (key order and spacing do not matter)."""
+    return sha256_hex(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
+
+
+def check_key(key: str | None) -> str | None:
+    """The key if usable, None when absent; 400 when empty or too long."""
+    if key is None:
+        return None
+    if not key.strip() or len(key) > MAX_KEY_LENGTH:
+        raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.")
+    return key
+
+
+def run_once(storage: Storage, org: str, key: str | None, fingerprint: str, ttl_hours: int,
+             action: Callable[[], Reply]) -> Reply:
+    """Run `action` once per (organisation, key); replay its answer to repeats of the same request."""
+    from azure.core import MatchConditions
+    from azure.core.exceptions import (
+        ResourceExistsError,
+        ResourceModifiedError,
+        ResourceNotFoundError,
+    )
+    from azure.data.tables import UpdateMode
+
+    if key is None:
+        return action()
+    table = storage.table(IDEMPOTENCY)
+    row_key = sha256_hex(key.encode())
+    deadline = time.monotonic() + WAIT_FOR_FIRST_SECONDS
+    while True:
+        claim = {"PartitionKey": org, "RowKey": row_key, "fingerprint": fingerprint,
+                 "state": "pending", "createdAt": clock.iso(clock.now())}
+        try:
+            table.create_entity(claim)
+            break  # the key is ours
+        except ResourceExistsError:
+            pass
+        try:
+            row = table.get_entity(org, row_key)
+        except ResourceNotFoundError:
+            continue  # released by a failed first request: claim it again
+        created = clock.parse_iso(row.get("createdAt"))
+        if created and clock.now() - created > timedelta(hours=ttl_hours):
+            try:  # expired: remove it (only as we read it) and claim afresh
+                table.delete_entity(org, row_key, etag=row.metadata["etag"],
+                                    match_condition=MatchConditions.IfNotModified)
+            except (ResourceModifiedError, ResourceNotFoundError):
+                pass
+            continue
+        if row.get("fingerprint") != fingerprint:
+            raise Unprocessable(
+                [FieldError("Idempotency-Key", "This key was already used for a different request")],
+                "This Idempotency-Key was already used for a different request.",
+            )
+        if row.get("state") == "done":
+            return Reply(int(row["status"]), json.loads(row["body"]), json.loads(row["headers"]))
+        if time.monotonic() > deadline:
+            raise Conflict("A request with this Idempotency-Key is still being processed. Try again shortly.")
+        time.sleep(0.05)
+
+    try:
+        reply = action()
+    except BaseException:
+        # A refused or failed request claims nothing: the key may be used again once it is fixed.
+        table.delete_entity(org, row_key)
+        raise
+    table.update_entity(
+        {**claim, "state": "done", "status": reply.status, "body": json.dumps(reply.body),
+         "headers": json.dumps(reply.headers)},
+        mode=UpdateMode.REPLACE, match_condition=MatchConditions.Unconditionally,
+    )
+    return reply

@@ -1,0 +1,134 @@
+"""The rules for a new message request: every field checked, every problem named (422)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from shared_code import clock
+from shared_code.errors import BadRequest, FieldError, Unprocessable
+from shared_code.nhs import is_valid_nhs_number
+from shared_code.phones import InvalidMobile, to_e164_mobile
+from shared_code.settings import Settings
+
+MAX_BODY_CHARS = 1600
+MAX_NAME_CHARS = 200
+MAX_AGE_YEARS = 130
+#: How far ahead a message may be scheduled.
+MAX_SCHEDULE_DAYS = 30
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A valid request to text a patient a link to documents."""
+
+    date_of_birth: date
+    mobile: str  # E.164
+    body: str
+    attachment_ids: tuple[str, ...]
+    send_at: datetime | None
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """The request body as a JSON object, or 400."""
+    try:
+        value = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadRequest("The request body is not valid JSON.") from None
+    if not isinstance(value, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return value
+
+
+def parse_date_of_birth(raw: Any, today: date) -> tuple[date | None, str | None]:
+    """(date, None) when valid, else (None, reason)."""
+    if not isinstance(raw, str) or len(raw) != 10:
+        return None, "Enter the date of birth as YYYY-MM-DD"
+    try:
+        dob = date.fromisoformat(raw)
+    except ValueError:
+        return None, "The date of birth must be a real date"
+    if dob > today:
+        return None, "The date of birth must be in the past"
+    try:
+        oldest = today.replace(year=today.year - MAX_AGE_YEARS)
+    except ValueError:  # 29 February
+        oldest = today.replace(year=today.year - MAX_AGE_YEARS, day=28)
+    if dob < oldest:
+        return None, f"The date of birth must be less than {MAX_AGE_YEARS} years ago"
+    return dob, None
+
+
+def parse_new_message(payload: dict[str, Any], settings: Settings) -> NewMessage:
+    """Check a message request; raise Unprocessable listing every invalid field."""
+    errors: list[FieldError] = []
+    now = clock.now()
+    patient = payload.get("patient")
+    if not isinstance(patient, dict):
+        errors.append(FieldError("patient", "Enter the patient's details"))
+        patient = {}
+
+    nhs = patient.get("nhsNumber")
+    if not isinstance(nhs, str) or not is_valid_nhs_number(nhs):
+        errors.append(FieldError("patient.nhsNumber", "Enter a valid 10-digit NHS number"))
+
+    dob, reason = parse_date_of_birth(patient.get("dateOfBirth"), now.date())
+    if reason:
+        errors.append(FieldError("patient.dateOfBirth", reason))
+
+    mobile = None
+    raw_mobile = patient.get("mobile")
+    if not isinstance(raw_mobile, str):
+        errors.append(FieldError("patient.mobile", "Enter a mobile phone number"))
+    else:
+        try:
+            mobile = to_e164_mobile(raw_mobile, allowed_countries=settings.allowed_countries,
+                                    allow_drama=settings.allow_drama_numbers)
+        except InvalidMobile as exc:
+            errors.append(FieldError("patient.mobile", str(exc)))
+
+    name = patient.get("name")
+    if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME_CHARS):
+        errors.append(FieldError("patient.name", f"The name must be text of at most {MAX_NAME_CHARS} characters"))
+
+    body = payload.get("body")
+    if not isinstance(body, str) or not body.strip():
+        errors.append(FieldError("body", "Enter the text of the message"))
+        body = None
+    elif len(body) > MAX_BODY_CHARS or "\x00" in body:
+        errors.append(FieldError("body", f"The message must be at most {MAX_BODY_CHARS} characters"))
+        body = None
+
+    ids = payload.get("attachmentIds")
+    attachment_ids: tuple[str, ...] = ()
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or not ids:
+        errors.append(FieldError("attachmentIds", "Attach at least one document"))
+    elif len(ids) > settings.max_attachments:
+        errors.append(FieldError("attachmentIds", f"Attach at most {settings.max_attachments} documents"))
+    elif len(set(ids)) != len(ids):
+        errors.append(FieldError("attachmentIds", "Each document can be attached only once"))
+    else:
+        attachment_ids = tuple(ids)
+
+    send_at = None
+    raw_send_at = payload.get("sendAt")
+    if raw_send_at is not None:
+        try:
+            send_at = clock.parse_iso(raw_send_at) if isinstance(raw_send_at, str) else None
+            if send_at is None:
+                raise ValueError
+        except ValueError:
+            errors.append(FieldError("sendAt", "Enter the send time as an ISO 8601 date and time with a time zone"))
+        else:
+            if send_at > now + timedelta(days=MAX_SCHEDULE_DAYS):
+                errors.append(FieldError(
+                    "sendAt", f"A message can be scheduled at most {MAX_SCHEDULE_DAYS} days ahead"))
+            elif send_at <= now:
+                send_at = None  # a time already past means "now"
+
+    if errors:
+        raise Unprocessable(errors)
+    return NewMessage(date_of_birth=dob, mobile=mobile, body=body.strip(),
+                      attachment_ids=attachment_ids, send_at=send_at)

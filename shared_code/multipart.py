@@ -1,0 +1,88 @@
+"""Reading the `file` part of a toolbar upload (multipart/form-data) with python-multipart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared_code.errors import BadRequest, TooLarge
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """The `file` part of an upload: the name the toolbar gave it and its bytes."""
+
+    filename: str | None
+    data: bytes
+
+
+def read_file_part(content_type: str | None, body: bytes, max_bytes: int) -> UploadedFile:
+    """The part named `file`; 400 when missing, empty or malformed, 413 when over `max_bytes`."""
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    mime, options = parse_options_header(content_type or "")
+    boundary = options.get(b"boundary")
+    if mime != b"multipart/form-data" or not boundary:
+        raise BadRequest("Send the document as multipart/form-data with a part named 'file'.")
+
+    parts: list[dict] = []
+    current: dict = {}
+    header_name = bytearray()
+    header_value = bytearray()
+
+    def on_part_begin() -> None:
+        current.clear()
+        current.update(headers={}, data=bytearray())
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        header_name.extend(data[start:end])
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        header_value.extend(data[start:end])
+
+    def on_header_end() -> None:
+        current["headers"][bytes(header_name).lower()] = bytes(header_value)
+        header_name.clear()
+        header_value.clear()
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        buf: bytearray = current["data"]
+        # Stop holding bytes past the limit (+1 so the size check below still fires).
+        if len(buf) <= max_bytes:
+            buf.extend(data[start:end][: max_bytes + 1 - len(buf)])
+
+    def on_part_end() -> None:
+        parts.append(dict(current))
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
+    try:
+        parser.write(body)
+        parser.finalize()
+    except Exception:  # noqa: BLE001 - python-multipart raises several types for broken input
+        raise BadRequest("The upload is not valid multipart/form-data.") from None
+
+    for part in parts:
+        disposition = part["headers"].get(b"content-disposition", b"")
+        kind, params = parse_options_header(disposition)
+        if kind != b"form-data" or params.get(b"name") != b"file":
+            continue
+        data = bytes(part["data"])
+        if len(data) > max_bytes:
+            raise TooLarge(f"The document is larger than the {max_bytes // (1024 * 1024)} MB limit.")
+        if not data:
+            raise BadRequest("The document is empty.")
+        raw_name = params.get(b"filename")
+        filename = raw_name.decode("utf-8", "replace") if raw_name is not None else None
+        return UploadedFile(filename=filename, data=data)
+    if not parts and body.strip():
+        raise BadRequest("The upload is not valid multipart/form-data.")
+    raise BadRequest("The upload has no part named 'file'.")

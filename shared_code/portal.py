@@ -1,0 +1,264 @@
+"""The patient portal's rules: which links work, the date-of-birth check, sessions, downloads.
+
+The HTTP shape (pages, cookies, headers) is in `functions/portal.py`; what a cookie
+or header must say is decided here.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+from dataclasses import dataclass, replace
+from datetime import date
+
+from shared_code import clock
+from shared_code.attachments import find_attachment
+from shared_code.crypto import derive_key, dob_matches, sign, token_hash, unsign
+from shared_code.errors import Forbidden, NotFound
+from shared_code.events import record_event
+from shared_code.messages import DELIVERED, SENT, Message, find_message, transition
+from shared_code.settings import Settings
+from shared_code.storage import DOCUMENTS, LINKS, Storage
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "enclose_session"
+CSRF_COOKIE = "enclose_csrf"
+DEFAULT_PRACTICE_NAME = "Your GP practice"
+_TOKEN_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+class LinkGone(NotFound):
+    """Unknown, expired or revoked: one answer for all three, so none can be told apart."""
+
+    title = "Link not found"
+
+    def __init__(self) -> None:
+        super().__init__("This link is not valid. It may have expired or been cancelled.")
+
+
+class LinkLocked(Forbidden):
+    """Too many wrong dates of birth: only the practice can unlock the link."""
+
+    title = "Link locked"
+
+    def __init__(self, practice_name: str) -> None:
+        super().__init__("This link has been locked because the date of birth was entered wrongly too many times.")
+        self.practice_name = practice_name
+
+
+def practice_name(message: Message) -> str:
+    """The practice's name as patients see it."""
+    return message.practice_name or DEFAULT_PRACTICE_NAME
+
+
+def resolve_link(storage: Storage, token: str) -> Message:
+    """The live message behind a link token; LinkGone (404) or LinkLocked (403) otherwise."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    if not 16 <= len(token) <= 64 or not set(token) <= _TOKEN_CHARS:
+        raise LinkGone()
+    try:
+        row = storage.table(LINKS).get_entity(token_hash(token), "")
+    except ResourceNotFoundError:
+        raise LinkGone() from None
+    message = find_message(storage, row["org"], row["messageId"])
+    # A link works only once its text has gone, until it expires or is revoked.
+    if (message is None or message.revoked_at or message.purged_at or message.expired
+            or message.state not in (SENT, DELIVERED)):
+        raise LinkGone()
+    if message.locked:
+        raise LinkLocked(practice_name(message))
+    return message
+
+
+def note_opened(storage: Storage, message: Message) -> None:
+    """Record that the link was fetched (a phone's link preview counts: it is not proof of the patient)."""
+    record_event(storage, message.id, "portal_opened")
+
+
+# -- date of birth ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DobOutcome:
+    """What a date-of-birth attempt led to.
+
+    kind: `invalid` (not a real date: not an attempt), `wrong`, `locked` or `verified`.
+    """
+
+    kind: str
+    field_errors: dict[str, str]
+    summary: str | None = None
+    attempts_left: int | None = None
+
+
+def parse_dob_fields(day: str, month: str, year: str, today: date) -> tuple[date | None, dict[str, str], str | None]:
+    """(date, {}, None) for a real past date; otherwise the NHS pattern's field errors and summary."""
+    day, month, year = (day or "").strip(), (month or "").strip(), (year or "").strip()
+    missing = [name for name, value in (("day", day), ("month", month), ("year", year)) if not value]
+    if len(missing) == 3:
+        return None, {"day": "", "month": "", "year": ""}, "Enter your date of birth"
+    if missing:
+        return None, {m: "" for m in missing}, f"Date of birth must include a {' and '.join(missing)}"
+    fields = {}
+    if not (day.isdigit() and len(day) <= 2):
+        fields["day"] = ""
+    if not (month.isdigit() and len(month) <= 2):
+        fields["month"] = ""
+    if not (year.isdigit() and len(year) == 4):
+        fields["year"] = ""
+    if fields:
+        if list(fields) == ["year"]:
+            return None, fields, "Year must include 4 numbers"
+        return None, fields, "Date of birth must be a real date"
+    try:
+        value = date(int(year), int(month), int(day))
+    except ValueError:
+        return None, {"day": "", "month": "", "year": ""}, "Date of birth must be a real date"
+    if value > today:
+        return None, {"day": "", "month": "", "year": ""}, "Date of birth must be in the past"
+    if value.year < today.year - 130:
+        return None, {"year": ""}, "Date of birth must be a real date"
+    return value, {}, None
+
+
+def check_dob(storage: Storage, settings: Settings, message: Message,
+              day: str, month: str, year: str) -> DobOutcome:
+    """Check a date of birth against the link; count a wrong one, lock after the limit.
+
+    The counter is written with an ETag condition, so parallel guesses cannot overrun it.
+    """
+    candidate, fields, summary = parse_dob_fields(day, month, year, clock.now().date())
+    if candidate is None:
+        return DobOutcome("invalid", fields, summary)
+    right = bool(message.dob_hash) and dob_matches(
+        settings.dob_hash_key, message.dob_salt, message.dob_hash, candidate)
+    limit = settings.max_dob_attempts
+    seen: dict[str, Message] = {}
+
+    def count(m: Message) -> Message | None:
+        seen["m"] = m
+        if m.locked:
+            return None
+        if right:
+            return replace(m, dob_attempts=0) if m.dob_attempts else None
+        attempts = m.dob_attempts + 1
+        return replace(m, dob_attempts=attempts, locked=attempts >= limit)
+
+    updated, won = transition(storage, message.org, message.id, count, attempts=200)
+    if seen["m"].locked:
+        raise LinkLocked(practice_name(updated))
+    if right:
+        record_event(storage, message.id, "dob_verified")
+        return DobOutcome("verified", {})
+    record_event(storage, message.id, "dob_failed")
+    if updated.locked:
+        record_event(storage, message.id, "locked")
+        log.info("message %s locked after %d wrong dates of birth", message.id, limit)
+        raise LinkLocked(practice_name(updated))
+    left = max(limit - updated.dob_attempts, 0)
+    return DobOutcome("wrong", {"day": "", "month": "", "year": ""},
+                      "The date of birth does not match our records. Check it and try again.",
+                      attempts_left=left)
+
+
+# -- sessions and CSRF --------------------------------------------------------------------
+
+def _session_key(settings: Settings) -> bytes:
+    return derive_key(settings.session_key, "portal-session")
+
+
+def new_session(settings: Settings, token: str) -> str:
+    """A signed session value for this link, valid for SESSION_TTL_SECONDS (at most 15 minutes)."""
+    expires = int(time.time()) + settings.session_ttl_seconds
+    return sign(_session_key(settings), f"{token_hash(token)[:32]}~{expires}")
+
+
+def session_valid(settings: Settings, token: str, value: str | None) -> bool:
+    """Whether a session cookie belongs to this link and has not expired."""
+    if not value:
+        return False
+    payload = unsign(_session_key(settings), value)
+    if payload is None:
+        return False
+    bound, _, expires = payload.partition("~")
+    return hmac.compare_digest(bound, token_hash(token)[:32]) and expires.isdigit() and int(expires) > time.time()
+
+
+def new_csrf() -> str:
+    """A fresh CSRF value (double-submit: the form's hidden field must equal the cookie)."""
+    return secrets.token_urlsafe(24)
+
+
+def csrf_valid(cookie: str | None, field: str | None) -> bool:
+    """Whether the form's CSRF field matches its cookie."""
+    return bool(cookie) and bool(field) and hmac.compare_digest(cookie, field)
+
+
+def cookie_header(name: str, value: str, token: str, *, secure: bool, max_age: int) -> str:
+    """A Set-Cookie value: HttpOnly, SameSite=Strict, limited to this link's path."""
+    parts = [f"{name}={value}", f"Path=/p/{token}", f"Max-Age={max_age}", "HttpOnly", "SameSite=Strict"]
+    if secure:
+        parts.append("Secure")
+    return "; ".join(parts)
+
+
+def security_headers(https: bool) -> dict[str, str]:
+    """Headers on every portal response (contract: patient portal)."""
+    headers = {
+        "Content-Security-Policy": (
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+            "script-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        ),
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+        "X-Robots-Tag": "noindex",
+        "X-Frame-Options": "DENY",
+    }
+    if https:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    return headers
+
+
+# -- documents --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DocumentItem:
+    """One document as the patient's list shows it."""
+
+    id: str
+    name: str
+    kind: str
+    size: int
+
+
+def list_documents(storage: Storage, message: Message) -> list[DocumentItem]:
+    """The message's documents that can still be downloaded."""
+    items = []
+    for attachment_id in message.attachment_ids:
+        attachment = find_attachment(storage, message.org, attachment_id)
+        if attachment is not None and attachment.status == "clean":
+            items.append(DocumentItem(attachment.id, attachment.filename, attachment.kind, attachment.size))
+    return items
+
+
+def download_url(storage: Storage, settings: Settings, message: Message, attachment_id: str) -> str:
+    """A short SAS URL for one of the message's documents; records the download."""
+    from shared_code.filenames import content_disposition
+    from shared_code.sas import document_sas_url
+
+    if attachment_id not in message.attachment_ids:
+        raise NotFound("There is no such document.")
+    attachment = find_attachment(storage, message.org, attachment_id)
+    if attachment is None or attachment.status != "clean":
+        raise NotFound("There is no such document.")
+    url = document_sas_url(
+        storage, settings, DOCUMENTS, message.document_blob(attachment_id),
+        filename_disposition=content_disposition(attachment.filename),
+        content_type=attachment.content_type,
+    )
+    record_event(storage, message.id, "downloaded", attachment_id=attachment_id)
+    return url

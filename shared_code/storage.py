@@ -1,0 +1,147 @@
+"""Storage clients: blobs, tables and queues of the app's one storage account.
+
+Locally (and wherever a connection string is set) clients come from
+`AzureWebJobsStorage`; in Azure from `AzureWebJobsStorage__accountName` and the
+managed identity (DefaultAzureCredential), so no account key is ever in settings.
+Containers, tables and queues are created on first use in each process.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from typing import Any
+
+from shared_code.settings import Settings, get_settings
+
+# Containers
+UPLOADS = "uploads"  # unscanned; never readable from outside
+DOCUMENTS = "documents"  # scanned clean; served only through a short SAS
+QUARANTINE = "quarantine"  # rejected; kept briefly for the practice's support desk
+
+# Tables
+ATTACHMENTS = "attachments"
+MESSAGES = "messages"
+LINKS = "links"
+EVENTS = "events"
+IDEMPOTENCY = "idempotency"
+SMS_IDS = "smsids"
+
+# Queues
+DISPATCH = "dispatch"
+
+ALL_CONTAINERS = (UPLOADS, DOCUMENTS, QUARANTINE)
+ALL_TABLES = (ATTACHMENTS, MESSAGES, LINKS, EVENTS, IDEMPOTENCY, SMS_IDS)
+ALL_QUEUES = (DISPATCH,)
+
+
+class Storage:
+    """Lazily built SDK clients for one storage account."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._ready: set[str] = set()
+        self._blob = self._table = self._queue = self._credential = None
+
+    # -- clients -----------------------------------------------------------------
+    def _azure_credential(self) -> Any:
+        if self._credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            self._credential = DefaultAzureCredential()
+        return self._credential
+
+    def _endpoint(self, service: str) -> str:
+        name = self._settings.storage_account_name
+        if not name:
+            raise RuntimeError("storage is not configured: set AzureWebJobsStorage")
+        return f"https://{name}.{service}.core.windows.net"
+
+    @property
+    def blob_service(self) -> Any:
+        """`azure.storage.blob.BlobServiceClient`."""
+        if self._blob is None:
+            from azure.storage.blob import BlobServiceClient
+
+            cs = self._settings.storage_connection_string
+            self._blob = (
+                BlobServiceClient.from_connection_string(cs)
+                if cs
+                else BlobServiceClient(self._endpoint("blob"), credential=self._azure_credential())
+            )
+        return self._blob
+
+    @property
+    def table_service(self) -> Any:
+        """`azure.data.tables.TableServiceClient`."""
+        if self._table is None:
+            from azure.data.tables import TableServiceClient
+
+            cs = self._settings.storage_connection_string
+            self._table = (
+                TableServiceClient.from_connection_string(cs)
+                if cs
+                else TableServiceClient(self._endpoint("table"), credential=self._azure_credential())
+            )
+        return self._table
+
+    @property
+    def queue_service(self) -> Any:
+        """`azure.storage.queue.QueueServiceClient` with base64 messages, as the Functions host expects."""
+        if self._queue is None:
+            from azure.storage.queue import (
+                BinaryBase64DecodePolicy,
+                BinaryBase64EncodePolicy,
+                QueueServiceClient,
+            )
+
+            cs = self._settings.storage_connection_string
+            policies = {
+                "message_encode_policy": BinaryBase64EncodePolicy(),
+                "message_decode_policy": BinaryBase64DecodePolicy(),
+            }
+            self._queue = (
+                QueueServiceClient.from_connection_string(cs, **policies)
+                if cs
+                else QueueServiceClient(
+                    self._endpoint("queue"), credential=self._azure_credential(), **policies
+                )
+            )
+        return self._queue
+
+    # -- resources, created once per process ----------------------------------------
+    def _once(self, key: str, create: Any) -> None:
+        if key in self._ready:
+            return
+        from azure.core.exceptions import ResourceExistsError
+
+        with self._lock:
+            if key in self._ready:
+                return
+            try:
+                create()
+            except ResourceExistsError:
+                pass
+            self._ready.add(key)
+
+    def table(self, name: str) -> Any:
+        """A `TableClient`, the table created if missing."""
+        self._once("t:" + name, lambda: self.table_service.create_table(name))
+        return self.table_service.get_table_client(name)
+
+    def container(self, name: str) -> Any:
+        """A `ContainerClient`, the container created (private) if missing."""
+        self._once("c:" + name, lambda: self.blob_service.create_container(name))
+        return self.blob_service.get_container_client(name)
+
+    def queue(self, name: str) -> Any:
+        """A `QueueClient`, the queue created if missing."""
+        self._once("q:" + name, lambda: self.queue_service.create_queue(name))
+        return self.queue_service.get_queue_client(name)
+
+
+@lru_cache(maxsize=1)
+def get_storage() -> Storage:
+    """The process-wide Storage for the configured account."""
+    return Storage(get_settings())
