@@ -58,7 +58,8 @@ def unsign(key: bytes, signed: str) -> str | None:
     payload, _, _sig = signed.rpartition(".")
     if not payload or not key:
         return None
-    return payload if hmac.compare_digest(sign(key, payload), signed) else None
+    # Bytes, not str: compare_digest raises TypeError on non-ASCII text, and `signed` comes from outside.
+    return payload if hmac.compare_digest(sign(key, payload).encode(), signed.encode()) else None
 
 
 def sha256_hex(data: bytes) -> str:

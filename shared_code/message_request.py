@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from shared_code.settings import Settings
 MAX_BODY_CHARS = 1600
 MAX_NAME_CHARS = 200
 MAX_AGE_YEARS = 130
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #: How far ahead a message may be scheduled.
 MAX_SCHEDULE_DAYS = 30
 
@@ -44,7 +46,8 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
 
 def parse_date_of_birth(raw: Any, today: date) -> tuple[date | None, str | None]:
     """(date, None) when valid, else (None, reason)."""
-    if not isinstance(raw, str) or len(raw) != 10:
+    # fullmatch, not just fromisoformat: that also takes week dates such as 1970-W05-6.
+    if not isinstance(raw, str) or not _ISO_DATE.fullmatch(raw):
         return None, "Enter the date of birth as YYYY-MM-DD"
     try:
         dob = date.fromisoformat(raw)
@@ -97,8 +100,11 @@ def parse_new_message(payload: dict[str, Any], settings: Settings) -> NewMessage
     if not isinstance(body, str) or not body.strip():
         errors.append(FieldError("body", "Enter the text of the message"))
         body = None
-    elif len(body) > MAX_BODY_CHARS or "\x00" in body:
+    elif len(body) > MAX_BODY_CHARS:
         errors.append(FieldError("body", f"The message must be at most {MAX_BODY_CHARS} characters"))
+        body = None
+    elif "\x00" in body:
+        errors.append(FieldError("body", "The message contains a character that cannot be sent"))
         body = None
 
     ids = payload.get("attachmentIds")

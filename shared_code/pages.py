@@ -31,7 +31,7 @@ def render(template: str, **context: Any) -> str:
 def human_size(size: int) -> str:
     """A file size as people read it (e.g. `240 KB`, `2.4 MB`)."""
     if size < 1024:
-        return f"{size} bytes"
+        return "1 byte" if size == 1 else f"{size} bytes"
     if size < 1024 * 1024:
         return f"{round(size / 1024)} KB"
     return f"{size / (1024 * 1024):.1f} MB"

@@ -30,8 +30,10 @@ def to_e164_mobile(raw: str, *, allowed_countries: tuple[str, ...] = ("GB",),
         text = "+" + text  # typed in international form without the plus
     if not re.fullmatch(r"\+?\d{6,15}", text):
         raise InvalidMobile("Enter a mobile phone number using digits only, like 07700 900123")
+    # National numbers (`07…`) are read as British whenever GB is allowed, whatever the list's order.
+    home = "GB" if "GB" in allowed_countries or not allowed_countries else allowed_countries[0]
     try:
-        number = phonenumbers.parse(text, allowed_countries[0] if allowed_countries else "GB")
+        number = phonenumbers.parse(text, home)
     except phonenumbers.NumberParseException:
         raise InvalidMobile("Enter a valid mobile phone number") from None
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

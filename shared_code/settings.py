@@ -18,10 +18,15 @@ class SettingsError(ValueError):
     """A setting is present but unusable; raised at start-up, never per request."""
 
 
-def _flag(value: str | None, default: bool) -> bool:
+def _flag(value: str | None, default: bool, name: str = "flag") -> bool:
     if value is None or value.strip() == "":
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    text = value.strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -141,7 +146,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         acs_endpoint=text("ACS_ENDPOINT", ""),
         acs_ca_bundle=text("ACS_CA_BUNDLE", ""),
         sms_sender=text("SMS_SENDER", d.sms_sender),
-        sms_delivery_reports=_flag(env.get("SMS_DELIVERY_REPORTS"), d.sms_delivery_reports),
+        sms_delivery_reports=_flag(env.get("SMS_DELIVERY_REPORTS"), d.sms_delivery_reports, "SMS_DELIVERY_REPORTS"),
         sms_rate_per_minute=_int(env, "SMS_RATE_PER_MINUTE", d.sms_rate_per_minute, 1),
         sms_max_attempts=_int(env, "SMS_MAX_ATTEMPTS", d.sms_max_attempts, 1),
         portal_base_url=text("PORTAL_BASE_URL", d.portal_base_url).rstrip("/"),
@@ -158,7 +163,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sas_ttl_seconds=_int(env, "SAS_TTL_SECONDS", d.sas_ttl_seconds, 1),
         session_ttl_seconds=min(_int(env, "SESSION_TTL_SECONDS", d.session_ttl_seconds, 1), 900),
         idempotency_ttl_hours=_int(env, "IDEMPOTENCY_TTL_HOURS", d.idempotency_ttl_hours, 1),
-        allow_drama_numbers=_flag(env.get("ALLOW_DRAMA_NUMBERS"), d.allow_drama_numbers),
+        allow_drama_numbers=_flag(env.get("ALLOW_DRAMA_NUMBERS"), d.allow_drama_numbers, "ALLOW_DRAMA_NUMBERS"),
         allowed_countries=tuple(
             c.strip().upper() for c in text("ALLOWED_COUNTRIES", "GB").split(",") if c.strip()
         ),

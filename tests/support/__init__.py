@@ -1,0 +1,1 @@
+"""Test support: start real components, build sample files."""
