@@ -10,7 +10,7 @@ die() {
   exit 1
 }
 
-command -v az >/dev/null 2>&1 || die "the Azure CLI (az) is required; see README.md, "Deploy to Azure""
+command -v az >/dev/null 2>&1 || die "the Azure CLI (az) is required; see the README, section Deploy to Azure"
 
 [ -n "${AZURE_RESOURCE_GROUP:-}" ] || die "set AZURE_RESOURCE_GROUP to the resource group you deployed to"
 
