@@ -86,6 +86,8 @@ class Settings:
     # How the upload blob trigger learns of new blobs: Event Grid in Azure (Flex Consumption
     # supports nothing else), container polling under a local host or Core Tools.
     blob_trigger_source: str = "EventGrid"
+    # Telemetry (Azure Monitor through OpenTelemetry); empty locally, so nothing is loaded.
+    applicationinsights_connection_string: str = field(default="", repr=False)
 
     @property
     def uses_azurite(self) -> bool:
@@ -126,6 +128,7 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "CLAMD_TIMEOUT_SECONDS": "clamd_timeout_seconds",
     "DEFENDER_VERDICT_TIMEOUT_SECONDS": "defender_verdict_timeout_seconds",
     "BLOB_TRIGGER_SOURCE": "blob_trigger_source",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING": "applicationinsights_connection_string",
 }
 
 
@@ -174,6 +177,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "DEFENDER_VERDICT_TIMEOUT_SECONDS", d.defender_verdict_timeout_seconds, 1
         ),
         blob_trigger_source=text("BLOB_TRIGGER_SOURCE", d.blob_trigger_source),
+        applicationinsights_connection_string=text("APPLICATIONINSIGHTS_CONNECTION_STRING", ""),
     )
     if settings.scanner not in {"clamav", "defender"}:
         raise SettingsError("SCANNER must be 'clamav' or 'defender'")

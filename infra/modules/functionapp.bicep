@@ -148,6 +148,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     // Telemetry: the host and azure-monitor-opentelemetry authenticate with the identity.
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+    // The Python worker exports through OpenTelemetry (host.json telemetryMode is OpenTelemetry).
+    PYTHON_ENABLE_OPENTELEMETRY: 'true'
     // SMS through Communication Services' endpoint and the identity.
     ACS_ENDPOINT: acsEndpoint
     SMS_SENDER: smsSender

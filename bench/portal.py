@@ -1,0 +1,148 @@
+"""The patient portal on the local stack: date-of-birth check plus SAS issue, and pages per second.
+
+Budget (design.md): DOB check plus SAS issue, p95 under 50 ms server time. Nothing is added
+to the app to time it: the times here are client-observed wall times of single requests over
+loopback (HTTP parsing, the local host and the network stack included), so they are an upper
+bound of the server time the budget speaks of.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+
+from bench.table import print_table
+from devstack.clamd import start_clamd
+from devstack.ports import Ports
+from tests.support.stack import RunningStack, sample_pdf
+
+RUNS = 200
+WARM_UP = 20
+BUDGET_MS = 50.0
+THROUGHPUT_SECONDS = 5.0
+CLIENTS = 8
+RIGHT_DATE = {"dob-day": "31", "dob-month": "1", "dob-year": "1970"}
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def _session(link: str) -> tuple[requests.Session, str]:
+    """A browser-like session on the link with its CSRF value (from the form's cookie)."""
+    session = requests.Session()
+    answer = session.get(link, timeout=10)
+    answer.raise_for_status()
+    return session, session.cookies["enclose_csrf"]
+
+
+def _timed(call: object) -> tuple[float, requests.Response]:
+    t = time.perf_counter()
+    answer = call()  # type: ignore[operator]
+    return time.perf_counter() - t, answer
+
+
+def _dob_and_sas(stack: RunningStack, link: str, attachment_id: str) -> list[tuple[float, float]]:
+    """(DOB POST, download GET) wall times, RUNS times, after a warm-up."""
+    token = urlsplit(link).path.rsplit("/", 1)[1]
+    download = f"{stack.base_url}/p/{token}/documents/{attachment_id}"
+    session, csrf = _session(link)
+    samples = []
+    for index in range(WARM_UP + RUNS):
+        check, verified = _timed(lambda: session.post(link, data={**RIGHT_DATE, "csrf": csrf},
+                                                      allow_redirects=False, timeout=10))
+        assert verified.status_code == 303, verified.status_code
+        issue, redirect = _timed(lambda: session.get(download, allow_redirects=False, timeout=10))
+        assert redirect.status_code == 303 and "sig=" in redirect.headers["Location"], redirect.status_code
+        if index >= WARM_UP:
+            samples.append((check, issue))
+    return samples
+
+
+def _pages_per_second(url: str, session_factory: object, expected: int) -> float:
+    """Requests per second for one page, CLIENTS clients in parallel for THROUGHPUT_SECONDS."""
+    stop = time.monotonic() + THROUGHPUT_SECONDS
+    counts = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        session = session_factory()  # type: ignore[operator]
+        done = 0
+        while time.monotonic() < stop:
+            answer = session.get(url, allow_redirects=False, timeout=10)
+            assert answer.status_code == expected, answer.status_code
+            done += 1
+        with lock:
+            counts.append(done)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        for future in [pool.submit(client) for _ in range(CLIENTS)]:
+            future.result()
+    return sum(counts) / (time.monotonic() - started)
+
+
+def main() -> None:
+    """Start a stack on free ports, send one document, measure, print tables."""
+    with tempfile.TemporaryDirectory() as tmp:
+        clamd = start_clamd(Path(tmp) / "clamd", include_system_signatures=False)
+        ports = Ports.free()
+        local = Path(tmp) / "local"
+        env = {**os.environ, **ports.env(), "ENCLOSE_LOCAL_DIR": str(local), "CLAMD_ADDRESS": clamd.address}
+        stack = RunningStack(ports, local, Path(tmp) / "stack.log", env=env)
+        stack.start()
+        try:
+            message_id, link, _ = stack.send_clean(sample_pdf("Benchmark"), "bench.pdf", org_name="Bench Surgery")
+            attachment_id = stack.message(message_id)["attachments"][0]["id"]
+
+            samples = _dob_and_sas(stack, link, attachment_id)
+            checks, issues = [c for c, _ in samples], [i for _, i in samples]
+            both = [c + i for c, i in samples]
+            rows = [[name, len(values), _ms(statistics.median(values)), _ms(_percentile(values, 0.95)),
+                     _ms(max(values))]
+                    for name, values in (("POST date of birth (right) → 303", checks),
+                                         ("GET document → 303 with SAS", issues),
+                                         ("both (DOB check plus SAS issue)", both))]
+            print("Client-observed wall time per request over loopback (upper bound of server time)")
+            print_table(["request", "n", "p50 ms", "p95 ms", "max ms"], rows)
+            p95 = _percentile(both, 0.95) * 1000
+            print(f"DOB check plus SAS issue p95 {p95:.1f} ms (budget < {BUDGET_MS:.0f} ms): "
+                  f"{'within budget' if p95 < BUDGET_MS else 'OVER BUDGET'}")
+
+            token = urlsplit(link).path.rsplit("/", 1)[1]
+
+            def signed_in() -> requests.Session:
+                session, csrf = _session(link)
+                session.post(link, data={**RIGHT_DATE, "csrf": csrf}, allow_redirects=False, timeout=10)
+                return session
+
+            pages = [
+                ("date-of-birth form (GET /p/{token})", link, requests.Session, 200),
+                ("documents (GET /p/{token}/documents)", f"{stack.base_url}/p/{token}/documents", signed_in, 200),
+                ("link not found (GET /p/{unknown})", f"{stack.base_url}/p/{'x' * 24}", requests.Session, 404),
+                ("stylesheet (GET /static/portal.css)", f"{stack.base_url}/static/portal.css",
+                 requests.Session, 200),
+            ]
+            rows = [[name, f"{_pages_per_second(url, factory, status):.0f}"] for name, url, factory, status in pages]
+            print(f"\nPortal pages per second ({CLIENTS} clients in parallel, {THROUGHPUT_SECONDS:.0f} s each)")
+            print_table(["page", "pages/s"], rows)
+        finally:
+            stack.stop()
+            clamd.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Upload of a 3 MB PDF to verdict `clean` on the local stack, against the sum of its parts.
+
+Budgets (design.md): the whole at most 2× (blob write + clamd scan of the same bytes + blob
+copy), measured in the same run; and the upload's memory peak under 4× the file's size
+above the idle process.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from bench.table import print_table
+from devstack.azurite import connection_string
+from devstack.clamd import start_clamd
+from devstack.ports import Ports
+from tests.support.stack import RunningStack, sample_pdf
+
+SIZE = 3 * 1024 * 1024 - 4096
+RUNS = 5
+
+
+def _pdf_of_size(size: int) -> bytes:
+    pdf = sample_pdf("Benchmark")
+    return pdf + b"\n%" + b"0" * (size - len(pdf) - 2)
+
+
+def _parts(stack: RunningStack, clamd_address: str, data: bytes) -> tuple[float, float, float]:
+    from azure.storage.blob import BlobServiceClient
+    from shared_code.scanning import ClamAvScanner
+
+    service = BlobServiceClient.from_connection_string(connection_string(stack.ports))
+    container = service.get_container_client("bench")
+    if not container.exists():
+        container.create_container()
+    source = container.get_blob_client(f"src-{time.time_ns()}")
+    t = time.perf_counter()
+    source.upload_blob(data, overwrite=True)
+    write = time.perf_counter() - t
+    scanner = ClamAvScanner(clamd_address, timeout=30)
+    t = time.perf_counter()
+    verdict = scanner.scan(data, blob_name="bench")
+    scan = time.perf_counter() - t
+    assert verdict.clean
+    target = container.get_blob_client(f"dst-{time.time_ns()}")
+    t = time.perf_counter()
+    target.start_copy_from_url(source.url)
+    while target.get_blob_properties().copy.status == "pending":
+        time.sleep(0.001)
+    copy = time.perf_counter() - t
+    return write, scan, copy
+
+
+def _whole(stack: RunningStack, data: bytes) -> float:
+    headers = stack.auth()
+    t = time.perf_counter()
+    answer = requests.post(f"{stack.base_url}/api/v1/attachments", headers=headers,
+                           files={"file": ("bench.pdf", io.BytesIO(data), "application/pdf")}, timeout=60)
+    answer.raise_for_status()
+    url = f"{stack.base_url}/api/v1/attachments/{answer.json()['id']}"
+    while True:
+        status = requests.get(url, headers=headers, timeout=10).json()["status"]
+        if status != "scanning":
+            break
+        time.sleep(0.005)
+    elapsed = time.perf_counter() - t
+    assert status == "clean", status
+    return elapsed
+
+
+def _status_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        clamd = start_clamd(Path(tmp) / "clamd", include_system_signatures=False)
+        ports = Ports.free()
+        local = Path(tmp) / "local"
+        env = {**os.environ, **ports.env(), "ENCLOSE_LOCAL_DIR": str(local), "CLAMD_ADDRESS": clamd.address}
+        stack = RunningStack(ports, local, Path(tmp) / "stack.log", env=env)
+        stack.start()
+        try:
+            data = _pdf_of_size(SIZE)
+            _whole(stack, data)  # warm-up: imports, clients, connection pools
+            wholes, sums, rows = [], [], []
+            for _ in range(RUNS):
+                write, scan, copy = _parts(stack, clamd.address, data)
+                whole = _whole(stack, data)
+                sums.append(write + scan + copy)
+                wholes.append(whole)
+                rows.append([f"{write * 1000:.0f}", f"{scan * 1000:.0f}", f"{copy * 1000:.0f}",
+                             f"{(write + scan + copy) * 1000:.0f}", f"{whole * 1000:.0f}"])
+            print_table(["write ms", "scan ms", "copy ms", "sum ms", "upload→clean ms"], rows)
+            ratio = statistics.median(wholes) / statistics.median(sums)
+            print(f"median ratio {ratio:.2f}× (budget 2×): {'within budget' if ratio <= 2 else 'OVER BUDGET'}")
+
+            pid = stack.proc.pid
+            Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset the peak (VmHWM) to now
+            idle = _status_kb(pid, "VmRSS")
+            _whole(stack, data)
+            peak = _status_kb(pid, "VmHWM")
+            growth = (peak - idle) * 1024 / len(data)
+            print_table(["idle RSS MB", "peak RSS MB", "peak above idle / file size"],
+                        [[f"{idle / 1024:.1f}", f"{peak / 1024:.1f}", f"{growth:.2f}×"]])
+            print(f"memory: {'within budget' if growth < 4 else 'OVER BUDGET'} (budget under 4×)")
+        finally:
+            stack.stop()
+            clamd.stop()
+
+
+if __name__ == "__main__":
+    main()

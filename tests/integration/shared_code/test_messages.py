@@ -1,0 +1,96 @@
+"""The message lifecycle against real Azurite: waiting on scans, copies, revoke."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from shared_code.attachments import REJECTED, _settle, delete_attachment, find_attachment, upload_attachment
+from shared_code.errors import NotFound, Unprocessable
+from shared_code.events import list_events
+from shared_code.messages import (
+    AWAITING_SCAN,
+    FAILED,
+    QUEUED,
+    SCHEDULED,
+    get_message,
+    message_view,
+    on_attachment_scanned,
+    revoke_message,
+)
+from shared_code.storage import DOCUMENTS
+from tests.support.records import clean_attachment, new_message, principal
+from tests.support.stack import sample_pdf
+
+
+def test_a_message_with_clean_attachments_is_queued_with_its_own_copies(storage, settings) -> None:
+    attachment = clean_attachment(storage, settings)
+    message = new_message(storage, settings, attachment_ids=[attachment.id])
+    assert message.state == QUEUED
+    documents = storage.container(DOCUMENTS)
+    copy = documents.get_blob_client(message.document_blob(attachment.id))
+    assert copy.download_blob().readall() == documents.get_blob_client(attachment.blob_name).download_blob().readall()
+    # Deleting the attachment does not break the message.
+    delete_attachment(storage, attachment.org, attachment.id)
+    assert copy.exists()
+    with pytest.raises(NotFound):
+        delete_attachment(storage, attachment.org, attachment.id)
+
+
+def test_a_message_waits_for_a_scan_and_fails_when_it_is_rejected(storage, settings) -> None:
+    data = sample_pdf("x")
+    attachment = upload_attachment(storage, settings, principal(), "x.pdf", data)
+    message = new_message(storage, settings, attachment_ids=[attachment.id])
+    assert message.state == AWAITING_SCAN
+    _settle(storage, replace(find_attachment(storage, attachment.org, attachment.id), status=REJECTED,
+                             reason="contains a virus", scan_engine="test"), data)
+    on_attachment_scanned(storage, settings, attachment.org, attachment.id)
+    failed = get_message(storage, message.org, message.id)
+    assert failed.state == FAILED and "contains a virus" in failed.failure_reason
+    assert "scan_rejected" in [e.type for e in list_events(storage, message.id)]
+
+
+def test_a_rejected_or_unknown_attachment_is_a_422(storage, settings) -> None:
+    data = sample_pdf("x")
+    attachment = upload_attachment(storage, settings, principal(), "x.pdf", data)
+    _settle(storage, replace(attachment, status=REJECTED, reason="bad", scan_engine="test"), data)
+    with pytest.raises(Unprocessable) as error:
+        new_message(storage, settings, attachment_ids=[attachment.id])
+    assert error.value.errors[0].field == "attachmentIds[0]"
+    other_org = clean_attachment(storage, settings, org="B99999")
+    with pytest.raises(Unprocessable):
+        new_message(storage, settings, attachment_ids=[other_org.id])
+
+
+def test_a_future_send_time_schedules_the_message(storage, settings) -> None:
+    from datetime import timedelta
+
+    from shared_code import clock
+
+    message = new_message(storage, settings, sendAt=clock.iso(clock.now() + timedelta(hours=2)))
+    assert message.state == SCHEDULED and message.status == "scheduled"
+    assert message.link_expires_at - message.send_at == timedelta(days=settings.link_ttl_days)
+
+
+def test_revoke_deletes_the_documents_and_is_idempotent(storage, settings) -> None:
+    message = new_message(storage, settings)
+    blob = storage.container(DOCUMENTS).get_blob_client(message.document_blob(message.attachment_ids[0]))
+    assert blob.exists()
+    revoked = revoke_message(storage, message.org, message.id)
+    assert revoked.status == "revoked" and not blob.exists()
+    assert revoked.sealed_token is None and revoked.body is None
+    revoke_message(storage, message.org, message.id)
+    view = message_view(storage, get_message(storage, message.org, message.id))
+    assert [e["type"] for e in view["events"]].count("revoked") == 1
+    assert view["attachments"][0]["downloads"] == 0
+
+
+def test_another_organisation_cannot_see_or_revoke(storage, settings) -> None:
+    message = new_message(storage, settings)
+    with pytest.raises(NotFound):
+        get_message(storage, "B99999", message.id)
+    with pytest.raises(NotFound):
+        revoke_message(storage, "B99999", message.id)
+    with pytest.raises(NotFound):
+        get_message(storage, message.org, "not-a-uuid")
