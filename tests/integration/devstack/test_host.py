@@ -1,0 +1,442 @@
+"""The local Functions host against a real Azurite, serving the sample app in sample_app.py."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import importlib.util
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import azure.functions as func
+import pytest
+import requests
+from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueClient
+
+from devstack.host import LocalHost, load_local_settings
+from devstack.ports import Ports, wait_for_port
+
+
+def _sample_app() -> ModuleType:
+    # Loaded by path under a fixed name so it works in any pytest import mode, and is built (and its
+    # get_functions() called) once.
+    name = "enclose_devstack_host_sample_app"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("sample_app.py"))
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+sample = _sample_app()
+calls = sample.calls
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _eventually(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
+    """Poll until check() returns something truthy; fail with `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting: {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def storage(azurite: Any) -> str:
+    """The session's Azurite (tests/conftest.py): this file's queues and containers have their own names."""
+    return azurite.connection_string
+
+
+@pytest.fixture(scope="module")
+def host_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("hostjson") / "host.json"
+    path.write_text(json.dumps({
+        "version": "2.0",
+        "extensions": {
+            "http": {"routePrefix": ""},
+            "queues": {"maxDequeueCount": 5, "visibilityTimeout": "00:00:00", "batchSize": 16},
+        },
+    }))
+    return path
+
+
+def _new_host(storage: str, host_json: Path) -> LocalHost:
+    return LocalHost(
+        sample.FUNCTIONS, port=0, host_json=host_json,
+        environ={"AzureWebJobsStorage": storage, "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT": "1048576"},
+    )
+
+
+@pytest.fixture
+def host(storage: str, host_json: Path) -> Iterator[LocalHost]:
+    h = _new_host(storage, host_json)
+    h.start()
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
+@pytest.fixture
+def queue(storage: str) -> QueueClient:
+    return QueueClient.from_connection_string(storage, sample.QUEUE)
+
+
+def _poison_messages(storage: str, name: str) -> list[str]:
+    client = QueueClient.from_connection_string(storage, name)
+    try:
+        return [m.content for m in client.peek_messages(max_messages=32)]
+    except Exception:  # the queue does not exist yet
+        return []
+
+
+# ------------------------------------------------------------------ HTTP
+
+
+def test_route_params_query_and_headers_reach_the_function(host: LocalHost) -> None:
+    r = requests.get(f"{host.base_url}/v1/items/abc-1?a=1&b=two", headers={"X-Sample": "yes"}, timeout=5)
+    assert r.status_code == 200
+    got = r.json()
+    assert got["route"] == {"id": "abc-1"}
+    assert got["params"] == {"a": "1", "b": "two"}
+    assert got["method"] == "GET"
+    assert got["url"].endswith("/v1/items/abc-1?a=1&b=two")
+    assert got["header"] == "yes"
+
+
+def test_a_literal_route_wins_over_a_parameter(host: LocalHost) -> None:
+    assert requests.get(f"{host.base_url}/v1/items/special", timeout=5).json() == {"special": True}
+    assert requests.get(f"{host.base_url}/V1/Items/Special", timeout=5).json() == {"special": True}
+
+
+def test_constraints_optional_and_catch_all_parameters(host: LocalHost) -> None:
+    base = host.base_url
+    doc_id = str(uuid.uuid4())
+    assert requests.get(f"{base}/v1/docs/{doc_id}", timeout=5).json()["route"] == {"id": doc_id}
+    assert requests.get(f"{base}/v1/docs/not-a-guid", timeout=5).status_code == 404
+    assert requests.get(f"{base}/v1/nums/42", timeout=5).json() == {"n": 42}
+    assert requests.get(f"{base}/v1/nums/4x", timeout=5).status_code == 404
+    assert requests.get(f"{base}/v1/greet", timeout=5).json() == {"route": {}}
+    assert requests.get(f"{base}/v1/greet/jo", timeout=5).json() == {"route": {"name": "jo"}}
+    assert requests.get(f"{base}/files/a/b/c.txt", timeout=5).json() == {"rest": "a/b/c.txt"}
+    assert requests.get(f"{base}/files", timeout=5).json() == {"rest": None}
+
+
+def test_wrong_method_and_unknown_route_answer_404_like_the_real_host(host: LocalHost) -> None:
+    base = host.base_url
+    assert requests.delete(f"{base}/v1/items/abc", timeout=5).status_code == 404
+    assert requests.post(f"{base}/v1/nums/1", timeout=5).status_code == 404
+    assert requests.get(f"{base}/nowhere", timeout=5).status_code == 404
+    assert requests.get(f"{base}/api/v1/nums/1", timeout=5).status_code == 404  # routePrefix is ""
+    assert requests.delete(f"{base}/v1/docs/{uuid.uuid4()}", timeout=5).json()["method"] == "DELETE"
+
+
+def test_problem_json_passes_through_unchanged(host: LocalHost) -> None:
+    r = requests.get(f"{host.base_url}/v1/problem", timeout=5)
+    assert r.status_code == 422
+    assert r.headers["Content-Type"] == "application/problem+json"
+    assert r.json()["errors"] == [{"field": "patient.mobile", "message": "not a mobile"}]
+
+
+def test_redirect_with_several_set_cookie_headers(host: LocalHost) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", host.port, timeout=5)
+    conn.request("POST", "/p/tok-123", body=b"dob-day=1")
+    resp = conn.getresponse()
+    resp.read()
+    assert resp.status == 303
+    assert resp.getheader("Location") == "/p/tok-123/documents"
+    cookies = resp.msg.get_all("Set-Cookie")
+    assert len(cookies) == 2
+    session = next(c for c in cookies if c.startswith("session=abc"))
+    assert "httponly" in session.lower() and "samesite=strict" in session.lower()
+    assert "path=/p/tok" in session.lower() and "max-age=900" in session.lower()
+    conn.close()
+
+
+def test_async_function_and_context_argument(host: LocalHost) -> None:
+    assert requests.get(f"{host.base_url}/v1/async", timeout=5).json() == {"async": True}
+    got = requests.get(f"{host.base_url}/v1/context", timeout=5).json()
+    assert got["function"] == "with_context"
+    assert uuid.UUID(got["invocation"])
+
+
+def test_an_unhandled_exception_is_a_bare_500_and_is_logged(
+    host: LocalHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="devstack.host")
+    r = requests.get(f"{host.base_url}/v1/boom?token=secret-query", timeout=5)
+    assert r.status_code == 500
+    assert "boom-secret-detail" not in r.text and "Traceback" not in r.text
+    failed = [rec for rec in caplog.records if rec.exc_info and isinstance(rec.exc_info[1], RuntimeError)]
+    assert failed, "the exception was not logged"
+    assert "secret-query" not in caplog.text  # the URL's query string is never logged
+
+
+def test_bodies_by_length_and_chunked_on_one_kept_alive_connection(host: LocalHost) -> None:
+    payload = os.urandom(300_000)
+    digest = hashlib.sha256(payload).hexdigest()
+    conn = http.client.HTTPConnection("127.0.0.1", host.port, timeout=5)
+    conn.request("POST", "/v1/items", body=payload)
+    first = conn.getresponse()
+    assert first.status == 201 and json.loads(first.read())["sha256"] == digest
+    sock = conn.sock
+    chunks = (payload[i:i + 65536] for i in range(0, len(payload), 65536))
+    conn.request("POST", "/v1/items", body=chunks, encode_chunked=True)
+    second = conn.getresponse()
+    assert second.status == 201 and json.loads(second.read()) == {"size": len(payload), "sha256": digest}
+    assert conn.sock is sock, "the connection was not kept alive"
+    conn.close()
+
+
+def test_a_body_over_the_limit_is_refused_with_413(host: LocalHost) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", host.port, timeout=5)
+    conn.putrequest("POST", "/v1/items")
+    conn.putheader("Content-Length", str(2 * 1048576))
+    conn.endheaders()
+    assert conn.getresponse().status == 413
+    conn.close()
+
+
+# ------------------------------------------------------------------ queue trigger
+
+
+def test_a_queue_message_is_processed_once_then_deleted(storage: str, host_json: Path, queue: QueueClient) -> None:
+    h = _new_host(storage, host_json)
+    h.start()
+    body = f"hello-{uuid.uuid4()}"
+    try:
+        queue.send_message(_b64(body))
+        [call] = calls.wait("work", body=body)
+        assert call["dequeue_count"] == 1 and call["inserted"]
+    finally:
+        h.stop()  # waits for the in-flight message to be completed
+    assert queue.get_queue_properties().approximate_message_count == 0
+    assert len(calls.of("work", body=body)) == 1
+
+
+def test_a_failing_message_is_retried_then_moved_to_poison(storage: str, host_json: Path, queue: QueueClient) -> None:
+    h = _new_host(storage, host_json)
+    h.start()
+    body = f"fail-{uuid.uuid4()}"
+    try:
+        queue.send_message(_b64(body))
+        _eventually(lambda: _b64(body) in _poison_messages(storage, f"{sample.QUEUE}-poison"), "poison message")
+    finally:
+        h.stop()
+    assert [c["dequeue_count"] for c in calls.of("work", body=body)] == [1, 2, 3, 4, 5]
+
+
+def test_an_undecodable_message_goes_to_poison_without_a_call(host: LocalHost, queue: QueueClient,
+                                                               storage: str) -> None:
+    raw = f"not base64 !! {uuid.uuid4()}"
+    queue.send_message(raw)
+    _eventually(lambda: raw in _poison_messages(storage, f"{sample.QUEUE}-poison"), "poison message")
+    assert not [c for c in calls.of("work") if raw in c["body"]]
+
+
+def test_stop_lets_an_in_flight_message_finish_and_commit(storage: str, host_json: Path, queue: QueueClient) -> None:
+    h = _new_host(storage, host_json)
+    h.start()
+    body = f"slow-{uuid.uuid4()}"
+    try:
+        queue.send_message(_b64(body))
+        calls.wait("work", body=body)
+    finally:
+        h.stop()
+    assert calls.of("work_done", body=body), "stop() did not wait for the running invocation"
+    assert queue.get_queue_properties().approximate_message_count == 0
+
+
+# ------------------------------------------------------------------ blob trigger
+
+
+def test_blob_trigger_runs_once_per_blob_version_across_restarts(storage: str, host_json: Path) -> None:
+    container = BlobServiceClient.from_connection_string(storage).get_container_client(sample.CONTAINER)
+    first, second, third = (f"A12345/{uuid.uuid4()}" for _ in range(3))
+    name = lambda blob: f"{sample.CONTAINER}/{blob}"  # noqa: E731
+
+    a = _new_host(storage, host_json)
+    a.start()
+    try:
+        container.upload_blob(first, b"one")
+        [call] = calls.wait("scan", name=name(first))
+        assert call["data"] == b"one" and call["length"] == 3
+        assert call["uri"].endswith(f"/{sample.CONTAINER}/{first}")
+        container.upload_blob(second, b"two")
+        calls.wait("scan", name=name(second))
+    finally:
+        a.stop()
+
+    b = _new_host(storage, host_json)
+    b.start()
+    try:
+        container.upload_blob(third, b"three")
+        calls.wait("scan", name=name(third))  # b has scanned the container, first and second included
+        assert len(calls.of("scan", name=name(first))) == 1
+        assert len(calls.of("scan", name=name(second))) == 1
+        container.upload_blob(first, b"changed", overwrite=True)
+        calls.wait("scan", 2, name=name(first))
+        assert [c["data"] for c in calls.of("scan", name=name(first))] == [b"one", b"changed"]
+    finally:
+        b.stop()
+    receipts = BlobServiceClient.from_connection_string(storage).get_container_client("azure-webjobs-hosts")
+    assert [r.name for r in receipts.list_blobs(name_starts_with="blobreceipts/") if r.name.endswith(third)]
+
+
+def test_a_failing_blob_is_tried_five_times_then_poisoned(host: LocalHost, storage: str) -> None:
+    container = BlobServiceClient.from_connection_string(storage).get_container_client(sample.CONTAINER)
+    blob = f"A12345/{uuid.uuid4()}"
+    container.upload_blob(blob, b"fail please")
+
+    def poisoned() -> bool:
+        for content in _poison_messages(storage, "webjobs-blobtrigger-poison"):
+            message = json.loads(base64.b64decode(content))
+            if message["BlobName"] == blob:
+                assert message["ContainerName"] == sample.CONTAINER
+                assert message["FunctionId"] == "Host.Functions.scan"
+                return True
+        return False
+
+    _eventually(poisoned, "blob poison message")
+    host.stop()
+    assert len(calls.of("scan", name=f"{sample.CONTAINER}/{blob}")) == 5
+
+
+# ------------------------------------------------------------------ timer trigger
+
+
+def test_timers_fire_on_schedule_and_on_startup(host: LocalHost) -> None:
+    before = len(calls.of("tick"))
+    ticks = calls.wait("tick", before + 2)
+    assert all(t["past_due"] is False for t in ticks[before:])
+    assert calls.wait("yearly")[0]["past_due"] is False
+
+
+# ------------------------------------------------------------------ Event Grid trigger
+
+
+def _grid(host: LocalHost, body: Any, function: str = "delivery_report", kind: str = "Notification") -> Any:
+    return requests.post(
+        f"{host.base_url}/runtime/webhooks/eventgrid?functionName={function}",
+        data=json.dumps(body), headers={"aeg-event-type": kind, "Content-Type": "application/json"}, timeout=5,
+    )
+
+
+def _event(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()), "topic": "/subscriptions/x/resourceGroups/y", "subject": "sms/1",
+        "eventType": "Microsoft.Communication.SMSDeliveryReportReceived",
+        "eventTime": "2026-01-02T03:04:05.1234567Z", "dataVersion": "1.0", "data": data,
+    }
+
+
+def test_event_grid_validation_handshake(host: LocalHost) -> None:
+    validation = _event({"validationCode": "code-123"})
+    validation["eventType"] = "Microsoft.EventGrid.SubscriptionValidationEvent"
+    r = _grid(host, [validation], kind="SubscriptionValidation")
+    assert r.status_code == 200 and r.json() == {"validationResponse": "code-123"}
+    assert not calls.of("delivery_report", id=validation["id"])
+
+
+def test_event_grid_events_are_delivered_one_call_each(host: LocalHost) -> None:
+    events = [_event({"messageId": "m1"}), _event({"messageId": "m2"})]
+    assert _grid(host, events).status_code == 202
+    for event in events:
+        [call] = calls.of("delivery_report", id=event["id"])
+        assert call["type"] == "Microsoft.Communication.SMSDeliveryReportReceived"
+        assert call["data"] == event["data"] and call["subject"] == "sms/1" and call["schema"] == "eventgrid"
+        assert call["time"].year == 2026 and call["topic"] == event["topic"]
+    cloud = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/acs", "type": "T", "data": {"k": 1}}
+    assert _grid(host, cloud).status_code == 202
+    assert calls.of("delivery_report", id=cloud["id"])[0]["schema"] == "cloudevents"
+
+
+def test_event_grid_failure_is_500_and_unknown_function_404(host: LocalHost) -> None:
+    assert _grid(host, [_event({"fail": True})]).status_code == 500
+    assert _grid(host, [_event({})], function="nope").status_code == 404
+
+
+# ------------------------------------------------------------------ settings and indexing
+
+
+def test_load_local_settings_reads_values_as_strings(tmp_path: Path) -> None:
+    path = tmp_path / "local.settings.json"
+    path.write_text(json.dumps({"IsEncrypted": False, "Values": {"A": "x", "B": True, "C": 3}}))
+    assert load_local_settings(path) == {"A": "x", "B": "true", "C": "3"}
+    assert load_local_settings(tmp_path / "absent.json") == {}
+
+
+def test_functions_the_host_cannot_serve_are_refused_at_start_up() -> None:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="x")
+    def stray(req: func.HttpRequest, other: str) -> func.HttpResponse:
+        return func.HttpResponse("")
+
+    with pytest.raises(ValueError, match="'other' has no binding"):
+        LocalHost(app.get_functions())
+
+
+def test_admin_endpoints_report_status_and_run_a_timer_now(host: LocalHost) -> None:
+    assert requests.get(f"{host.base_url}/admin/host/status", timeout=5).json()["state"] == "Running"
+    before = len(calls.of("yearly"))
+    assert requests.post(f"{host.base_url}/admin/functions/yearly", json={}, timeout=5).status_code == 202
+    calls.wait("yearly", before + 1)
+    assert requests.post(f"{host.base_url}/admin/functions/nope", json={}, timeout=5).status_code == 404
+
+
+TINY_APP = '''
+import os
+import azure.functions as func
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.route(route="hello", methods=["GET"])
+def hello(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(os.environ["GREETING"])
+'''
+
+
+def test_command_line_serves_an_app_with_its_local_settings_until_sigterm(tmp_path: Path) -> None:
+    (tmp_path / "tinyapp.py").write_text(TINY_APP)
+    (tmp_path / "local.settings.json").write_text(json.dumps({"Values": {"GREETING": "hello from settings"}}))
+    (tmp_path / "host.json").write_text(json.dumps({"version": "2.0", "extensions": {"http": {"routePrefix": ""}}}))
+    port = Ports.free().functions
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env.pop("GREETING", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devstack.host", "--app", "tinyapp", "--port", str(port),
+         "--settings", str(tmp_path / "local.settings.json"), "--host-json", str(tmp_path / "host.json")],
+        cwd=Path(__file__).resolve().parents[3], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, timeout=30)
+        r = requests.get(f"http://127.0.0.1:{port}/hello", timeout=5)
+        assert r.status_code == 200 and r.text == "hello from settings"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0].decode()
+    assert proc.returncode == 0, output
+    assert "Executed 'Functions.hello' (Succeeded" in output
