@@ -29,7 +29,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-node_modules/.installed: package.json package-lock.json
+node_modules/.installed: package.json package-lock.json devstack/portal_assets.py
 	@command -v npm >/dev/null || { echo "Node.js 20+ and npm are needed" >&2; exit 1; }
 	@npm ci --no-audit --no-fund --loglevel=error
 	@$(PY) -m devstack.portal_assets

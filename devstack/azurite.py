@@ -48,6 +48,8 @@ def start_azurite(location: Path, ports: Ports, *, quiet: bool = True) -> subpro
         "--tableHost", "127.0.0.1", "--tablePort", str(ports.table),
         # The Python SDKs are newer than the emulator's API version list.
         "--skipApiVersionCheck",
+        # Nothing leaves this machine (and its network is closed anyway).
+        "--disableTelemetry",
         "--silent",
     ]
     log = open(location / "azurite.log", "ab")  # noqa: SIM115 - owned by the child process

@@ -19,7 +19,6 @@ from shared_code.messages import Message
 from shared_code.pages import KIND_LABELS, STATIC, human_size, render
 from shared_code.portal import (
     CSRF_COOKIE,
-    DEFAULT_PRACTICE_NAME,
     SESSION_COOKIE,
     LinkGone,
     LinkLocked,
@@ -41,6 +40,8 @@ from shared_code.storage import get_storage
 
 bp = func.Blueprint()
 log = logging.getLogger("enclose.portal")
+# Page headings patients see for API-style error titles (NHS service manual wording).
+_PATIENT_TITLES = {404: "Page not found", 503: "Sorry, the service is unavailable"}
 _STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml",
                  ".png": "image/png", ".ico": "image/x-icon", ".woff2": "font/woff2"}
 
@@ -76,19 +77,20 @@ def _portal(req: func.HttpRequest, action: Callable[[], func.HttpResponse]) -> f
     try:
         return action()
     except LinkLocked as locked:
-        return _page(req, 403, render("locked.html", title="This link is locked",
+        return _page(req, 403, render("locked.html", title="This link has been locked",
                                       practice_name=locked.practice_name, error_summary=None))
     except LinkGone:
-        return _page(req, 404, render("not_found.html", title="This link is not valid",
-                                      practice_name=DEFAULT_PRACTICE_NAME, error_summary=None))
+        return _page(req, 404, render("not_found.html", title="This link does not work",
+                                      practice_name=None, error_summary=None))
     except DomainError as error:
-        return _page(req, error.status, render("error.html", title=error.title, detail=error.detail,
-                                               practice_name=DEFAULT_PRACTICE_NAME, error_summary=None))
+        title = _PATIENT_TITLES.get(error.status, error.title)
+        return _page(req, error.status, render("error.html", title=title, detail=error.detail,
+                                               practice_name=None, error_summary=None))
     except Exception:
         log.exception("unhandled error in the portal")
-        return _page(req, 500, render("error.html", title="Sorry, there is a problem with this service",
-                                      detail="Please try again later.",
-                                      practice_name=DEFAULT_PRACTICE_NAME, error_summary=None))
+        return _page(req, 500, render("error.html", title="Sorry, there is a problem with the service",
+                                      detail="Try again later.",
+                                      practice_name=None, error_summary=None))
 
 
 def _form(req: func.HttpRequest, token: str, message: Message, status: int, csrf: str, *,
@@ -97,7 +99,7 @@ def _form(req: func.HttpRequest, token: str, message: Message, status: int, csrf
           set_csrf: bool) -> func.HttpResponse:
     fields = list(error_fields or {})
     html = render(
-        "dob_form.html", title="Confirm your date of birth", practice_name=practice_name(message),
+        "dob_form.html", title="What is your date of birth?", practice_name=practice_name(message),
         token=token, csrf=csrf, values=values or {}, error_summary=summary,
         error_fields=fields, first_error_field=fields[0] if fields else "day",
         attempts_left=attempts_left, document_count=len(message.attachment_ids),
@@ -160,7 +162,8 @@ def portal_documents(req: func.HttpRequest) -> func.HttpResponse:
         ]
         expires = clock.iso(message.link_expires_at)
         return _page(req, 200, render(
-            "documents.html", title="Your documents", practice_name=practice_name(message),
+            "documents.html", title="Your document" if len(documents) == 1 else "Your documents",
+            practice_name=practice_name(message),
             token=token, documents=documents, error_summary=None,
             expires=message.link_expires_at.strftime("%-d %B %Y") if expires else "the link expires",
         ))

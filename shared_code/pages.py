@@ -8,6 +8,7 @@ from typing import Any
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
+UNKNOWN_PRACTICE = "your GP practice"
 
 
 @lru_cache(maxsize=1)
@@ -24,7 +25,20 @@ def _environment() -> Any:
 
 
 def render(template: str, **context: Any) -> str:
-    """The HTML of one page."""
+    """The HTML of one page.
+
+    Every page names the practice (`practice_name`). When the practice is unknown (a dead
+    link, or a message without a practice name) pages say "your GP practice" instead, and
+    the header shows the service's name rather than an organisation's.
+    """
+    from shared_code.portal import DEFAULT_PRACTICE_NAME
+
+    name = context.get("practice_name")
+    known = bool(name) and name != DEFAULT_PRACTICE_NAME
+    context["practice_name"] = name if known else DEFAULT_PRACTICE_NAME
+    context["practice_known"] = known
+    # The name as it reads in the middle of a sentence ("contact your GP practice").
+    context["practice"] = name if known else UNKNOWN_PRACTICE
     return _environment().get_template(template).render(**context)
 
 

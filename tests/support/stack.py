@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +110,36 @@ class RunningStack:
             if doc["status"] in statuses or time.monotonic() > deadline:
                 return doc
             time.sleep(0.1)
+
+    def send_clean(
+        self,
+        data: bytes,
+        filename: str = "fit-note.pdf",
+        *,
+        content_type: str = "application/pdf",
+        date_of_birth: str = "1970-01-31",
+        org_name: str | None = None,
+    ) -> tuple[str, str, str]:
+        """Upload, wait for the verdict `clean`, send to a new drama-range mobile and wait for the text.
+
+        Returns (message id, portal link, mobile). `org_name` is the practice name the token carries.
+        """
+        upload = self.upload(data, filename, content_type=content_type)
+        assert upload.status_code == 202, upload.text
+        attachment = self.wait_attachment(upload.json()["id"])
+        assert attachment["status"] == "clean", attachment
+        mobile = f"07700 900{uuid.uuid4().int % 1000:03d}"
+        marker = f"ref {uuid.uuid4().hex[:8]}"
+        body = {
+            "patient": {"nhsNumber": "9434765919", "dateOfBirth": date_of_birth, "mobile": mobile, "name": "Jo Bloggs"},
+            "body": f"Your document is ready ({marker}).",
+            "attachmentIds": [attachment["id"]],
+        }
+        headers = {"Authorization": f"Bearer {self.token(org_name=org_name)}"} if org_name else None
+        sent = self.send(body, headers=headers)
+        assert sent.status_code == 202, sent.text
+        link = self.wait_link("+44" + mobile.replace(" ", "")[1:], marker)
+        return sent.json()["id"], link, mobile
 
     def inbox(self) -> list[dict]:
         return requests.get(f"{self.inbox_url}/messages", timeout=10).json()

@@ -72,11 +72,13 @@ def put_document(storage: Storage) -> str:
 
 # -- account-key SAS (Azurite) ------------------------------------------------------------------
 
+
 def test_account_key_sas_fields(storage: Storage, settings: Settings) -> None:
     name = put_document(storage)
     before = clock.now().replace(microsecond=0)
-    url = document_sas_url(storage, settings, DOCUMENTS, name,
-                           filename_disposition=DISPOSITION, content_type="application/pdf")
+    url = document_sas_url(
+        storage, settings, DOCUMENTS, name, filename_disposition=DISPOSITION, content_type="application/pdf"
+    )
     after = clock.now()
     parts = urlsplit(url)
     assert parts.path == f"/{ACCOUNT}/{DOCUMENTS}/{name}"
@@ -98,15 +100,19 @@ def test_account_key_sas_fields(storage: Storage, settings: Settings) -> None:
 def test_sas_lifetime_follows_the_setting(storage: Storage, settings: Settings) -> None:
     name = put_document(storage)
     short = replace(settings, sas_ttl_seconds=15)
-    fields = sas_fields(document_sas_url(storage, short, DOCUMENTS, name,
-                                         filename_disposition=DISPOSITION, content_type="application/pdf"))
+    fields = sas_fields(
+        document_sas_url(
+            storage, short, DOCUMENTS, name, filename_disposition=DISPOSITION, content_type="application/pdf"
+        )
+    )
     assert sas_time(fields["se"]) - sas_time(fields["st"]) == timedelta(seconds=15) + CLOCK_SKEW
 
 
 def test_account_key_sas_reads_that_blob_with_the_signed_headers(storage: Storage, settings: Settings) -> None:
     name = put_document(storage)
-    url = document_sas_url(storage, settings, DOCUMENTS, name,
-                           filename_disposition=DISPOSITION, content_type="application/pdf")
+    url = document_sas_url(
+        storage, settings, DOCUMENTS, name, filename_disposition=DISPOSITION, content_type="application/pdf"
+    )
     answer = requests.get(url, timeout=10)
     assert answer.status_code == 200, answer.text
     assert answer.content == DATA
@@ -116,8 +122,9 @@ def test_account_key_sas_reads_that_blob_with_the_signed_headers(storage: Storag
 
 def test_account_key_sas_does_nothing_else(storage: Storage, settings: Settings) -> None:
     name, neighbour = put_document(storage), put_document(storage)
-    url = document_sas_url(storage, settings, DOCUMENTS, name,
-                           filename_disposition=DISPOSITION, content_type="application/pdf")
+    url = document_sas_url(
+        storage, settings, DOCUMENTS, name, filename_disposition=DISPOSITION, content_type="application/pdf"
+    )
     fields = sas_fields(url)
     # Another blob in the same container: the signature covers one blob path.
     assert requests.get(other_blob(url, neighbour.rsplit("/", 1)[1]), timeout=10).status_code == 403
@@ -125,8 +132,9 @@ def test_account_key_sas_does_nothing_else(storage: Storage, settings: Settings)
     put = requests.put(url, data=b"overwritten", headers={"x-ms-blob-type": "BlockBlob"}, timeout=10)
     assert put.status_code == 403
     assert requests.delete(url, timeout=10).status_code == 403
-    container = urlsplit(url)._replace(path=f"/{ACCOUNT}/{DOCUMENTS}",
-                                       query=urlencode({**fields, "restype": "container", "comp": "list"}))
+    container = urlsplit(url)._replace(
+        path=f"/{ACCOUNT}/{DOCUMENTS}", query=urlencode({**fields, "restype": "container", "comp": "list"})
+    )
     assert requests.get(urlunsplit(container), timeout=10).status_code == 403
     # Widening a field breaks the signature.
     assert requests.get(with_query(url, {**fields, "sp": "rw"}), timeout=10).status_code == 403
@@ -139,14 +147,16 @@ def test_an_expired_sas_is_refused(storage: Storage, settings: Settings, monkeyp
     name = put_document(storage)
     issued = clock.now() - timedelta(seconds=settings.sas_ttl_seconds) - timedelta(minutes=2)
     monkeypatch.setattr(clock, "now", lambda: issued)
-    url = document_sas_url(storage, settings, DOCUMENTS, name,
-                           filename_disposition=DISPOSITION, content_type="application/pdf")
+    url = document_sas_url(
+        storage, settings, DOCUMENTS, name, filename_disposition=DISPOSITION, content_type="application/pdf"
+    )
     monkeypatch.undo()
     assert sas_time(sas_fields(url)["se"]) < clock.now()
     assert requests.get(url, timeout=10).status_code == 403
 
 
 # -- user delegation SAS (Azurite with OAuth over https) ------------------------------------------
+
 
 def _b64url(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
@@ -163,8 +173,15 @@ class UnsignedEntraToken:
         from azure.core.credentials import AccessToken
 
         now = int(time.time())
-        claims = {"aud": "https://storage.azure.com", "iss": f"https://sts.windows.net/{TENANT_ID}/",
-                  "iat": now, "nbf": now - 60, "exp": now + 3600, "oid": OBJECT_ID, "tid": TENANT_ID}
+        claims = {
+            "aud": "https://storage.azure.com",
+            "iss": f"https://sts.windows.net/{TENANT_ID}/",
+            "iat": now,
+            "nbf": now - 60,
+            "exp": now + 3600,
+            "oid": OBJECT_ID,
+            "tid": TENANT_ID,
+        }
         return AccessToken(f"{_b64url({'alg': 'none', 'typ': 'JWT'})}.{_b64url(claims)}.", now + 3600)
 
 
@@ -180,8 +197,9 @@ class EntraStorage(Storage):
         if self._client is None:
             from azure.storage.blob import BlobServiceClient
 
-            self._client = BlobServiceClient(self._endpoint_url, credential=UnsignedEntraToken(),
-                                             connection_verify=str(self._ca_file))
+            self._client = BlobServiceClient(
+                self._endpoint_url, credential=UnsignedEntraToken(), connection_verify=str(self._ca_file)
+            )
         return self._client
 
 
@@ -202,11 +220,28 @@ def oauth_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     port = Ports.free().blob
     log = open(folder / "azurite.log", "ab")  # noqa: SIM115 - owned by the child process
     proc = subprocess.Popen(
-        [str(Path(binary).with_name("azurite-blob")), "--location", str(folder / "data"),
-         "--blobHost", "127.0.0.1", "--blobPort", str(port), "--oauth", "basic",
-         "--cert", str(secrets.sms_cert), "--key", str(secrets.sms_key),
-         "--skipApiVersionCheck", "--disableTelemetry", "--silent"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        [
+            str(Path(binary).with_name("azurite-blob")),
+            "--location",
+            str(folder / "data"),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--oauth",
+            "basic",
+            "--cert",
+            str(secrets.sms_cert),
+            "--key",
+            str(secrets.sms_key),
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--silent",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         wait_for_port(port, timeout=60)
@@ -236,11 +271,32 @@ def resign_for_azurite(storage: Storage, fields: dict[str, str], container: str,
     key = storage.blob_service.get_user_delegation_key(sas_time(fields["skt"]), sas_time(fields["ske"]))
     fields = {**fields, "sv": AZURITE_UDK_VERSION}
     lines = [
-        fields["sp"], fields["st"], fields["se"], f"/blob/{ACCOUNT}/{container}/{blob}",
-        fields["skoid"], fields["sktid"], fields["skt"], fields["ske"], fields["sks"], fields["skv"],
-        "", "", "", "", "",  # authorized/unauthorized object ids, correlation id, delegated tenant/user
-        "", fields.get("spr", ""), fields["sv"], fields["sr"], "", "",  # ip, spr, sv, sr, snapshot, scope
-        "", fields["rscd"], "", "", fields["rsct"],  # cache control, disposition, encoding, language, type
+        fields["sp"],
+        fields["st"],
+        fields["se"],
+        f"/blob/{ACCOUNT}/{container}/{blob}",
+        fields["skoid"],
+        fields["sktid"],
+        fields["skt"],
+        fields["ske"],
+        fields["sks"],
+        fields["skv"],
+        "",
+        "",
+        "",
+        "",
+        "",  # authorized/unauthorized object ids, correlation id, delegated tenant/user
+        "",
+        fields.get("spr", ""),
+        fields["sv"],
+        fields["sr"],
+        "",
+        "",  # ip, spr, sv, sr, snapshot, scope
+        "",
+        fields["rscd"],
+        "",
+        "",
+        fields["rsct"],  # cache control, disposition, encoding, language, type
     ]
     signature = hmac.new(base64.b64decode(key.value), "\n".join(lines).encode(), hashlib.sha256).digest()
     return {**fields, "sig": base64.b64encode(signature).decode()}
@@ -250,15 +306,31 @@ def test_user_delegation_sas_fields(entra_storage: tuple[Storage, Settings, Path
     storage, settings, _ = entra_storage
     name = put_document(storage)
     before = clock.now().replace(microsecond=0)
-    url = document_sas_url(storage, settings, DOCUMENTS, name,
-                           filename_disposition=DISPOSITION, content_type="application/pdf")
+    url = document_sas_url(
+        storage, settings, DOCUMENTS, name, filename_disposition=DISPOSITION, content_type="application/pdf"
+    )
     after = clock.now()
     parts = urlsplit(url)
     assert parts.scheme == "https"
     assert parts.path == f"/{ACCOUNT}/{DOCUMENTS}/{name}"
     fields = sas_fields(url)
-    assert set(fields) == {"sv", "st", "se", "sp", "spr", "sr", "rscd", "rsct",
-                           "skoid", "sktid", "skt", "ske", "sks", "skv", "sig"}
+    assert set(fields) == {
+        "sv",
+        "st",
+        "se",
+        "sp",
+        "spr",
+        "sr",
+        "rscd",
+        "rsct",
+        "skoid",
+        "sktid",
+        "skt",
+        "ske",
+        "sks",
+        "skv",
+        "sig",
+    }
     assert fields["sp"] == "r"
     assert fields["sr"] == "b"
     assert fields["spr"] == "https"
@@ -277,8 +349,16 @@ def test_user_delegation_sas_fields(entra_storage: tuple[Storage, Settings, Path
 def test_user_delegation_key_is_reused(entra_storage: tuple[Storage, Settings, Path]) -> None:
     storage, settings, _ = entra_storage
     first, second = (
-        sas_fields(document_sas_url(storage, settings, DOCUMENTS, put_document(storage),
-                                    filename_disposition=DISPOSITION, content_type="application/pdf"))
+        sas_fields(
+            document_sas_url(
+                storage,
+                settings,
+                DOCUMENTS,
+                put_document(storage),
+                filename_disposition=DISPOSITION,
+                content_type="application/pdf",
+            )
+        )
         for _ in range(2)
     )
     assert (first["skt"], first["ske"]) == (second["skt"], second["ske"])
@@ -287,8 +367,9 @@ def test_user_delegation_key_is_reused(entra_storage: tuple[Storage, Settings, P
 def test_user_delegation_sas_reads_that_blob_only(entra_storage: tuple[Storage, Settings, Path]) -> None:
     storage, settings, ca_file = entra_storage
     name, neighbour = put_document(storage), put_document(storage)
-    url = document_sas_url(storage, settings, DOCUMENTS, name,
-                           filename_disposition=DISPOSITION, content_type="application/pdf")
+    url = document_sas_url(
+        storage, settings, DOCUMENTS, name, filename_disposition=DISPOSITION, content_type="application/pdf"
+    )
     fields = resign_for_azurite(storage, sas_fields(url), DOCUMENTS, name)
     signed = with_query(url, fields)
     answer = requests.get(signed, verify=ca_file, timeout=10)
@@ -302,11 +383,21 @@ def test_user_delegation_sas_reads_that_blob_only(entra_storage: tuple[Storage, 
     assert requests.get(with_query(url, {**fields, "sp": "rw"}), verify=ca_file, timeout=10).status_code == 403
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "azure-storage-blob signs user delegation SAS in a newer format (two more string-to-sign "
-    "lines) than Azurite 3.35 verifies; when this passes, drop resign_for_azurite"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "azure-storage-blob signs user delegation SAS in a newer format (two more string-to-sign "
+        "lines) than Azurite 3.35 verifies; when this passes, drop resign_for_azurite"
+    ),
+)
 def test_user_delegation_sas_as_issued_is_accepted_by_azurite(entra_storage: tuple[Storage, Settings, Path]) -> None:
     storage, settings, ca_file = entra_storage
-    url = document_sas_url(storage, settings, DOCUMENTS, put_document(storage),
-                           filename_disposition=DISPOSITION, content_type="application/pdf")
+    url = document_sas_url(
+        storage,
+        settings,
+        DOCUMENTS,
+        put_document(storage),
+        filename_disposition=DISPOSITION,
+        content_type="application/pdf",
+    )
     assert requests.get(url, verify=ca_file, timeout=10).status_code == 200
