@@ -32,16 +32,27 @@ def clamd_available() -> bool:
 
 @dataclass
 class ClamdProcess:
-    """A running clamd."""
+    """A running clamd, listening on a loopback TCP port and a unix socket."""
 
     proc: subprocess.Popen
     port: int
     workdir: Path
+    started_in: float = 0.0  # seconds from launch to the first PONG
 
     @property
     def address(self) -> str:
-        """The CLAMD_ADDRESS setting for this clamd."""
+        """The CLAMD_ADDRESS setting for this clamd (TCP)."""
         return f"tcp://127.0.0.1:{self.port}"
+
+    @property
+    def unix_address(self) -> str:
+        """The same clamd through its unix socket."""
+        return f"unix://{self.workdir / 'clamd.sock'}"
+
+    @property
+    def pid(self) -> int:
+        """clamd's process id."""
+        return self.proc.pid
 
     def stop(self) -> None:
         """Stop clamd and wait for it."""
@@ -64,7 +75,7 @@ def _ping(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
             s.sendall(b"zPING\0")
-            return s.recv(16).startswith(b"PONG")
+            return s.recv(16) == b"PONG\0"
     except OSError:
         return False
 
@@ -96,19 +107,22 @@ def start_clamd(workdir: Path, *, port: int | None = None, include_system_signat
             f"DatabaseDirectory {database}",
             f"TCPSocket {port}",
             "TCPAddr 127.0.0.1",
+            f"LocalSocket {workdir / 'clamd.sock'}",
             f"StreamMaxLength {stream_max_bytes}",
             "MaxThreads 4",
             "ReadTimeout 30",
             "CommandReadTimeout 30",
             "LogTime yes",
             f"LogFile {workdir / 'clamd.log'}",
+            "LogSyslog no",
+            "SelfCheck 0",
             f"PidFile {workdir / 'clamd.pid'}",
             f"TemporaryDirectory {workdir}",
-            "User root",
             "",
         ])
     )
     log = open(workdir / "clamd.out", "ab")  # noqa: SIM115 - owned by the child
+    started = time.monotonic()
     proc = subprocess.Popen([binary, "--config-file", str(config)], stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + timeout
@@ -118,5 +132,5 @@ def start_clamd(workdir: Path, *, port: int | None = None, include_system_signat
         if time.monotonic() > deadline:
             proc.kill()
             raise TimeoutError("clamd did not answer within the time-out")
-        time.sleep(0.1)
-    return ClamdProcess(proc, port, workdir)
+        time.sleep(0.02)
+    return ClamdProcess(proc, port, workdir, time.monotonic() - started)

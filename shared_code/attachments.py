@@ -26,7 +26,12 @@ log = logging.getLogger(__name__)
 SCANNING, CLEAN, REJECTED = "scanning", "clean", "rejected"
 #: After this many failed scan attempts a file is rejected as "could not be scanned" (fail closed).
 MAX_SCAN_ATTEMPTS = 5
-COULD_NOT_SCAN = "The file could not be checked for viruses, so it cannot be sent. Please upload it again."
+COULD_NOT_SCAN = "This file could not be checked for viruses, so it cannot be sent. Please upload it again."
+
+
+def _sentence(fragment: str) -> str:
+    """A validator's or scanner's reason ("contains macros") as a sentence for the practice."""
+    return f"This file {fragment.rstrip('.')}."
 
 
 @dataclass(frozen=True)
@@ -219,7 +224,7 @@ def scan_upload(storage: Storage, settings: Settings, blob_name: str, data: byte
 
     if sha256_hex(data) != attachment.sha256:
         decided = _verdict_fields(attachment, REJECTED,
-                                  "The file changed after it was uploaded. Please upload it again.",
+                                  "This file changed after it was uploaded. Please upload it again.",
                                   "integrity", "sha256-mismatch")
         return _settle(storage, decided, data)
     file_type = FileType(kind=attachment.kind, mime=attachment.content_type,
@@ -227,7 +232,7 @@ def scan_upload(storage: Storage, settings: Settings, blob_name: str, data: byte
     try:
         validate(data, file_type)
     except ContentRejected as rejected:
-        decided = _verdict_fields(attachment, REJECTED, rejected.reason, "enclose-validator",
+        decided = _verdict_fields(attachment, REJECTED, _sentence(rejected.reason), "enclose-validator",
                                   getattr(rejected, "rule", None))
         return _settle(storage, decided, data)
 
@@ -247,7 +252,7 @@ def scan_upload(storage: Storage, settings: Settings, blob_name: str, data: byte
         decided = _verdict_fields(attachment, REJECTED, COULD_NOT_SCAN, "scanner", "unavailable")
         return _settle(storage, decided, data)
     status = CLEAN if verdict.clean else REJECTED
-    decided = _verdict_fields(attachment, status, None if verdict.clean else verdict.reason,
+    decided = _verdict_fields(attachment, status, None if verdict.clean else _sentence(verdict.reason),
                               verdict.engine, verdict.signature)
     return _settle(storage, decided, data)
 

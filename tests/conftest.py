@@ -71,11 +71,12 @@ def storage(settings):
 @pytest.fixture(scope="session")
 def clamd_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One clamd for the session (the project's test signatures), as a CLAMD_ADDRESS."""
-    from devstack.clamd import clamd_available, start_clamd
+    from devstack.clamd import clamd_available
+    from tests.support.clamd import start_clamd
 
     if not clamd_available():
         missing("ClamAV clamd", "apt-get install clamav-daemon (make test does, as root)")
-    clamd = start_clamd(tmp_path_factory.mktemp("clamd"), include_system_signatures=False)
+    clamd = start_clamd(tmp_path_factory.mktemp("clamd"))
     try:
         yield clamd.address
     finally:

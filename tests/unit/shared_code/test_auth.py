@@ -50,28 +50,39 @@ def issuer(tmp_path: Path, signing_key: rsa.RSAPrivateKey) -> Issuer:
     jwk.update(kid=kid, use="sig", alg="RS256")
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [jwk]}))
-    settings = load_settings({
-        "AUTH_JWKS_URL": jwks.as_uri(),
-        "AUTH_ISSUER": ISSUER,
-        "AUTH_AUDIENCE": AUDIENCE,
-    })
+    settings = load_settings(
+        {
+            "AUTH_JWKS_URL": jwks.as_uri(),
+            "AUTH_ISSUER": ISSUER,
+            "AUTH_AUDIENCE": AUDIENCE,
+        }
+    )
     return Issuer(signing_key, kid, settings)
 
 
 def claims(**changes: Any) -> dict[str, Any]:
     now = int(time.time())
     base: dict[str, Any] = {
-        "iss": ISSUER, "aud": AUDIENCE, "sub": "gp1", "org": "A12345",
-        "iat": now, "nbf": now - 5, "exp": now + 600,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "gp1",
+        "org": "A12345",
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + 600,
     }
     base.update(changes)
     return {k: v for k, v in base.items() if v is not _DROP}
 
 
-def token(issuer: Issuer, key: rsa.RSAPrivateKey | None = None, kid: str | None = None,
-          algorithm: str = "RS256", **changes: Any) -> str:
-    return jwt.encode(claims(**changes), key or issuer.key, algorithm=algorithm,
-                      headers={"kid": kid or issuer.kid})
+def token(
+    issuer: Issuer,
+    key: rsa.RSAPrivateKey | None = None,
+    kid: str | None = None,
+    algorithm: str = "RS256",
+    **changes: Any,
+) -> str:
+    return jwt.encode(claims(**changes), key or issuer.key, algorithm=algorithm, headers={"kid": kid or issuer.kid})
 
 
 def refused(header: str | None, settings: Settings) -> Unauthorized:
@@ -83,6 +94,7 @@ def refused(header: str | None, settings: Settings) -> Unauthorized:
 
 
 # -- accepted --------------------------------------------------------------------------------------
+
 
 def test_good_token(issuer: Issuer) -> None:
     principal = authenticate("Bearer " + token(issuer), issuer.settings)
@@ -106,6 +118,7 @@ def test_expired_within_the_clock_skew_leeway_is_accepted(issuer: Issuer) -> Non
 
 
 # -- refused -----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("header", [None, "", "   "])
 def test_missing_header(issuer: Issuer, header: str | None) -> None:
@@ -139,8 +152,9 @@ def test_unsigned_token(issuer: Issuer) -> None:
 
 def test_hmac_token_keyed_with_the_public_key(issuer: Issuer) -> None:
     # Algorithm confusion: only asymmetric algorithms are accepted.
-    forged = jwt.encode(claims(), b"public-key-bytes-used-as-a-shared-secret!", algorithm="HS256",
-                        headers={"kid": issuer.kid})
+    forged = jwt.encode(
+        claims(), b"public-key-bytes-used-as-a-shared-secret!", algorithm="HS256", headers={"kid": issuer.kid}
+    )
     refused("Bearer " + forged, issuer.settings)
 
 

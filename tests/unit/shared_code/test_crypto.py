@@ -18,6 +18,7 @@ OTHER_KEY = b"o" * 32
 
 # -- link tokens ---------------------------------------------------------------------------------
 
+
 def test_link_token_is_url_safe_and_carries_at_least_96_bits() -> None:
     token = crypto.new_link_token()
     assert re.fullmatch(r"[A-Za-z0-9_-]+", token)
@@ -40,6 +41,7 @@ def test_sha256_hex() -> None:
 
 
 # -- date-of-birth hash --------------------------------------------------------------------------
+
 
 def test_salts_are_random_hex() -> None:
     salts = {crypto.new_salt() for _ in range(50)}
@@ -76,6 +78,7 @@ def test_dob_matches() -> None:
 
 
 # -- signed values -------------------------------------------------------------------------------
+
 
 def test_sign_then_unsign() -> None:
     signed = crypto.sign(KEY, "payload~123")
@@ -121,6 +124,7 @@ def test_unsign_with_no_key_is_none_and_sign_with_no_key_raises() -> None:
 
 
 # -- derived keys --------------------------------------------------------------------------------
+
 
 def test_derive_key_is_256_bits_per_label_and_master() -> None:
     a = crypto.derive_key(b"master", "portal-session")

@@ -65,8 +65,12 @@ def test_detail_defaults_to_the_title() -> None:
 
 
 def test_unprocessable_lists_every_field_error() -> None:
-    error = Unprocessable([FieldError("patient.mobile", "Enter a valid mobile phone number"),
-                           FieldError("body", "Enter the text of the message")])
+    error = Unprocessable(
+        [
+            FieldError("patient.mobile", "Enter a valid mobile phone number"),
+            FieldError("body", "Enter the text of the message"),
+        ]
+    )
     assert error.status == 422
     problem = error.problem()
     assert set(problem) == PROBLEM_KEYS | {"errors"}

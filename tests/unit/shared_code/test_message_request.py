@@ -63,6 +63,7 @@ def fields_of(payload: dict[str, Any], settings: Settings = DRAMA_ON) -> list[st
 
 # -- the good request ----------------------------------------------------------------------------
 
+
 def test_contract_example_is_accepted() -> None:
     assert parse_new_message(request(), DRAMA_ON) == NewMessage(
         date_of_birth=date(1970, 1, 31),
@@ -84,6 +85,7 @@ def test_body_is_trimmed() -> None:
 
 # -- patient.nhsNumber ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("nhs", ["943 476 5919", "943-476-5919", "9999999999"])
 def test_valid_nhs_numbers(nhs: str) -> None:
     parse_new_message(request(patient_nhsNumber=nhs), DRAMA_ON)
@@ -95,6 +97,7 @@ def test_invalid_nhs_number(nhs: Any) -> None:
 
 
 # -- patient.dateOfBirth ---------------------------------------------------------------------------
+
 
 def test_dob_today_is_valid() -> None:
     assert parse_date_of_birth(TODAY.isoformat(), TODAY) == (TODAY, None)
@@ -121,8 +124,9 @@ def test_130_years_before_a_29_february() -> None:
     assert parse_date_of_birth("1898-02-27", leap_day)[0] is None
 
 
-@pytest.mark.parametrize("raw", ["2023-02-29", "1970-02-30", "1970-13-01", "1970-00-10", "1970-01-00", "1970-04-31",
-                                 "0000-01-01"])
+@pytest.mark.parametrize(
+    "raw", ["2023-02-29", "1970-02-30", "1970-13-01", "1970-00-10", "1970-01-00", "1970-04-31", "0000-01-01"]
+)
 def test_dob_not_a_real_date(raw: str) -> None:
     assert parse_date_of_birth(raw, TODAY) == (None, "The date of birth must be a real date")
 
@@ -133,10 +137,25 @@ def test_29_february_of_a_leap_year_is_real() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["1970-1-31", "70-01-31", "1970/01/31", "1970-01-3 ", "19700131", "31/01/1970", "1970-01-31T00:00",
-     "1970-01-31 ", " 1970-01-31", "",
-     "1970-W05-6",  # an ISO week date (31 January 1970) that fromisoformat would accept
-     "+970-01-01", "１９７０-01-31", "1970-０1-31", 19700131, None, ["1970-01-31"]],
+    [
+        "1970-1-31",
+        "70-01-31",
+        "1970/01/31",
+        "1970-01-3 ",
+        "19700131",
+        "31/01/1970",
+        "1970-01-31T00:00",
+        "1970-01-31 ",
+        " 1970-01-31",
+        "",
+        "1970-W05-6",  # an ISO week date (31 January 1970) that fromisoformat would accept
+        "+970-01-01",
+        "１９７０-01-31",
+        "1970-０1-31",
+        19700131,
+        None,
+        ["1970-01-31"],
+    ],
 )
 def test_dob_format_errors(raw: Any) -> None:
     assert parse_date_of_birth(raw, TODAY) == (None, "Enter the date of birth as YYYY-MM-DD")
@@ -156,6 +175,7 @@ def test_dob_limits_use_the_clock() -> None:
 
 
 # -- patient.mobile ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("mobile", ["07700 900123", "+447700900123", "447700900123", "(07700) 900-123"])
 def test_drama_mobile_accepted_when_allowed(mobile: str) -> None:
@@ -191,6 +211,7 @@ def test_missing_mobile(mobile: Any) -> None:
 
 # -- patient.name --------------------------------------------------------------------------------
 
+
 def test_name_limits() -> None:
     parse_new_message(request(patient_name="J" * 200), DRAMA_ON)
     parse_new_message(request(patient_name=None), DRAMA_ON)
@@ -199,6 +220,7 @@ def test_name_limits() -> None:
 
 
 # -- body ----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("body", ["", "   ", "\n\t ", None, 5, ["text"], _REMOVE])
 def test_empty_or_missing_body(body: Any) -> None:
@@ -219,6 +241,7 @@ def test_nul_in_body_is_refused_with_its_own_reason() -> None:
 
 # -- attachmentIds -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("count", [1, 5])
 def test_one_to_five_attachments(count: int) -> None:
     ids = [f"id{i}" for i in range(count)]
@@ -233,7 +256,8 @@ def test_zero_or_six_attachments(count: int) -> None:
 def test_attachment_limit_comes_from_settings() -> None:
     ids = [f"id{i}" for i in range(3)]
     assert fields_of(request(attachmentIds=ids), Settings(allow_drama_numbers=True, max_attachments=2)) == [
-        "attachmentIds"]
+        "attachmentIds"
+    ]
 
 
 @pytest.mark.parametrize("ids", ["a1", {"a1": 1}, [1], ["a1", None], None, _REMOVE])
@@ -246,6 +270,7 @@ def test_the_same_attachment_twice() -> None:
 
 
 # -- sendAt --------------------------------------------------------------------------------------
+
 
 def test_send_at_in_the_future_is_kept_in_utc() -> None:
     parsed = parse_new_message(request(sendAt="2026-03-16T09:00:00+01:00"), DRAMA_ON)
@@ -282,16 +307,21 @@ def test_send_at_must_be_a_date_time_with_a_zone(send_at: Any) -> None:
 
 # -- several problems at once --------------------------------------------------------------------
 
+
 def test_every_invalid_field_is_listed_in_order() -> None:
     payload = {
-        "patient": {"nhsNumber": "9434765918", "dateOfBirth": "2023-02-29", "mobile": "020 7946 0000",
-                    "name": 42},
+        "patient": {"nhsNumber": "9434765918", "dateOfBirth": "2023-02-29", "mobile": "020 7946 0000", "name": 42},
         "body": "  ",
         "attachmentIds": [f"id{i}" for i in range(6)],
         "sendAt": "not a time",
     }
     assert fields_of(payload) == [
-        "patient.nhsNumber", "patient.dateOfBirth", "patient.mobile", "patient.name", "body", "attachmentIds",
+        "patient.nhsNumber",
+        "patient.dateOfBirth",
+        "patient.mobile",
+        "patient.name",
+        "body",
+        "attachmentIds",
         "sendAt",
     ]
 
@@ -303,24 +333,36 @@ def test_no_patient_object() -> None:
 
 def test_empty_request_names_every_required_field() -> None:
     assert fields_of({}) == [
-        "patient", "patient.nhsNumber", "patient.dateOfBirth", "patient.mobile", "body", "attachmentIds"]
+        "patient",
+        "patient.nhsNumber",
+        "patient.dateOfBirth",
+        "patient.mobile",
+        "body",
+        "attachmentIds",
+    ]
 
 
 def test_problem_document_lists_the_errors_without_personal_data() -> None:
-    payload = request(patient_nhsNumber="9434765918", patient_dateOfBirth="2099-01-31",
-                      patient_mobile="020 7946 0000", body="")
+    payload = request(
+        patient_nhsNumber="9434765918", patient_dateOfBirth="2099-01-31", patient_mobile="020 7946 0000", body=""
+    )
     with pytest.raises(Unprocessable) as caught:
         parse_new_message(payload, DRAMA_ON)
     problem = caught.value.problem()
     assert problem["status"] == 422
     assert [e["field"] for e in problem["errors"]] == [
-        "patient.nhsNumber", "patient.dateOfBirth", "patient.mobile", "body"]
+        "patient.nhsNumber",
+        "patient.dateOfBirth",
+        "patient.mobile",
+        "body",
+    ]
     text = json.dumps(problem)
     for secret in ["9434765918", "2099-01-31", "7946", "Jo Bloggs"]:
         assert secret not in text
 
 
 # -- the JSON body -------------------------------------------------------------------------------
+
 
 def test_parse_json_object() -> None:
     assert parse_json_object(json.dumps(GOOD).encode()) == GOOD

@@ -102,7 +102,7 @@ def test_not_multipart_form_data_is_400(content_type: str | None) -> None:
     "body",
     [
         b"this is not multipart at all",
-        b"--" + BOUNDARY.encode() + b"\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\ntruncated",
+        b"--" + BOUNDARY.encode() + b'\r\nContent-Disposition: form-data; name="file"\r\n\r\ntruncated',
         form(part("file", b"data", "a.pdf"), boundary="SomeOtherBoundary"),
         b"--" + BOUNDARY.encode() + b"\r\nno blank line after headers",
     ],

@@ -35,6 +35,7 @@ T0 = 1_800_000_000
 
 # -- date-of-birth fields ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("day", "month", "year", "expected"),
     [
@@ -101,8 +102,15 @@ def test_non_numbers_are_not_a_real_date(day: str, month: str, year: str, fields
 
 @pytest.mark.parametrize(
     ("day", "month", "year"),
-    [("29", "2", "2023"), ("31", "4", "1984"), ("32", "1", "1984"), ("0", "1", "1984"), ("15", "13", "1984"),
-     ("15", "0", "1984"), ("1", "1", "0000")],
+    [
+        ("29", "2", "2023"),
+        ("31", "4", "1984"),
+        ("32", "1", "1984"),
+        ("0", "1", "1984"),
+        ("15", "13", "1984"),
+        ("15", "0", "1984"),
+        ("1", "1", "0000"),
+    ],
 )
 def test_impossible_dates_are_not_real(day: str, month: str, year: str) -> None:
     assert parse_dob_fields(day, month, year, TODAY) == (None, ALL, "Date of birth must be a real date")
@@ -124,6 +132,7 @@ def test_oldest_date_the_api_accepts_still_opens_the_link_later() -> None:
 
 # -- link errors ---------------------------------------------------------------------------------------
 
+
 def test_unknown_expired_and_revoked_links_share_one_answer() -> None:
     a, b = LinkGone(), LinkGone()
     assert a.status == 404
@@ -138,6 +147,7 @@ def test_locked_link_is_403_and_keeps_the_practice_name() -> None:
 
 
 # -- sessions ----------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def at(monkeypatch: pytest.MonkeyPatch):
@@ -216,6 +226,7 @@ def test_missing_or_garbage_session_is_refused(at, value: str | None) -> None:
 
 # -- CSRF ----------------------------------------------------------------------------------------------
 
+
 def test_new_csrf_values_are_url_safe_and_unique() -> None:
     values = {new_csrf() for _ in range(100)}
     assert len(values) == 100
@@ -243,6 +254,7 @@ def test_csrf_with_non_ascii_input_is_refused_not_an_error(cookie: str, field: s
 
 # -- cookies -----------------------------------------------------------------------------------------
 
+
 def test_session_cookie_over_https() -> None:
     header = cookie_header(SESSION_COOKIE, "v.sig", TOKEN, secure=True, max_age=900)
     assert header == f"enclose_session=v.sig; Path=/p/{TOKEN}; Max-Age=900; HttpOnly; SameSite=Strict; Secure"
@@ -256,7 +268,8 @@ def test_cookie_over_http_is_not_secure() -> None:
 
 def test_cookie_path_is_limited_to_the_link() -> None:
     attributes = dict(
-        part.split("=", 1) for part in cookie_header(SESSION_COOKIE, "v", TOKEN, secure=True, max_age=1).split("; ")
+        part.split("=", 1)
+        for part in cookie_header(SESSION_COOKIE, "v", TOKEN, secure=True, max_age=1).split("; ")
         if "=" in part
     )
     assert attributes["Path"] == f"/p/{TOKEN}"
@@ -270,6 +283,7 @@ def test_session_cookie_from_settings_lasts_at_most_15_minutes() -> None:
 
 
 # -- security headers --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("https", [True, False])
 def test_headers_on_every_portal_response(https: bool) -> None:

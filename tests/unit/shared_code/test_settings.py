@@ -62,9 +62,20 @@ def test_whole_numbers(name: str, field: str, value: int) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["MAX_ATTACHMENT_BYTES", "MAX_SEGMENTS", "MAX_ATTACHMENTS", "MAX_DOB_ATTEMPTS", "LINK_TTL_DAYS",
-     "SAS_TTL_SECONDS", "SESSION_TTL_SECONDS", "IDEMPOTENCY_TTL_HOURS", "SMS_RATE_PER_MINUTE", "SMS_MAX_ATTEMPTS",
-     "CLAMD_TIMEOUT_SECONDS", "DEFENDER_VERDICT_TIMEOUT_SECONDS"],
+    [
+        "MAX_ATTACHMENT_BYTES",
+        "MAX_SEGMENTS",
+        "MAX_ATTACHMENTS",
+        "MAX_DOB_ATTEMPTS",
+        "LINK_TTL_DAYS",
+        "SAS_TTL_SECONDS",
+        "SESSION_TTL_SECONDS",
+        "IDEMPOTENCY_TTL_HOURS",
+        "SMS_RATE_PER_MINUTE",
+        "SMS_MAX_ATTEMPTS",
+        "CLAMD_TIMEOUT_SECONDS",
+        "DEFENDER_VERDICT_TIMEOUT_SECONDS",
+    ],
 )
 @pytest.mark.parametrize("bad", ["abc", "3.5", "1e3", "0", "-1", "5 MB"])
 def test_bad_whole_numbers_raise_settings_error(name: str, bad: str) -> None:
@@ -109,13 +120,15 @@ def test_secrets_are_the_bytes_of_their_text_and_not_in_repr() -> None:
 
 
 def test_text_settings() -> None:
-    s = load_settings({
-        "PORTAL_BASE_URL": "https://enclose.example/",
-        "AUTH_ISSUER": "https://issuer.example/",
-        "AUTH_AUDIENCE": "api://other",
-        "AUTH_JWKS_URL": "https://issuer.example/keys",
-        "SMS_SENDER": "Surgery",
-    })
+    s = load_settings(
+        {
+            "PORTAL_BASE_URL": "https://enclose.example/",
+            "AUTH_ISSUER": "https://issuer.example/",
+            "AUTH_AUDIENCE": "api://other",
+            "AUTH_JWKS_URL": "https://issuer.example/keys",
+            "SMS_SENDER": "Surgery",
+        }
+    )
     assert s.portal_base_url == "https://enclose.example"  # no trailing slash: links are base + "/p/..."
     assert s.auth_issuer == "https://issuer.example/"
     assert s.auth_audience == "api://other"
@@ -152,8 +165,11 @@ def test_unknown_blob_trigger_source_raises(source: str) -> None:
     ("connection_string", "azurite"),
     [
         ("UseDevelopmentStorage=true", True),
-        ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=x;"
-         "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;", True),
+        (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=x;"
+            "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;",
+            True,
+        ),
         ("DefaultEndpointsProtocol=https;AccountName=encloseprod;EndpointSuffix=core.windows.net", False),
         ("", False),
     ],

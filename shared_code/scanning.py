@@ -1,0 +1,309 @@
+"""Malware scanning behind one interface, chosen by the SCANNER setting.
+
+* `ClamAvScanner` streams the bytes to `clamd` (INSTREAM) over TCP or a unix socket.
+* `DefenderScanner` waits for Microsoft Defender for Storage's on-upload scan of the blob and
+  reads its verdict from the blob index tag "Malware Scanning scan result".
+
+Both fail closed. When no verdict can be had *now* (clamd down, a time-out, no tag yet) they
+raise `ScanError`, and the caller retries, then rejects the file as "could not be scanned".
+When the scanner has answered that it cannot scan this file (too large for clamd, a Defender
+error state) the answer is final, so they return a rejecting `Verdict` straight away.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import struct
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from shared_code.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+#: The reason given whenever a file is not released because it could not be scanned.
+COULD_NOT_BE_SCANNED = "could not be scanned"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One scanner's answer about one file.
+
+    `reason` completes "This file ..." for a rejected file (None when clean). `signature` is
+    the engine's own name for what it found or why it gave up, kept for the record.
+    """
+
+    clean: bool
+    reason: str | None
+    engine: str
+    signature: str | None
+    scanned_at: datetime
+
+
+class ScanError(Exception):
+    """The scanner could not give a verdict now; the caller retries, then fails closed."""
+
+
+class Scanner(Protocol):
+    """Anything that can judge a file's bytes (or its blob) for malware."""
+
+    def scan(self, data: bytes, *, blob_name: str) -> Verdict:
+        """The verdict for `data`, stored as `blob_name`; raises `ScanError` when there is none."""
+        ...
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def malware_reason(name: str | None) -> str:
+    """Plain words for a detection, naming the signature when there is one."""
+    if name and name.startswith("Heuristics."):
+        return f"was flagged as suspicious by the virus scanner ({name})"
+    return f"contains a virus or malware ({name})" if name else "contains a virus or malware"
+
+
+# --------------------------------------------------------------------------- ClamAV
+
+_FOUND = re.compile(r"^stream: (.+) FOUND$")
+_SIZE_LIMIT = "INSTREAM size limit exceeded"
+_MAX_REPLY = 4096
+
+
+class ClamAvScanner:
+    """Scans with clamd's INSTREAM command; `timeout` bounds the whole exchange, in seconds."""
+
+    engine = "clamav"
+
+    def __init__(self, address: str, timeout: float, *, chunk_size: int = 64 * 1024) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.chunk_size = chunk_size
+        self._family, self._target = parse_clamd_address(address)
+
+    def ping(self) -> bool:
+        """True when clamd answers PING with PONG in time; never raises."""
+        try:
+            return self._command(b"zPING\0") == "PONG"
+        except ScanError:
+            return False
+
+    def version(self) -> str:
+        """clamd's version line, e.g. "ClamAV 1.4.6/27500/..." (the database version follows)."""
+        return self._command(b"zVERSION\0")
+
+    def scan(self, data: bytes, *, blob_name: str) -> Verdict:
+        """Stream `data` to clamd and turn its reply into a Verdict (or raise ScanError)."""
+        deadline = time.monotonic() + self.timeout
+        reply = self._instream(data, deadline)
+        log.info("clamd scanned %s: %s", blob_name, reply)
+        return verdict_from_clamd_reply(reply)
+
+    # -- protocol
+
+    def _connect(self, deadline: float) -> socket.socket:
+        sock = socket.socket(self._family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(_remaining(deadline))
+            sock.connect(self._target)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _command(self, command: bytes) -> str:
+        deadline = time.monotonic() + self.timeout
+        try:
+            with self._connect(deadline) as sock:
+                sock.sendall(command)
+                return _read_reply(sock, deadline)
+        except TimeoutError:
+            raise ScanError(f"clamd did not answer within {self.timeout:g} s") from None
+        except OSError as exc:
+            raise ScanError(f"could not reach clamd at {self.address}: {exc.strerror or exc}") from None
+
+    def _instream(self, data: bytes, deadline: float) -> str:
+        try:
+            with self._connect(deadline) as sock:
+                try:
+                    sock.settimeout(_remaining(deadline))
+                    sock.sendall(b"zINSTREAM\0")
+                    view = memoryview(data)
+                    for start in range(0, len(view), self.chunk_size):
+                        chunk = view[start : start + self.chunk_size]
+                        sock.settimeout(_remaining(deadline))
+                        sock.sendall(struct.pack(">I", len(chunk)))
+                        sock.sendall(chunk)
+                    sock.settimeout(_remaining(deadline))
+                    sock.sendall(struct.pack(">I", 0))
+                except (BrokenPipeError, ConnectionResetError):
+                    # clamd hangs up mid-stream when the size limit is passed; its reply says why.
+                    pass
+                return _read_reply(sock, deadline)
+        except TimeoutError:
+            raise ScanError(f"clamd did not answer within {self.timeout:g} s") from None
+        except OSError as exc:
+            raise ScanError(f"could not reach clamd at {self.address}: {exc.strerror or exc}") from None
+
+
+def verdict_from_clamd_reply(reply: str) -> Verdict:
+    """Turn clamd's INSTREAM reply into a Verdict, or raise ScanError when it gave none."""
+    if reply == "stream: OK":
+        return Verdict(True, None, ClamAvScanner.engine, None, _now())
+    found = _FOUND.match(reply)
+    if found:
+        name = found.group(1)
+        return Verdict(False, malware_reason(name), ClamAvScanner.engine, name, _now())
+    if reply.startswith(_SIZE_LIMIT):
+        # Deterministic: retrying cannot help, and an unscanned file is never released.
+        return Verdict(False, COULD_NOT_BE_SCANNED, ClamAvScanner.engine, _SIZE_LIMIT, _now())
+    raise ScanError(f"clamd could not scan the file: {reply[:200]}")
+
+
+def _remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
+def _read_reply(sock: socket.socket, deadline: float) -> str:
+    """Read one NUL-terminated reply (the 'z' command form); a closed connection ends it too."""
+    reply = b""
+    while not reply.endswith(b"\0") and len(reply) < _MAX_REPLY:
+        sock.settimeout(_remaining(deadline))
+        chunk = sock.recv(_MAX_REPLY)
+        if not chunk:
+            break
+        reply += chunk
+    if not reply:
+        raise ScanError("clamd closed the connection without an answer")
+    return reply.rstrip(b"\0").decode("utf-8", "replace").strip()
+
+
+def parse_clamd_address(address: str) -> tuple[int, Any]:
+    """(socket family, connect target) for "tcp://host:port" or "unix:///path/to/socket"."""
+    parts = urlsplit(address)
+    if parts.scheme == "tcp" and parts.hostname and parts.port:
+        return (socket.AF_INET6 if ":" in parts.hostname else socket.AF_INET), (parts.hostname, parts.port)
+    if parts.scheme == "unix" and parts.path:
+        return socket.AF_UNIX, parts.path
+    raise SettingsError("CLAMD_ADDRESS must look like tcp://host:port or unix:///path/to/clamd.sock")
+
+
+# --------------------------------------------------------------------------- Defender
+
+RESULT_TAG = "Malware Scanning scan result"
+TIME_TAG = "Malware Scanning scan time UTC"
+_NO_THREATS = "no threats found"
+_MALICIOUS = "malicious"
+
+
+class DefenderScanner:
+    """Waits for Defender for Storage's on-upload verdict on the blob (its index tags).
+
+    `get_tags(blob_name)` returns the blob's index tags; it is passed in so this module needs
+    no storage client. The bytes are not sent anywhere: Defender scans the blob itself.
+    """
+
+    engine = "defender"
+
+    def __init__(
+        self,
+        get_tags: Callable[[str], Mapping[str, str]],
+        timeout: float,
+        *,
+        poll_interval: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.get_tags = get_tags
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self._clock = clock
+        self._sleep = sleep
+
+    def scan(self, data: bytes, *, blob_name: str) -> Verdict:
+        """Poll the blob's tags until Defender's verdict is there, or raise ScanError."""
+        del data  # Defender reads the blob from storage
+        deadline = self._clock() + self.timeout
+        while True:
+            try:
+                tags = self.get_tags(blob_name)
+            except Exception as exc:  # noqa: BLE001 - any storage failure means "no verdict yet"
+                raise ScanError(f"could not read the scan result of {blob_name}: {type(exc).__name__}") from exc
+            verdict = verdict_from_tags(tags)
+            if verdict is not None:
+                log.info("defender verdict for %s: %s", blob_name, verdict.signature or "clean")
+                return verdict
+            left = deadline - self._clock()
+            if left <= 0:
+                raise ScanError(f"no verdict from Defender for {blob_name} within {self.timeout:g} s")
+            self._sleep(min(self.poll_interval, left))
+
+
+def verdict_from_tags(tags: Mapping[str, str]) -> Verdict | None:
+    """The verdict in Defender's blob index tags, or None while there is none yet."""
+    folded = {k.casefold(): v for k, v in tags.items()}
+    result = folded.get(RESULT_TAG.casefold())
+    if result is None:
+        return None
+    return _defender_verdict(result, None, _parse_time(folded.get(TIME_TAG.casefold())))
+
+
+def verdict_from_event(data: Mapping[str, Any]) -> Verdict | None:
+    """The verdict in a `Microsoft.Security.MalwareScanningResult` Event Grid event's data.
+
+    Unlike the tag, the event names the malware (`scanResultDetails.malwareNamesFound`).
+    """
+    result = data.get("scanResultType")
+    if not isinstance(result, str):
+        return None
+    details = data.get("scanResultDetails") or {}
+    names = details.get("malwareNamesFound") if isinstance(details, Mapping) else None
+    name = ", ".join(str(n) for n in names) if isinstance(names, list) and names else None
+    return _defender_verdict(result, name, _parse_time(data.get("scanFinishedTimeUtc")))
+
+
+def _defender_verdict(result: str, name: str | None, scanned_at: datetime) -> Verdict:
+    value = result.strip()
+    if value.casefold() == _NO_THREATS:
+        return Verdict(True, None, DefenderScanner.engine, None, scanned_at)
+    if value.casefold() == _MALICIOUS:
+        return Verdict(False, malware_reason(name), DefenderScanner.engine, name or "Malicious", scanned_at)
+    # "Not scanned", "SAM259201: Scan failed - internal service error." and the like: Defender
+    # will not scan this upload again, so the file can never be released.
+    return Verdict(False, COULD_NOT_BE_SCANNED, DefenderScanner.engine, value[:200], scanned_at)
+
+
+def _parse_time(value: object) -> datetime:
+    if isinstance(value, str) and value.strip():
+        text = value.strip().replace("Z", "+00:00")
+        # Azure writes up to 7 fractional digits; Python reads at most 6.
+        text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return _now()
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return _now()
+
+
+# --------------------------------------------------------------------------- choosing
+
+
+def scanner_from_settings(settings: Settings, get_tags: Callable[[str], Mapping[str, str]] | None = None) -> Scanner:
+    """The scanner the SCANNER setting names ("clamav" or "defender")."""
+    if settings.scanner == "clamav":
+        return ClamAvScanner(settings.clamd_address, float(settings.clamd_timeout_seconds))
+    if settings.scanner == "defender":
+        if get_tags is None:
+            raise SettingsError("the defender scanner needs a way to read blob index tags")
+        return DefenderScanner(get_tags, float(settings.defender_verdict_timeout_seconds))
+    raise SettingsError("SCANNER must be 'clamav' or 'defender'")

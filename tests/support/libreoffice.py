@@ -1,0 +1,170 @@
+"""Good documents from a real producer: LibreOffice (Debian's headless Writer) saves one
+hand-written letter as DOCX, ODT, DOC, PDF, RTF and text, in a single `soffice` run.
+
+`soffice --convert-to` takes one target format per run (and each run costs about a second),
+so a tiny LibreOffice Basic macro, placed in a throw-away user profile, loads the letter once
+and stores it in every format. Images come from Pillow (LibreOffice's Writer cannot export
+them without a GUI build).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+#: output file name -> (LibreOffice filter, filter options)
+FORMATS: dict[str, tuple[str, str]] = {
+    "sample.docx": ("MS Word 2007 XML", ""),
+    "sample.odt": ("writer8", ""),
+    "sample.doc": ("MS Word 97", ""),
+    "sample.pdf": ("writer_pdf_Export", ""),
+    "sample.rtf": ("Rich Text Format", ""),
+    "sample.txt": ("Text (encoded)", "UTF8,CRLF"),
+}
+KINDS = {"sample.docx": "docx", "sample.odt": "odt", "sample.doc": "doc", "sample.pdf": "pdf",
+         "sample.rtf": "rtf", "sample.txt": "txt"}  # fmt: skip
+
+
+def soffice_binary() -> str | None:
+    """Path of LibreOffice's soffice, or None when it is not installed."""
+    return shutil.which("soffice") or next((p for p in ("/usr/bin/soffice",) if Path(p).is_file()), None)
+
+
+def _png() -> bytes:
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (120, 40), "white")
+    ImageDraw.Draw(img).rectangle((5, 5, 115, 35), outline="navy", width=3)
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
+def letter_fodt() -> str:
+    """A flat-XML ODF letter: heading, text, a web link, a table, a picture and a page field."""
+    picture = base64.b64encode(_png()).decode()
+    ns = (
+        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+        'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
+        'xmlns:svg="urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0" '
+        'xmlns:fo="urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0" '
+        'xmlns:xlink="http://www.w3.org/1999/xlink"'
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<office:document {ns} office:version="1.3" office:mimetype="application/vnd.oasis.opendocument.text">
+<office:master-styles><style:master-page style:name="Standard" style:page-layout-name="pm1">
+<style:footer><text:p>Page <text:page-number text:select-page="current">1</text:page-number></text:p></style:footer>
+</style:master-page></office:master-styles>
+<office:automatic-styles><style:page-layout style:name="pm1"/></office:automatic-styles>
+<office:body><office:text>
+<text:h text:outline-level="1">Blood test results</text:h>
+<text:p>Dear patient, your results are normal. Café £5 – résumé.</text:p>
+<text:p>More about this test on <text:a xlink:type="simple"
+ xlink:href="https://www.nhs.uk/">the NHS website</text:a>.</text:p>
+<table:table table:name="Results"><table:table-column table:number-columns-repeated="2"/>
+<table:table-row><table:table-cell><text:p>Test</text:p></table:table-cell>
+<table:table-cell><text:p>Result</text:p></table:table-cell></table:table-row>
+<table:table-row><table:table-cell><text:p>HbA1c</text:p></table:table-cell>
+<table:table-cell><text:p>40 mmol/mol</text:p></table:table-cell></table:table-row>
+</table:table>
+<text:p><draw:frame draw:name="Logo" text:anchor-type="as-char" svg:width="3cm" svg:height="1cm">
+<draw:image><office:binary-data>{picture}</office:binary-data></draw:image></draw:frame></text:p>
+</office:text></office:body></office:document>
+"""
+
+
+_LIBRARY = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE library:library PUBLIC "-//OpenOffice.org//DTD OfficeDocument 1.0//EN" "library.dtd">
+<library:library xmlns:library="http://openoffice.org/2000/library" library:name="Standard"
+ library:readonly="false" library:passwordprotected="false">
+ <library:element library:name="Module1"/>
+ <library:element library:name="EncloseSamples"/>
+</library:library>
+"""
+
+
+def _module() -> str:
+    saves = "\n".join(
+        f'  SaveAs(doc, outDir &amp; "/{name}", "{flt}", "{opts}")'.replace('"', "&quot;")
+        for name, (flt, opts) in FORMATS.items()
+    )
+    body = f"""Sub ConvertAll(src As String, outDir As String)
+  On Error Goto Failed
+  Dim args(0) As New com.sun.star.beans.PropertyValue
+  args(0).Name = &quot;Hidden&quot;
+  args(0).Value = True
+  doc = StarDesktop.loadComponentFromURL(ConvertToURL(src), &quot;_blank&quot;, 0, args())
+{saves}
+  doc.close(True)
+Failed:
+  If Err &lt;&gt; 0 Then
+    n = FreeFile
+    Open outDir &amp; &quot;/errors.txt&quot; For Output As #n
+    Print #n, Error$ &amp; &quot; (line &quot; &amp; Erl &amp; &quot;)&quot;
+    Close #n
+  End If
+  StarDesktop.terminate()
+End Sub
+
+Sub SaveAs(doc As Object, path As String, filter As String, options As String)
+  Dim props(1) As New com.sun.star.beans.PropertyValue
+  props(0).Name = &quot;FilterName&quot;
+  props(0).Value = filter
+  props(1).Name = &quot;FilterOptions&quot;
+  props(1).Value = options
+  doc.storeToURL(ConvertToURL(path), props())
+End Sub
+"""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<!DOCTYPE script:module PUBLIC "-//OpenOffice.org//DTD OfficeDocument 1.0//EN" "module.dtd">\n'
+        '<script:module xmlns:script="http://openoffice.org/2000/script" script:name="EncloseSamples" '
+        f'script:language="StarBasic">{body}</script:module>\n'
+    )
+
+
+def _run(args: list[str], timeout: float) -> None:
+    # A new session, so a hung soffice.bin (a child of the soffice script) is killed with it.
+    with subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True) as proc:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise RuntimeError(f"LibreOffice did not finish within {timeout:g} s") from None
+
+
+def make_samples(workdir: Path, timeout: float = 120.0) -> dict[str, bytes]:
+    """Run LibreOffice once; returns kind -> bytes for docx, odt, doc, pdf, rtf and txt."""
+    soffice = soffice_binary()
+    if soffice is None:
+        raise RuntimeError("LibreOffice (soffice) is not installed")
+    workdir.mkdir(parents=True, exist_ok=True)
+    profile = workdir / "profile"
+    out = workdir / "out"
+    out.mkdir(exist_ok=True)
+    source = workdir / "letter.fodt"
+    source.write_text(letter_fodt(), encoding="utf-8")
+    env_arg = f"-env:UserInstallation={profile.as_uri()}"
+    # First start lays out the profile (and would overwrite a macro library written before it).
+    _run([soffice, "--headless", "--norestore", "--terminate_after_init", env_arg], timeout)
+    basic = profile / "user" / "basic" / "Standard"
+    (basic / "script.xlb").write_text(_LIBRARY, encoding="utf-8")
+    (basic / "EncloseSamples.xba").write_text(_module(), encoding="utf-8")
+    macro = f'macro:///Standard.EncloseSamples.ConvertAll("{source}","{out}")'
+    _run([soffice, "--headless", "--invisible", "--norestore", env_arg, macro], timeout)
+    errors = out / "errors.txt"
+    if errors.exists():
+        raise RuntimeError(f"LibreOffice could not save the samples: {errors.read_text(errors='replace')}")
+    missing = [name for name in FORMATS if not (out / name).is_file()]
+    if missing:
+        raise RuntimeError(f"LibreOffice did not write {', '.join(missing)}")
+    return {KINDS[name]: (out / name).read_bytes() for name in FORMATS}
