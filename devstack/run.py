@@ -7,6 +7,7 @@ Functions host with the app. Ctrl-C (or SIGTERM) stops everything.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -106,6 +107,8 @@ def _terminate(proc: Any) -> None:
 
 def main() -> int:
     """Start the stack, print its URLs, and run until Ctrl-C or SIGTERM."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every request at INFO
     ports = Ports.from_env()
     local_dir = Path(os.environ.get("ENCLOSE_LOCAL_DIR") or DEFAULT_LOCAL_DIR)
     stack = Stack(ports, local_dir, write_settings_json=local_dir == DEFAULT_LOCAL_DIR)

@@ -187,7 +187,7 @@ def delete_attachment(storage: Storage, org: str, attachment_id: str) -> None:
     attachment = get_attachment(storage, org, attachment_id)
     save_attachment(storage, replace(attachment, deleted=True), etag_check=False)
     for container in (UPLOADS, DOCUMENTS, QUARANTINE):
-        storage.container(container).delete_blobs(attachment.blob_name, raise_on_any_failure=False)
+        storage.delete_blob(container, attachment.blob_name)
     log.info("attachment %s deleted", attachment.id)
 
 
@@ -214,12 +214,12 @@ def scan_upload(storage: Storage, settings: Settings, blob_name: str, data: byte
     attachment = find_attachment(storage, org, attachment_id) if _plausible_id(attachment_id) else None
     uploads = storage.container(UPLOADS)
     if attachment is None or attachment.deleted:
-        uploads.delete_blobs(blob_name, raise_on_any_failure=False)
+        storage.delete_blob(UPLOADS, blob_name)
         log.info("upload %s has no live attachment; removed", attachment_id)
         return None
     if attachment.status != SCANNING:
         # Already decided by an earlier run; make sure the upload is gone and stop.
-        uploads.delete_blobs(blob_name, raise_on_any_failure=False)
+        storage.delete_blob(UPLOADS, blob_name)
         return attachment
 
     if sha256_hex(data) != attachment.sha256:
@@ -236,13 +236,14 @@ def scan_upload(storage: Storage, settings: Settings, blob_name: str, data: byte
                                   getattr(rejected, "rule", None))
         return _settle(storage, decided, data)
 
-    attachment = save_attachment(storage, replace(attachment, scan_attempts=attachment.scan_attempts + 1))
     scanner = scanner_from_settings(
         settings, get_tags=lambda name: uploads.get_blob_client(name).get_blob_tags()
     )
     try:
         verdict = scanner.scan(data, blob_name=blob_name)
     except ScanError:
+        # Failures are counted in the row (the blob trigger has no dequeue count to tell us).
+        attachment = save_attachment(storage, replace(attachment, scan_attempts=attachment.scan_attempts + 1))
         if attachment.scan_attempts < MAX_SCAN_ATTEMPTS:
             log.warning("scan of attachment %s failed (attempt %d); will retry",
                         attachment.id, attachment.scan_attempts)
@@ -257,30 +258,50 @@ def scan_upload(storage: Storage, settings: Settings, blob_name: str, data: byte
     return _settle(storage, decided, data)
 
 
-def _settle(storage: Storage, decided: Attachment, data: bytes) -> Attachment:
-    """Store the verdict: bytes to documents or quarantine, row updated, upload removed."""
+def _place(storage: Storage, attachment: Attachment, target: str, data: bytes) -> None:
+    """Put the checked bytes at `{target}/{org}/{id}`.
+
+    A server-side copy of the upload is cheapest; it is kept only if the copy's MD5 is that
+    of the bytes we checked (so what is served is exactly what was scanned), else the
+    checked bytes are written instead.
+    """
+    import hashlib
+
     from azure.storage.blob import ContentSettings
 
-    target = DOCUMENTS if decided.status == CLEAN else QUARANTINE
-    # Write the bytes that were checked, not a copy of the upload blob, so what is
-    # served is exactly what was scanned even if the upload blob were replaced.
-    storage.container(target).upload_blob(
-        decided.blob_name, data, overwrite=True,
-        content_settings=ContentSettings(content_type=decided.content_type),
-        metadata={"sha256": decided.sha256},
+    source = storage.container(UPLOADS).get_blob_client(attachment.blob_name)
+    destination = storage.container(target).get_blob_client(attachment.blob_name)
+    expected_md5 = hashlib.md5(data, usedforsecurity=False).digest()
+    try:
+        copy = destination.start_copy_from_url(source.url, metadata={"sha256": attachment.sha256})
+        if copy.get("copy_status") == "success":
+            props = destination.get_blob_properties()
+            if bytes(props.content_settings.content_md5 or b"") == expected_md5:
+                return
+    except Exception:  # noqa: BLE001 - the upload vanished or cannot be copied: write the bytes instead
+        log.info("attachment %s: server-side copy not usable; writing the checked bytes", attachment.id)
+    destination.upload_blob(
+        data, overwrite=True, content_settings=ContentSettings(content_type=attachment.content_type),
+        metadata={"sha256": attachment.sha256},
     )
+
+
+def _settle(storage: Storage, decided: Attachment, data: bytes) -> Attachment:
+    """Store the verdict: the upload copied to documents or quarantine, row updated, upload removed."""
     from azure.core.exceptions import ResourceModifiedError
 
+    target = DOCUMENTS if decided.status == CLEAN else QUARANTINE
+    _place(storage, decided, target, data)
     try:
         saved = save_attachment(storage, decided)
     except ResourceModifiedError:
         # Changed while we scanned: only a delete does that. Keep it deleted.
         current = find_attachment(storage, decided.org, decided.id)
         if current is None or current.deleted:
-            storage.container(target).delete_blobs(decided.blob_name, raise_on_any_failure=False)
-            storage.container(UPLOADS).delete_blobs(decided.blob_name, raise_on_any_failure=False)
+            storage.delete_blob(target, decided.blob_name)
+            storage.delete_blob(UPLOADS, decided.blob_name)
             return current
         saved = save_attachment(storage, replace(decided, etag=current.etag))
-    storage.container(UPLOADS).delete_blobs(decided.blob_name, raise_on_any_failure=False)
+    storage.delete_blob(UPLOADS, decided.blob_name)
     log.info("attachment %s scanned: %s (%s)", decided.id, decided.status, decided.scan_engine)
     return saved

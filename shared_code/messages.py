@@ -410,9 +410,8 @@ def accepted_view(message: Message) -> dict[str, Any]:
 
 def delete_documents(storage: Storage, message: Message) -> None:
     """Delete this message's copies of its documents."""
-    documents = storage.container(DOCUMENTS)
     for attachment_id in message.attachment_ids:
-        documents.delete_blobs(message.document_blob(attachment_id), raise_on_any_failure=False)
+        storage.delete_blob(DOCUMENTS, message.document_blob(attachment_id))
 
 
 def revoke_message(storage: Storage, org: str, message_id: str) -> Message:
