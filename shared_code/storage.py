@@ -135,10 +135,25 @@ class Storage:
         self._once("c:" + name, lambda: self.blob_service.create_container(name))
         return self.blob_service.get_container_client(name)
 
+    def delete_blob(self, container: str, name: str) -> bool:
+        """Delete one blob if it exists (a plain delete: the batch API costs a multipart round trip)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self.container(container).get_blob_client(name).delete_blob()
+        except ResourceNotFoundError:
+            return False
+        return True
+
     def queue(self, name: str) -> Any:
-        """A `QueueClient`, the queue created if missing."""
+        """A `QueueClient` with base64 messages, the queue created if missing."""
+        from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy
+
         self._once("q:" + name, lambda: self.queue_service.create_queue(name))
-        return self.queue_service.get_queue_client(name)
+        # get_queue_client does not pass the service client's encode policies on.
+        return self.queue_service.get_queue_client(
+            name, message_encode_policy=BinaryBase64EncodePolicy(), message_decode_policy=BinaryBase64DecodePolicy()
+        )
 
 
 @lru_cache(maxsize=1)
