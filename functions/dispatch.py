@@ -6,7 +6,7 @@ import logging
 
 import azure.functions as func
 
-from shared_code.dispatch import dispatch_message, parse_dispatch
+from shared_code.dispatch import dispatch_message, parse_dispatch, poison_unreadable
 from shared_code.settings import get_settings
 from shared_code.storage import DISPATCH, get_storage
 
@@ -16,10 +16,13 @@ log = logging.getLogger("enclose.dispatch")
 
 @bp.queue_trigger(arg_name="msg", queue_name=DISPATCH, connection="AzureWebJobsStorage")
 def dispatch_queued_message(msg: func.QueueMessage) -> None:
-    """Send one message; a transient failure raises so the queue delivers it again."""
-    target = parse_dispatch(msg.get_body())
-    if target is None:
-        # Not ours: raising would only move it to the poison queue after 5 tries; do it now.
-        raise ValueError(f"queue message {msg.id} is not a dispatch request")
-    outcome = dispatch_message(get_storage(), get_settings(), *target, dequeue_count=msg.dequeue_count or 1)
-    log.info("dispatch of message %s: %s (try %s)", target[1], outcome, msg.dequeue_count)
+    """Send one message. Transient SMS failures re-queue it with a delay; other errors raise."""
+    body = msg.get_body()
+    request = parse_dispatch(body)
+    if request is None:
+        poison_unreadable(get_storage(), body)  # retrying cannot make it readable
+        log.warning("queue message %s is not a dispatch request", msg.id)
+        return
+    outcome = dispatch_message(get_storage(), get_settings(), request, dequeue_count=msg.dequeue_count or 1)
+    log.info("dispatch of message %s: %s (try %d)", request.message_id, outcome,
+             request.attempts + (msg.dequeue_count or 1))

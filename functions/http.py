@@ -44,5 +44,6 @@ def api_call(req: func.HttpRequest, action: Callable[[Principal], func.HttpRespo
     except DomainError as error:
         return problem_response(error.problem())
     except Exception:  # the last line of defence: never a stack trace or PII to the caller
-        log.exception("unhandled error in %s %s", req.method, req.route_params and "route" or "")
+        # The URL is not logged: a portal or API path can carry an id we keep out of logs.
+        log.exception("unhandled error in an API %s request", req.method)
         return problem_response(internal_error_problem())

@@ -13,7 +13,6 @@ from urllib.parse import parse_qs
 
 import azure.functions as func
 
-from shared_code import clock
 from shared_code.errors import DomainError
 from shared_code.messages import Message
 from shared_code.pages import KIND_LABELS, STATIC, human_size, render
@@ -160,12 +159,11 @@ def portal_documents(req: func.HttpRequest) -> func.HttpResponse:
              "size": human_size(d.size)}
             for d in list_documents(storage, message)
         ]
-        expires = clock.iso(message.link_expires_at)
         return _page(req, 200, render(
             "documents.html", title="Your document" if len(documents) == 1 else "Your documents",
             practice_name=practice_name(message),
             token=token, documents=documents, error_summary=None,
-            expires=message.link_expires_at.strftime("%-d %B %Y") if expires else "the link expires",
+            expires=f"{message.link_expires_at:%-d %B %Y}",
         ))
 
     return _portal(req, action)
