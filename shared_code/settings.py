@@ -132,9 +132,19 @@ ENVIRONMENT_NAMES: dict[str, str] = {
 }
 
 
+#: A secret shorter than this is refused: it could be guessed, and there are only ~45,000 dates of birth.
+MIN_SECRET_CHARS = 32
+
+
 def _secret(env: Mapping[str, str], name: str) -> bytes:
     # Secrets are text (hex or base64 from Key Vault); the text's bytes are the HMAC key.
-    return env.get(name, "").strip().encode()
+    value = env.get(name, "").strip()
+    if value.startswith("@Microsoft.KeyVault("):
+        # The platform passes the reference itself through when it cannot resolve it.
+        raise SettingsError(f"{name} is an unresolved Key Vault reference: check the app's access to the vault")
+    if value and len(value) < MIN_SECRET_CHARS:
+        raise SettingsError(f"{name} must be at least {MIN_SECRET_CHARS} characters")
+    return value.encode()
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

@@ -111,12 +111,29 @@ def test_allowed_countries_list() -> None:
     assert load_settings({"ALLOWED_COUNTRIES": "gb, ie ,,FR"}).allowed_countries == ("GB", "IE", "FR")
 
 
+DOB_KEY = "ab" * 16  # exactly the 32-character minimum
+SESSION = "c2Vzc2lvbi1rZXktZm9yLXRlc3RzLW9ubHk="
+
+
 def test_secrets_are_the_bytes_of_their_text_and_not_in_repr() -> None:
-    s = load_settings({"DOB_HASH_KEY": " abc123 ", "SESSION_KEY": "c2Vzc2lvbg=="})
-    assert s.dob_hash_key == b"abc123"
-    assert s.session_key == b"c2Vzc2lvbg=="
-    assert "abc123" not in repr(s)
-    assert "c2Vzc2lvbg" not in repr(s)
+    s = load_settings({"DOB_HASH_KEY": f" {DOB_KEY} ", "SESSION_KEY": SESSION})
+    assert s.dob_hash_key == DOB_KEY.encode()
+    assert s.session_key == SESSION.encode()
+    assert DOB_KEY not in repr(s)
+    assert SESSION[:10] not in repr(s)
+
+
+@pytest.mark.parametrize("name", ["DOB_HASH_KEY", "SESSION_KEY"])
+def test_a_short_secret_is_refused(name: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings({name: "a" * 31})
+
+
+@pytest.mark.parametrize("name", ["DOB_HASH_KEY", "SESSION_KEY"])
+def test_an_unresolved_key_vault_reference_is_refused(name: str) -> None:
+    reference = "@Microsoft.KeyVault(SecretUri=https://kv-enclose.vault.azure.net/secrets/dob-hash-key/)"
+    with pytest.raises(SettingsError, match="Key Vault"):
+        load_settings({name: reference})
 
 
 def test_text_settings() -> None:
