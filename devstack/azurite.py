@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from devstack.ports import Ports, wait_for_port
+from devstack.process import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "devstoreaccount1"
@@ -55,7 +56,7 @@ def start_azurite(location: Path, ports: Ports, *, quiet: bool = True) -> subpro
     log = open(location / "azurite.log", "ab")  # noqa: SIM115 - owned by the child process
     proc = subprocess.Popen(
         args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True, env={**os.environ},
+        start_new_session=True, preexec_fn=die_with_parent, env={**os.environ},
     )
     try:
         for port in (ports.blob, ports.queue, ports.table):

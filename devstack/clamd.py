@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack.process import die_with_parent
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SIGNATURES = ROOT / "tests" / "clamav"
 SYSTEM_SIGNATURES = Path("/var/lib/clamav")
@@ -124,7 +126,7 @@ def start_clamd(workdir: Path, *, port: int | None = None, include_system_signat
     log = open(workdir / "clamd.out", "ab")  # noqa: SIM115 - owned by the child
     started = time.monotonic()
     proc = subprocess.Popen([binary, "--config-file", str(config)], stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
     deadline = time.monotonic() + timeout
     while not _ping(port):
         if proc.poll() is not None:
