@@ -17,22 +17,19 @@ from __future__ import annotations
 
 import os
 import statistics
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import requests
 
+from bench.stack import local_stack
 from bench.table import print_table
-from devstack.clamd import start_clamd
 from devstack.localsecrets import ensure_local_secrets, local_settings
-from devstack.ports import Ports
 from tests.support.stack import RunningStack, sample_pdf
 
 RUNS = 200
@@ -174,48 +171,38 @@ def _pages_per_second(url: str, session_factory: object, expected: int) -> float
 
 def main() -> None:
     """Start a stack on free ports, send one document, measure, print tables."""
-    with tempfile.TemporaryDirectory() as tmp:
-        clamd = start_clamd(Path(tmp) / "clamd", include_system_signatures=False)
-        ports = Ports.free()
-        local = Path(tmp) / "local"
-        env = {**os.environ, **ports.env(), "ENCLOSE_LOCAL_DIR": str(local), "CLAMD_ADDRESS": clamd.address}
-        stack = RunningStack(ports, local, Path(tmp) / "stack.log", env=env)
-        stack.start()
-        try:
-            message_id, link, _ = stack.send_clean(sample_pdf("Benchmark"), "bench.pdf", org_name="Bench Surgery")
-            attachment_id = stack.message(message_id)["attachments"][0]["id"]
+    with local_stack() as (stack, clamd):
+        message_id, link, _ = stack.send_clean(sample_pdf("Benchmark"), "bench.pdf", org_name="Bench Surgery")
+        attachment_id = stack.message(message_id)["attachments"][0]["id"]
 
-            with _app_environment(stack):
-                rows, p95 = _latency_rows(_function_times(stack, link, attachment_id))
-            print("Function time: the portal's functions invoked in-process against the stack's Azurite")
-            print_table(["request", "n", "p50 ms", "p95 ms", "max ms"], rows)
-            print(f"DOB check plus SAS issue, p95 {p95:.1f} ms server time (budget < {BUDGET_MS:.0f} ms): "
-                  f"{'within budget' if p95 < BUDGET_MS else 'OVER BUDGET'}")
+        with _app_environment(stack):
+            rows, p95 = _latency_rows(_function_times(stack, link, attachment_id))
+        print("Function time: the portal's functions invoked in-process against the stack's Azurite")
+        print_table(["request", "n", "p50 ms", "p95 ms", "max ms"], rows)
+        print(f"DOB check plus SAS issue, p95 {p95:.1f} ms server time (budget < {BUDGET_MS:.0f} ms): "
+              f"{'within budget' if p95 < BUDGET_MS else 'OVER BUDGET'}")
 
-            rows, p95 = _latency_rows(_dob_and_sas(stack, link, attachment_id))
-            print("\nClient-observed wall time over loopback through the local host (an upper bound)")
-            print_table(["request", "n", "p50 ms", "p95 ms", "max ms"], rows)
+        rows, p95 = _latency_rows(_dob_and_sas(stack, link, attachment_id))
+        print("\nClient-observed wall time over loopback through the local host (an upper bound)")
+        print_table(["request", "n", "p50 ms", "p95 ms", "max ms"], rows)
 
-            token = urlsplit(link).path.rsplit("/", 1)[1]
+        token = urlsplit(link).path.rsplit("/", 1)[1]
 
-            def signed_in() -> requests.Session:
-                session, csrf = _session(link)
-                session.post(link, data={**RIGHT_DATE, "csrf": csrf}, allow_redirects=False, timeout=10)
-                return session
+        def signed_in() -> requests.Session:
+            session, csrf = _session(link)
+            session.post(link, data={**RIGHT_DATE, "csrf": csrf}, allow_redirects=False, timeout=10)
+            return session
 
-            pages = [
-                ("date-of-birth form (GET /p/{token})", link, requests.Session, 200),
-                ("documents (GET /p/{token}/documents)", f"{stack.base_url}/p/{token}/documents", signed_in, 200),
-                ("link not found (GET /p/{unknown})", f"{stack.base_url}/p/{'x' * 24}", requests.Session, 404),
-                ("stylesheet (GET /static/portal.css)", f"{stack.base_url}/static/portal.css",
-                 requests.Session, 200),
-            ]
-            rows = [[name, f"{_pages_per_second(url, factory, status):.0f}"] for name, url, factory, status in pages]
-            print(f"\nPortal pages per second ({CLIENTS} clients in parallel, {THROUGHPUT_SECONDS:.0f} s each)")
-            print_table(["page", "pages/s"], rows)
-        finally:
-            stack.stop()
-            clamd.stop()
+        pages = [
+            ("date-of-birth form (GET /p/{token})", link, requests.Session, 200),
+            ("documents (GET /p/{token}/documents)", f"{stack.base_url}/p/{token}/documents", signed_in, 200),
+            ("link not found (GET /p/{unknown})", f"{stack.base_url}/p/{'x' * 24}", requests.Session, 404),
+            ("stylesheet (GET /static/portal.css)", f"{stack.base_url}/static/portal.css",
+             requests.Session, 200),
+        ]
+        rows = [[name, f"{_pages_per_second(url, factory, status):.0f}"] for name, url, factory, status in pages]
+        print(f"\nPortal pages per second ({CLIENTS} clients in parallel, {THROUGHPUT_SECONDS:.0f} s each)")
+        print_table(["page", "pages/s"], rows)
 
 
 if __name__ == "__main__":

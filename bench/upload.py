@@ -10,17 +10,15 @@ from __future__ import annotations
 import io
 import os
 import statistics
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
 
+from bench.stack import local_stack
 from bench.table import print_table
 from devstack.azurite import connection_string
-from devstack.clamd import start_clamd
-from devstack.ports import Ports
 from tests.support.stack import RunningStack
 
 SIZE = 3 * 1024 * 1024 - 4096
@@ -109,45 +107,35 @@ def _status_kb(pid: int, field: str) -> int:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        clamd = start_clamd(Path(tmp) / "clamd", include_system_signatures=False)
-        ports = Ports.free()
-        local = Path(tmp) / "local"
-        env = {**os.environ, **ports.env(), "ENCLOSE_LOCAL_DIR": str(local), "CLAMD_ADDRESS": clamd.address}
-        stack = RunningStack(ports, local, Path(tmp) / "stack.log", env=env)
-        stack.start()
-        try:
-            data = _pdf_of_size(SIZE)
-            _whole(stack, _pdf_of_size(64 * 1024))  # warm-up: imports, clients, connection pools
-            servers, sums, rows = [], [], []
-            for _ in range(RUNS):
-                write, scan, copy = _parts(stack, clamd.address, data)
-                client, server = _whole(stack, data)
-                sums.append(write + scan + copy)
-                servers.append(server)
-                rows.append([f"{write * 1000:.0f}", f"{scan * 1000:.0f}", f"{copy * 1000:.0f}",
-                             f"{(write + scan + copy) * 1000:.0f}", f"{server * 1000:.0f}", f"{client * 1000:.0f}"])
-            print_table(["write ms", "scan ms", "copy ms", "sum ms", "upload→clean ms (server)",
-                         "(client-observed)"], rows)
-            ratio = statistics.median(servers) / statistics.median(sums)
-            print(f"median ratio {ratio:.2f}× (budget 2×): {'within budget' if ratio <= 2 else 'OVER BUDGET'}")
+    with local_stack() as (stack, clamd):
+        data = _pdf_of_size(SIZE)
+        _whole(stack, _pdf_of_size(64 * 1024))  # warm-up: imports, clients, connection pools
+        servers, sums, rows = [], [], []
+        for _ in range(RUNS):
+            write, scan, copy = _parts(stack, clamd.address, data)
+            client, server = _whole(stack, data)
+            sums.append(write + scan + copy)
+            servers.append(server)
+            rows.append([f"{write * 1000:.0f}", f"{scan * 1000:.0f}", f"{copy * 1000:.0f}",
+                         f"{(write + scan + copy) * 1000:.0f}", f"{server * 1000:.0f}", f"{client * 1000:.0f}"])
+        print_table(["write ms", "scan ms", "copy ms", "sum ms", "upload→clean ms (server)",
+                     "(client-observed)"], rows)
+        ratio = statistics.median(servers) / statistics.median(sums)
+        print(f"median ratio {ratio:.2f}× (budget 2×): {'within budget' if ratio <= 2 else 'OVER BUDGET'}")
 
-            # Memory: a fresh stack's first 3 MB upload, after a small one has loaded every module.
-            stack.stop()
-            stack.start()
-            _whole(stack, _pdf_of_size(64 * 1024))
-            pid = stack.proc.pid
-            Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset the peak (VmHWM) to now
-            idle = _status_kb(pid, "VmRSS")
-            _whole(stack, data)
-            peak = _status_kb(pid, "VmHWM")
-            growth = (peak - idle) * 1024 / len(data)
-            print_table(["idle RSS MB", "peak RSS MB", "peak above idle / file size"],
-                        [[f"{idle / 1024:.1f}", f"{peak / 1024:.1f}", f"{growth:.2f}×"]])
-            print(f"memory: {'within budget' if growth < 4 else 'OVER BUDGET'} (budget under 4×)")
-        finally:
-            stack.stop()
-            clamd.stop()
+        # Memory: a fresh stack's first 3 MB upload, after a small one has loaded every module.
+        stack.stop()
+        stack.start()
+        _whole(stack, _pdf_of_size(64 * 1024))
+        pid = stack.proc.pid
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset the peak (VmHWM) to now
+        idle = _status_kb(pid, "VmRSS")
+        _whole(stack, data)
+        peak = _status_kb(pid, "VmHWM")
+        growth = (peak - idle) * 1024 / len(data)
+        print_table(["idle RSS MB", "peak RSS MB", "peak above idle / file size"],
+                    [[f"{idle / 1024:.1f}", f"{peak / 1024:.1f}", f"{growth:.2f}×"]])
+        print(f"memory: {'within budget' if growth < 4 else 'OVER BUDGET'} (budget under 4×)")
 
 
 if __name__ == "__main__":

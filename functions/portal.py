@@ -144,45 +144,48 @@ def portal_link(req: func.HttpRequest) -> func.HttpResponse:
     return _portal(req, action)
 
 
-@bp.route(route="p/{token}/documents", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-def portal_documents(req: func.HttpRequest) -> func.HttpResponse:
-    """The list of documents, for a patient who has confirmed their date of birth."""
+def _signed_in(req: func.HttpRequest, then: Callable[[Message], func.HttpResponse]) -> func.HttpResponse:
+    """Run `then` for a live link whose date of birth this browser confirmed; else back to the form."""
     token = req.route_params.get("token", "")
 
     def action() -> func.HttpResponse:
-        storage, settings = get_storage(), get_settings()
-        message = resolve_link(storage, token)
-        if not session_valid(settings, token, _cookies(req).get(SESSION_COOKIE)):
+        message = resolve_link(get_storage(), token)
+        if not session_valid(get_settings(), token, _cookies(req).get(SESSION_COOKIE)):
             return _redirect(req, f"/p/{token}")
+        return then(message)
+
+    return _portal(req, action)
+
+
+@bp.route(route="p/{token}/documents", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def portal_documents(req: func.HttpRequest) -> func.HttpResponse:
+    """The list of documents, for a patient who has confirmed their date of birth."""
+
+    def show(message: Message) -> func.HttpResponse:
         documents = [
             {"id": d.id, "name": d.name, "label": KIND_LABELS.get(d.kind, d.kind.upper()),
              "size": human_size(d.size)}
-            for d in list_documents(storage, message)
+            for d in list_documents(get_storage(), message)
         ]
         return _page(req, 200, render(
             "documents.html", title="Your document" if len(documents) == 1 else "Your documents",
             practice_name=practice_name(message),
-            token=token, documents=documents, error_summary=None,
+            token=req.route_params.get("token", ""), documents=documents, error_summary=None,
             expires=f"{message.link_expires_at:%-d %B %Y}",
         ))
 
-    return _portal(req, action)
+    return _signed_in(req, show)
 
 
 @bp.route(route="p/{token}/documents/{attachmentId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def portal_download(req: func.HttpRequest) -> func.HttpResponse:
     """303 to a short-lived, read-only SAS URL for one document."""
-    token = req.route_params.get("token", "")
 
-    def action() -> func.HttpResponse:
-        storage, settings = get_storage(), get_settings()
-        message = resolve_link(storage, token)
-        if not session_valid(settings, token, _cookies(req).get(SESSION_COOKIE)):
-            return _redirect(req, f"/p/{token}")
-        url = download_url(storage, settings, message, req.route_params.get("attachmentId", ""))
-        return _redirect(req, url)
+    def redirect(message: Message) -> func.HttpResponse:
+        attachment_id = req.route_params.get("attachmentId", "")
+        return _redirect(req, download_url(get_storage(), get_settings(), message, attachment_id))
 
-    return _portal(req, action)
+    return _signed_in(req, redirect)
 
 
 @bp.route(route="static/{*path}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
