@@ -1,34 +1,106 @@
-"""Send: messages per second accepted by the API and dispatched to the SMS emulator, on the local stack.
+"""Send: messages per second accepted by the API and dispatched to the SMS emulator, on this machine.
 
-Budget (design.md): at least 50 messages/s accepted and dispatched on 2 cores. The pacer is set
-above that (SMS_RATE_PER_MINUTE=60000) so the stack itself is measured; a second run at the
-default 600 a minute shows the pacing holding a sender's limit.
+Budget (design.md): at least 50 messages/s accepted and dispatched on 2 cores.
+
+The stack is laid out as in Azure: the Functions host (`python -m devstack.host`) and Azurite are
+processes of their own, and the SMS emulator, standing for ACS, runs in this process, so the
+host's one interpreter does only the app's work. The pacer is set far above the budget
+(SMS_RATE_PER_MINUTE=60000) so the stack itself is measured; a last run at the default 600 a
+minute shows the pacing holding a sender's limit. Each row: N messages created by 8 concurrent
+callers, timed from the first request to the last text in the emulator's inbox; delivery reports
+flow as in production.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
 from bench.table import print_table
+from devstack.azurite import start_azurite
 from devstack.clamd import start_clamd
-from devstack.ports import Ports
-from tests.support.stack import RunningStack, sample_pdf
+from devstack.devtoken import make_token
+from devstack.localsecrets import ensure_local_secrets, local_settings
+from devstack.ports import Ports, wait_for_port
+from devstack.sms_emulator import SmsEmulator, event_grid_url
+from tests.support.stack import sample_pdf
 
+ROOT = Path(__file__).resolve().parent.parent
 BUDGET_PER_SECOND = 50
 CLIENTS = 8
 
 
-def _create(stack: RunningStack, attachment_id: str, marker: str, n: int) -> float:
-    """Create n messages with CLIENTS concurrent callers; returns the seconds it took."""
-    headers = stack.auth()
+@dataclass
+class _Stack:
+    base_url: str
+    emulator: SmsEmulator
+    headers: dict[str, str]
+    stop: object
+
+
+def _start(tmp: Path, clamd_address: str, rate_per_minute: int) -> _Stack:
+    ports = Ports.free()
+    local = tmp / f"local-{rate_per_minute}"
+    secrets = ensure_local_secrets(local)
+    azurite = start_azurite(local / "azurite", ports)
+    emulator = SmsEmulator(api_port=ports.sms_api, inbox_port=ports.sms_inbox,
+                           access_key=secrets.value("sms-access-key"), cert_file=secrets.sms_cert,
+                           key_file=secrets.sms_key, event_grid_url=event_grid_url(ports.functions))
+    emulator.start()
+    env = {**os.environ, **local_settings(secrets, ports), "CLAMD_ADDRESS": clamd_address,
+           "SMS_RATE_PER_MINUTE": str(rate_per_minute)}
+    log = open(tmp / f"host-{rate_per_minute}.log", "ab")  # noqa: SIM115 - the child writes to it
+    host = subprocess.Popen(
+        [sys.executable, "-m", "devstack.host", "--port", str(ports.functions),
+         "--settings", str(local / "none.json"), "--host-json", str(ROOT / "host.json")],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+    def stop() -> None:
+        os.killpg(host.pid, signal.SIGTERM)
+        host.wait(timeout=60)
+        emulator.stop()
+        azurite.terminate()
+        azurite.wait(timeout=10)
+        log.close()
+
+    try:
+        wait_for_port(ports.functions, timeout=120)
+    except TimeoutError:
+        stop()
+        raise
+    token = make_token("A12345", "gp1", local_dir=local)
+    return _Stack(f"http://127.0.0.1:{ports.functions}", emulator, {"Authorization": f"Bearer {token}"}, stop)
+
+
+def _attachment(stack: _Stack) -> str:
+    answer = requests.post(f"{stack.base_url}/api/v1/attachments", headers=stack.headers, timeout=60,
+                           files={"file": ("bench.pdf", sample_pdf("Bench"), "application/pdf")})
+    answer.raise_for_status()
+    url = f"{stack.base_url}/api/v1/attachments/{answer.json()['id']}"
+    deadline = time.monotonic() + 60
+    while (status := requests.get(url, headers=stack.headers, timeout=10).json()["status"]) == "scanning":
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    if status != "clean":
+        raise RuntimeError(f"the bench attachment is {status}, not clean")
+    return answer.json()["id"]
+
+
+def _run(stack: _Stack, attachment_id: str, n: int) -> list[str]:
+    marker = uuid.uuid4().hex[:8]
     local = threading.local()
 
     def one(i: int) -> None:
@@ -37,81 +109,51 @@ def _create(stack: RunningStack, attachment_id: str, marker: str, n: int) -> flo
         body = {"patient": {"nhsNumber": "9434765919", "dateOfBirth": "1970-01-31",
                             "mobile": f"07700 900{i % 1000:03d}"},
                 "body": f"Bench {marker} #{i}", "attachmentIds": [attachment_id]}
-        answer = session.post(f"{stack.base_url}/api/v1/messages", json=body, headers=headers, timeout=60)
-        answer.raise_for_status()
+        session.post(f"{stack.base_url}/api/v1/messages", json=body, headers=stack.headers,
+                     timeout=120).raise_for_status()
+
+    def arrived() -> int:
+        return sum(1 for m in stack.emulator.messages if f"Bench {marker} #" in m["message"])
 
     start = time.perf_counter()
     with ThreadPoolExecutor(CLIENTS) as pool:
         list(pool.map(one, range(n)))
-    return time.perf_counter() - start
-
-
-def _dispatched(stack: RunningStack, marker: str, n: int, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    while True:
-        count = sum(1 for m in stack.inbox() if f"Bench {marker} #" in m["message"])
-        if count >= n or time.monotonic() > deadline:
-            return count
-        time.sleep(0.05)
-
-
-def _run(stack: RunningStack, attachment_id: str, n: int) -> list[str]:
-    marker = uuid.uuid4().hex[:8]
-    start = time.perf_counter()
-    created = _create(stack, attachment_id, marker, n)
-    count = _dispatched(stack, marker, n, timeout=max(120, n))
+    accepted = time.perf_counter() - start
+    deadline = time.monotonic() + max(120, n)
+    while (count := arrived()) < n and time.monotonic() < deadline:
+        time.sleep(0.02)
     total = time.perf_counter() - start
-    return [str(n), f"{created:.1f}", f"{n / created:.0f}", f"{total:.1f}", f"{count / total:.0f}",
+    return [str(n), f"{accepted:.1f}", f"{n / accepted:.1f}", f"{total:.1f}", f"{count / total:.1f}",
             "yes" if count == n else f"only {count}"]
 
 
-def _stack(tmp: Path, clamd_address: str, rate_per_minute: int) -> RunningStack:
-    ports = Ports.free()
-    local = tmp / f"local-{rate_per_minute}"
-    env = {**os.environ, **ports.env(), "ENCLOSE_LOCAL_DIR": str(local), "CLAMD_ADDRESS": clamd_address,
-           "SMS_RATE_PER_MINUTE": str(rate_per_minute)}
-    stack = RunningStack(ports, local, tmp / f"stack-{rate_per_minute}.log", env=env)
-    stack.start()
-    return stack
-
-
-def _attachment(stack: RunningStack) -> str:
-    answer = stack.upload(sample_pdf("Bench"), "bench.pdf")
-    answer.raise_for_status()
-    doc = stack.wait_attachment(answer.json()["id"])
-    if doc["status"] != "clean":
-        raise RuntimeError(f"the bench attachment was not clean: {doc}")
-    return doc["id"]
-
-
 def main() -> None:
-    """Print the table: one warm-up, then the measured runs."""
+    """Print the tables: a warm-up, then the measured runs."""
     headers = ["messages", "API s", "accepted/s", "to last text s", "dispatched/s", "all arrived"]
     with tempfile.TemporaryDirectory() as tmp:
         clamd = start_clamd(Path(tmp) / "clamd", include_system_signatures=False)
         try:
-            rows = []
-            stack = _stack(Path(tmp), clamd.address, 60000)
+            stack = _start(Path(tmp), clamd.address, 60000)
             try:
                 attachment_id = _attachment(stack)
                 _run(stack, attachment_id, 50)  # warm-up: imports, clients, connection pools
-                for n in (200, 500, 1000):
-                    rows.append(_run(stack, attachment_id, n))
+                rows = [_run(stack, attachment_id, n) for n in (200, 500, 1000)]
             finally:
                 stack.stop()
-            print("SMS_RATE_PER_MINUTE=60000 (the stack's own capacity):")
+            print(f"SMS_RATE_PER_MINUTE=60000 (the stack's own capacity; {os.cpu_count()} cores):")
             print_table(headers, rows)
             worst = min(float(r[4]) for r in rows)
             verdict = "within budget" if worst >= BUDGET_PER_SECOND else "UNDER BUDGET"
-            print(f"slowest dispatched/s {worst:.0f} (budget at least {BUDGET_PER_SECOND}/s): {verdict}")
+            print(f"slowest dispatched/s {worst:.1f} (budget at least {BUDGET_PER_SECOND}/s): {verdict}")
 
-            paced = _stack(Path(tmp), clamd.address, 600)
+            paced = _start(Path(tmp), clamd.address, 600)
             try:
                 attachment_id = _attachment(paced)
-                print("\nSMS_RATE_PER_MINUTE=600 (the default: an alphanumeric sender's limit, 10/s):")
-                print_table(headers, [_run(paced, attachment_id, 150)])
+                rows = [_run(paced, attachment_id, 150)]
             finally:
                 paced.stop()
+            print("\nSMS_RATE_PER_MINUTE=600 (the default, an alphanumeric sender's limit: at most 10/s):")
+            print_table(headers, rows)
         finally:
             clamd.stop()
 

@@ -1,20 +1,47 @@
-"""Sending a queued message: the last checks, the SMS, and what it leaves in the record.
+"""Sending a queued message: the last checks, the SMS, retries, and what it leaves in the record.
 
-A queue message is `{"org", "id"}`. Sending is safe to repeat: the stored state says
-whether the text already went, and the stored repeatability id makes ACS drop a
-repeat of a send whose answer was lost.
+A queue entry is `{"org", "id", "attempts"}`; `attempts` counts the send attempts made
+before the entry was written, so try number n is `attempts + dequeue count`.
+
+Exactly once, in four parts:
+
+* The message's repeatability id is made with the message, and its first-sent time is
+  stored before the first request leaves. Every retry repeats both, so ACS answers a
+  repeat with the first answer and sends nothing, also when the first answer was lost
+  (a 5xx after ACS recorded the text, a time-out, a dropped connection).
+* ACS remembers a repeatability id for 5 minutes. Retries are spaced to fit well inside
+  that window. A message whose first try may have reached ACS and is older than the
+  window is never sent again: it fails as "unconfirmed" (ACS would answer 412 anyway),
+  because a text sent twice is worse than one the practice is told to check. A try
+  that provably never reached ACS (429, connection refused) does not start the window.
+  A delivery report (matched by the tag, which holds the message's id) later corrects
+  such a message to delivered.
+* Retries: a transient failure re-queues the entry with a delay (exponential back-off
+  with jitter, at least the Retry-After) and `attempts` + 1. After `SMS_MAX_ATTEMPTS`
+  tries the message is failed with the reason and the entry is copied to
+  `dispatch-poison`. An unexpected error raises instead, so the host's own redelivery
+  (visibilityTimeout, dequeue count, poison after maxDequeueCount) takes over.
+* Pacing: each send reserves a slot in the process-wide token bucket
+  (`SMS_RATE_PER_MINUTE`); a 429's Retry-After pauses the bucket for every message.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from shared_code import clock
+from shared_code.attachments import REJECTED, find_attachment
 from shared_code.crypto import unseal
 from shared_code.events import record_event
 from shared_code.messages import (
+    AWAITING_SCAN,
     FAILED,
     QUEUED,
     SCHEDULED,
@@ -24,93 +51,245 @@ from shared_code.messages import (
     enqueue_dispatch,
     find_message,
     portal_link,
+    save_message,
     sms_text,
     token_seal_key,
     transition,
 )
+from shared_code.pacing import Pacer, pacer_for
 from shared_code.settings import Settings
-from shared_code.sms import SmsError, send_sms
-from shared_code.storage import DOCUMENTS, SMS_IDS, Storage
+from shared_code.sms import SmsError, SmsUnconfirmed, send_sms
+from shared_code.storage import DISPATCH, DOCUMENTS, Storage
 
 log = logging.getLogger(__name__)
 
+DISPATCH_POISON = f"{DISPATCH}-poison"
+#: How long ACS remembers a repeatability id after its first-sent time (ACS documents 5 minutes).
+REPEATABILITY_WINDOW = timedelta(minutes=5)
+#: Room for clock differences between this host and ACS.
+WINDOW_MARGIN = timedelta(seconds=15)
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 60.0
+#: A Retry-After is honoured up to this, which keeps a waiting message clear of the sweeper's
+#: 10-minute "stuck" mark (retention.STUCK_AFTER).
+MAX_RETRY_DELAY_SECONDS = 300.0
+#: A worker waits for a paced slot at most this long; further out, the entry is re-queued.
+MAX_PACING_WAIT_SECONDS = 2.0
+#: A due time this close is waited out rather than re-queued (queue delays are whole seconds).
+MAX_SCHEDULE_WAIT_SECONDS = 2.0
+#: A 429 without Retry-After still pauses the sender this long.
+DEFAULT_THROTTLE_PAUSE_SECONDS = 1.0
 
-class DispatchRetry(Exception):
-    """Sending failed in a way that may pass: the queue should deliver the message again."""
+INTERNAL_ERROR = "The text could not be sent because of an internal error."
+UNCONFIRMED = ("The SMS service did not confirm that the text was sent, and it cannot be tried again "
+               "without risking a second copy. If the patient did not receive it, send a new message.")
 
 
-def parse_dispatch(body: bytes) -> tuple[str, str] | None:
-    """(org, message id) from a queue message, or None when it is not one of ours."""
+@dataclass(frozen=True)
+class DispatchRequest:
+    """One dispatch queue entry."""
+
+    org: str
+    message_id: str
+    attempts: int = 0  # send attempts made before this entry was written
+
+    def to_bytes(self) -> bytes:
+        """The entry's body."""
+        return json.dumps({"org": self.org, "id": self.message_id, "attempts": self.attempts}).encode()
+
+
+def parse_dispatch(body: bytes) -> DispatchRequest | None:
+    """The dispatch request in a queue entry, or None when it is not one of ours."""
     try:
         doc = json.loads(body)
-        return str(doc["org"]), str(doc["id"])
-    except (ValueError, KeyError, TypeError):
+        attempts = int(doc.get("attempts") or 0)
+        return DispatchRequest(str(doc["org"]), str(doc["id"]), max(0, attempts))
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
-def dispatch_message(storage: Storage, settings: Settings, org: str, message_id: str,
-                     dequeue_count: int) -> str:
+def poison_unreadable(storage: Storage, body: bytes) -> None:
+    """Move an entry that is not a dispatch request straight to the poison queue (retrying cannot help)."""
+    storage.queue(DISPATCH_POISON).send_message(body)
+    log.warning("an unreadable dispatch entry was moved to %s", DISPATCH_POISON)
+
+
+def retry_delay(attempt: int, retry_after: float | None, rand: Callable[[], float] = random.random) -> float:
+    """Seconds before try `attempt + 1`: exponential back-off with jitter, never less than Retry-After."""
+    ceiling = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    # "Equal jitter": at least half the back-off, so retries spread out without collapsing to 0.
+    delay = ceiling / 2 + rand() * ceiling / 2
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return min(delay, MAX_RETRY_DELAY_SECONDS)
+
+
+def window_closed(message: Message) -> bool:
+    """Whether ACS may no longer recognise a repeat of this message's first try."""
+    if message.first_sent_at is None:
+        return False
+    return clock.now() - message.first_sent_at > REPEATABILITY_WINDOW - WINDOW_MARGIN
+
+
+def sms_tag(message: Message) -> str:
+    """The tag sent with the text and returned in its delivery reports: `{org}/{message id}`."""
+    return f"{message.org}/{message.id}"
+
+
+def dispatch_message(storage: Storage, settings: Settings, request: DispatchRequest, dequeue_count: int,
+                     *, pacer: Pacer | None = None, sleep: Callable[[float], None] = time.sleep) -> str:
     """Send the message if it is due and still wanted; returns what happened, for the log.
 
-    Raises DispatchRetry for a transient failure before the last attempt, and also on
-    the last one after recording the failure, so the queue entry ends in the poison queue.
+    Transient SMS failures re-queue the entry themselves (so this returns). An unexpected
+    error raises, for the host to deliver the entry again, except on the last try, when
+    the message is failed first so that the practice is told.
     """
+    attempt = request.attempts + max(1, dequeue_count)
+    try:
+        return _dispatch(storage, settings, request, attempt, pacer or pacer_for(settings.sms_rate_per_minute),
+                         sleep)
+    except Exception:
+        if attempt < settings.sms_max_attempts:
+            raise
+        log.exception("message %s: the last try failed unexpectedly", request.message_id)
+        message = find_message(storage, request.org, request.message_id)
+        if message is not None:
+            # Once a try may have left, the text may have arrived: say so rather than "not sent".
+            _give_up(storage, request, message, UNCONFIRMED if message.first_sent_at else INTERNAL_ERROR)
+        return "failed"
+
+
+def _dispatch(storage: Storage, settings: Settings, request: DispatchRequest, attempt: int, pacer: Pacer,
+              sleep: Callable[[float], None]) -> str:
+    org, message_id = request.org, request.message_id
     message = find_message(storage, org, message_id)
     if message is None:
         return "unknown"
-    if message.state == "awaiting_scan":
+    if message.state == AWAITING_SCAN:
         advance_message(storage, settings, org, message_id)
         return "awaiting_scan"
     if message.revoked_at:
         return "revoked"
     if message.state not in (QUEUED, SCHEDULED):
         return message.state  # sent, delivered or failed already: nothing to do
-    if message.send_at and message.send_at > clock.now():
-        enqueue_dispatch(storage, message)  # further out than a queue can hide a message
-        return "rescheduled"
+    if message.send_at:
+        due_in = (message.send_at - clock.now()).total_seconds()
+        if due_in > MAX_SCHEDULE_WAIT_SECONDS:
+            enqueue_dispatch(storage, message)  # further out than a queue can hide an entry
+            return "rescheduled"
+        if due_in > 0:
+            sleep(due_in)
 
     problem = _why_not_sendable(storage, message)
     if problem:
         _fail(storage, message, problem)
         return "failed"
+    if window_closed(message):
+        _fail(storage, message, UNCONFIRMED)
+        log.warning("message %s: first try older than the repeatability window; not sent again", message_id)
+        return "unconfirmed"
 
-    if message.first_sent_at is None:
-        message, _ = transition(storage, org, message_id,
-                                lambda m: None if m.first_sent_at else replace(m, first_sent_at=clock.now()))
-    token = unseal(token_seal_key(settings), message.sealed_token)
+    # Everything that can fail here is done before the first-sent time is stored.
+    text = sms_text(message.body, portal_link(settings, unseal(token_seal_key(settings), message.sealed_token)))
+    wait = pacer.reserve(MAX_PACING_WAIT_SECONDS)
+    if wait is None:
+        # Not a try: the entry comes back when the sender has room, with the same count.
+        _requeue(storage, replace(request, attempts=attempt - 1), pacer.next_slot_in() + random.random())
+        return "paced"
+    if wait > 0:
+        sleep(wait)
+
+    # Persist the first-sent time before the request leaves, and re-check revoke and state
+    # under the ETag: a message revoked by now is never sent.
+    now = clock.now()
+    started = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as stored: whole milliseconds
+
+    def claim(m: Message) -> Message | None:
+        if m.revoked_at or m.state not in (QUEUED, SCHEDULED) or m.first_sent_at:
+            return None
+        return replace(m, first_sent_at=started)
+
+    message, opened_window = _update(storage, message, claim)
+    if message.revoked_at:
+        return "revoked"
+    if message.state not in (QUEUED, SCHEDULED):
+        return message.state
+
     try:
         accepted = send_sms(
-            settings, to=message.mobile, text=sms_text(message.body, portal_link(settings, token)),
-            repeatability_id=message.repeatability_id, first_sent=message.first_sent_at,
-            tag=message.id,
+            settings, to=message.mobile, text=text, repeatability_id=message.repeatability_id,
+            first_sent=message.first_sent_at, tag=sms_tag(message),
         )
+    except SmsUnconfirmed:
+        _fail(storage, message, UNCONFIRMED)
+        log.warning("message %s: ACS no longer recognises the first try (412); not sent again", message_id)
+        return "unconfirmed"
     except SmsError as error:
-        if error.retryable and dequeue_count < settings.sms_max_attempts:
-            record_event(storage, message.id, "send_retry")
-            log.warning("message %s: send attempt %d failed (%s); will retry",
-                        message.id, dequeue_count, error.reason)
-            raise DispatchRetry(error.reason) from None
+        return _after_failure(storage, settings, request, message, attempt, error, pacer,
+                              opened_window=opened_window)
+
+    _record_sent(storage, message, accepted.acs_message_id)
+    return "sent"
+
+
+def _after_failure(storage: Storage, settings: Settings, request: DispatchRequest, message: Message,
+                   attempt: int, error: SmsError, pacer: Pacer, *, opened_window: bool) -> str:
+    """Decide what a failed try leads to: a delayed retry, or the end."""
+    if error.throttled or error.retry_after is not None:
+        # The limit is the sender's: every message holds off, not only this one.
+        pacer.pause(error.retry_after if error.retry_after is not None else DEFAULT_THROTTLE_PAUSE_SECONDS)
+    if opened_window and not error.may_have_sent:
+        # This try provably never reached ACS, so the window it opened protects nothing:
+        # close it again, and the next try starts a fresh one.
+        first = clock.iso(message.first_sent_at)
+        transition(storage, message.org, message.id,
+                   lambda m: replace(m, first_sent_at=None) if clock.iso(m.first_sent_at) == first else None)
+    if not error.retryable:
         _fail(storage, message, f"The text could not be sent: {error.reason}.")
-        if error.retryable:
-            raise DispatchRetry(error.reason) from None  # keep the entry in the poison queue
         return "failed"
+    if attempt >= settings.sms_max_attempts:
+        _give_up(storage, request, message,
+                 f"The text could not be sent after {attempt} tries: {error.reason}.")
+        return "failed"
+    delay = retry_delay(attempt, error.retry_after)
+    record_event(storage, message.id, "send_retry")
+    _requeue(storage, replace(request, attempts=attempt), delay)
+    log.warning("message %s: try %d failed (%s); next try in %.1fs", message.id, attempt, error.reason, delay)
+    return "retry"
 
-    storage.table(SMS_IDS).upsert_entity(
-        {"PartitionKey": accepted.acs_message_id, "RowKey": "", "org": org, "messageId": message_id}
-    )
 
+def _requeue(storage: Storage, request: DispatchRequest, delay: float) -> None:
+    seconds = math.ceil(max(0.0, delay))
+    storage.queue(DISPATCH).send_message(request.to_bytes(), visibility_timeout=seconds or None)
+
+
+def _update(storage: Storage, message: Message, change: Callable[[Message], Message | None]) -> tuple[Message, bool]:
+    """`transition`, trying first with the version in hand (one read fewer on the busy path)."""
+    from azure.core.exceptions import ResourceModifiedError
+
+    changed = change(message)
+    if changed is None or changed == message:
+        # Judged on what we read; the stored row may be newer, so only a write is final.
+        return transition(storage, message.org, message.id, change)
+    try:
+        return save_message(storage, changed), True
+    except ResourceModifiedError:
+        return transition(storage, message.org, message.id, change)
+
+
+def _record_sent(storage: Storage, message: Message, acs_message_id: str) -> None:
+    # Delivery reports find the message by the tag sent with the text: no id table to write.
     def to_sent(m: Message) -> Message | None:
         if m.state not in (QUEUED, SCHEDULED):
-            return None
+            return None  # a delivery report got here first
         # The text has gone: its words and the token are no longer needed, so not kept.
-        return replace(m, state=SENT, sent_at=clock.now(), acs_message_id=accepted.acs_message_id,
+        return replace(m, state=SENT, sent_at=clock.now(), acs_message_id=acs_message_id,
                        body=None, sealed_token=None)
 
-    message, won = transition(storage, org, message_id, to_sent)
+    sent, won = _update(storage, message, to_sent)
     if won:
-        record_event(storage, message.id, "sent")
-        log.info("message %s sent (acs id %s)", message.id, accepted.acs_message_id)
-    return "sent"
+        record_event(storage, sent.id, "sent")
+        log.info("message %s sent (acs id %s)", sent.id, acs_message_id)
 
 
 def _why_not_sendable(storage: Storage, message: Message) -> str | None:
@@ -120,6 +299,9 @@ def _why_not_sendable(storage: Storage, message: Message) -> str | None:
         return "The message can no longer be sent."
     documents = storage.container(DOCUMENTS)
     for attachment_id in message.attachment_ids:
+        attachment = find_attachment(storage, message.org, attachment_id)
+        if attachment is not None and attachment.status == REJECTED:
+            return f"The attachment {attachment.filename} was rejected, so the text was not sent."
         if not documents.get_blob_client(message.document_blob(attachment_id)).exists():
             return "A document is no longer available, so the text was not sent."
     return None
@@ -131,7 +313,14 @@ def _fail(storage: Storage, message: Message, reason: str) -> None:
             return None
         return replace(m, state=FAILED, failure_reason=reason, sealed_token=None, body=None)
 
-    message, won = transition(storage, message.org, message.id, to_failed)
+    failed, won = transition(storage, message.org, message.id, to_failed)
     if won:
-        record_event(storage, message.id, "delivery_failed")
-        log.info("message %s failed to send", message.id)
+        record_event(storage, failed.id, "delivery_failed")
+        log.info("message %s failed to send", failed.id)
+
+
+def _give_up(storage: Storage, request: DispatchRequest, message: Message, reason: str) -> None:
+    """The last try failed: fail the message and keep its entry in the poison queue for operators."""
+    _fail(storage, message, reason)
+    storage.queue(DISPATCH_POISON).send_message(request.to_bytes())
+    log.warning("message %s: gave up; its entry is in %s", message.id, DISPATCH_POISON)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 import uuid
@@ -356,7 +357,8 @@ def enqueue_dispatch(storage: Storage, message: Message) -> None:
     if message.send_at:
         delay = min(max(message.send_at - clock.now(), timedelta(0)), MAX_QUEUE_DELAY)
     payload = json.dumps({"org": message.org, "id": message.id}).encode()
-    storage.queue(DISPATCH).send_message(payload, visibility_timeout=int(delay.total_seconds()) or None)
+    # Rounded up: a message must never become visible before its send time.
+    storage.queue(DISPATCH).send_message(payload, visibility_timeout=math.ceil(delay.total_seconds()) or None)
 
 
 def on_attachment_scanned(storage: Storage, settings: Settings, org: str, attachment_id: str) -> None:

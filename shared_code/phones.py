@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # Ofcom's drama range (07700 900000–900999): reserved for fiction and tests, and called
 # invalid by `phonenumbers`. Accepted only while ALLOW_DRAMA_NUMBERS is on, so docs and
 # tests never text a real person.
 _DRAMA = re.compile(r"^\+447700900\d{3}$")
-_PUNCTUATION = re.compile(r"[\s\-().]")
+# Spaces (any kind), ASCII and typographic dashes, brackets and dots, as people and word
+# processors write them: "07700 900123", "07700–900123", "(07700) 900-123".
+_PUNCTUATION = re.compile(r"[\s\-\u2010-\u2015\u2212().]")
 
 
 class InvalidMobile(ValueError):
@@ -21,7 +24,10 @@ def to_e164_mobile(raw: str, *, allowed_countries: tuple[str, ...] = ("GB",),
     import phonenumbers
     from phonenumbers import PhoneNumberType
 
-    text = _PUNCTUATION.sub("", raw or "")
+    # Full-width and other scripts' digits (pasted from anywhere) as ASCII digits.
+    text = "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch
+                   for ch in unicodedata.normalize("NFKC", raw or ""))
+    text = _PUNCTUATION.sub("", text)
     if not text:
         raise InvalidMobile("Enter a mobile phone number")
     if text.startswith("00"):
@@ -32,6 +38,9 @@ def to_e164_mobile(raw: str, *, allowed_countries: tuple[str, ...] = ("GB",),
         raise InvalidMobile("Enter a mobile phone number using digits only, like 07700 900123")
     # National numbers (`07…`) are read as British whenever GB is allowed, whatever the list's order.
     home = "GB" if "GB" in allowed_countries or not allowed_countries else allowed_countries[0]
+    if home == "GB" and text[0] not in "+0":
+        # "7700 900123" lost its 0 or its +44: a guess could text a stranger, so ask.
+        raise InvalidMobile("Enter the mobile number with its leading 0 (07…) or as +44…")
     try:
         number = phonenumbers.parse(text, home)
     except phonenumbers.NumberParseException:

@@ -58,6 +58,7 @@ class Settings:
     sms_delivery_reports: bool = True
     sms_rate_per_minute: int = 600
     sms_max_attempts: int = 5
+    sms_timeout_seconds: int = 10
     portal_base_url: str = "http://127.0.0.1:7071"
     # Bearer tokens
     auth_issuer: str = ""
@@ -107,6 +108,7 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "SMS_DELIVERY_REPORTS": "sms_delivery_reports",
     "SMS_RATE_PER_MINUTE": "sms_rate_per_minute",
     "SMS_MAX_ATTEMPTS": "sms_max_attempts",
+    "SMS_TIMEOUT_SECONDS": "sms_timeout_seconds",
     "PORTAL_BASE_URL": "portal_base_url",
     "AUTH_ISSUER": "auth_issuer",
     "AUTH_AUDIENCE": "auth_audience",
@@ -162,6 +164,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sms_delivery_reports=_flag(env.get("SMS_DELIVERY_REPORTS"), d.sms_delivery_reports, "SMS_DELIVERY_REPORTS"),
         sms_rate_per_minute=_int(env, "SMS_RATE_PER_MINUTE", d.sms_rate_per_minute, 1),
         sms_max_attempts=_int(env, "SMS_MAX_ATTEMPTS", d.sms_max_attempts, 1),
+        sms_timeout_seconds=_int(env, "SMS_TIMEOUT_SECONDS", d.sms_timeout_seconds, 1),
         portal_base_url=text("PORTAL_BASE_URL", d.portal_base_url).rstrip("/"),
         auth_issuer=text("AUTH_ISSUER", ""),
         auth_audience=text("AUTH_AUDIENCE", d.auth_audience),
@@ -189,6 +192,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         blob_trigger_source=text("BLOB_TRIGGER_SOURCE", d.blob_trigger_source),
         applicationinsights_connection_string=text("APPLICATIONINSIGHTS_CONNECTION_STRING", ""),
     )
+    from shared_code.sms import validate_sender_id  # here: sms imports this module
+
+    validate_sender_id(settings.sms_sender)
     if settings.scanner not in {"clamav", "defender"}:
         raise SettingsError("SCANNER must be 'clamav' or 'defender'")
     if settings.blob_trigger_source not in {"EventGrid", "LogsAndContainerScan"}:

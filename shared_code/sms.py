@@ -4,29 +4,58 @@
 every call, which would let a retry deliver twice. We build the SDK's own request
 model with the message's stored id and first-sent time, and send it through the
 SDK's generated client, so ACS recognises a retry and never delivers it again.
+
+Every failure says whether trying again may help (`retryable`) and whether ACS may
+have accepted the text although we did not hear so (`may_have_sent`): a 5xx, a
+time-out or a connection dropped after the request went out. The dispatcher needs
+the second to know whether the repeatability window still protects the patient.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
-from shared_code.settings import Settings
+from shared_code import clock
+from shared_code.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
+#: How long a send may take before it counts as timed out (ACS answers in well under a second).
+CONNECT_TIMEOUT_SECONDS = 5
+
+# An alphanumeric sender ID (UK networks' rule, which ACS follows): 1 to 11 letters, digits
+# and spaces, at least one letter, no leading or trailing space. Or a number in E.164.
+_ALPHANUMERIC_SENDER = re.compile(r"(?=[A-Za-z0-9 ]*[A-Za-z])[A-Za-z0-9](?:[A-Za-z0-9 ]{0,9}[A-Za-z0-9])?")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
 
 class SmsError(Exception):
-    """Sending failed. `retryable` says whether trying again may succeed."""
+    """Sending failed. `retryable`: trying again may succeed. `may_have_sent`: ACS may
+    have accepted the text even so (its answer was an error or never came)."""
 
-    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None,
+                 may_have_sent: bool = False, throttled: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.retry_after = retry_after
+        self.may_have_sent = may_have_sent
+        self.throttled = throttled  # a 429: the sender's rate limit, not this message's fault
+
+
+class SmsUnconfirmed(SmsError):
+    """ACS refused a repeat because the first try is older than the window it remembers
+    (412): whether that first try was delivered cannot be known from here."""
+
+    def __init__(self) -> None:
+        super().__init__("The SMS service no longer remembers the first attempt", retryable=False,
+                         may_have_sent=True)
 
 
 @dataclass(frozen=True)
@@ -36,21 +65,77 @@ class SmsAccepted:
     acs_message_id: str
 
 
+def validate_sender_id(sender: str) -> str:
+    """The sender ID if ACS can send from it, else SettingsError (for `load_settings`).
+
+    Alphanumeric: 1 to 11 letters, digits or spaces with at least one letter. Or an
+    E.164 number (a toll-free or short-code number bought on the ACS resource).
+    """
+    if _E164.fullmatch(sender) or _ALPHANUMERIC_SENDER.fullmatch(sender):
+        return sender
+    raise SettingsError(
+        "SMS_SENDER must be 1 to 11 letters, digits or spaces with at least one letter "
+        "(an alphanumeric sender ID), or a phone number in E.164 form such as +447700900123"
+    )
+
+
+def first_sent_header(moment: datetime) -> str:
+    """`repeatabilityFirstSent` as ACS wants it: an IMF-fixdate in GMT, locale-independent."""
+    return format_datetime(moment.astimezone(timezone.utc), usegmt=True)
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds to wait from `retry-after-ms`, `x-ms-retry-after-ms` or `Retry-After`
+    (seconds or an HTTP date); None when absent or unreadable."""
+    if headers is None:
+        return None
+    for name in ("retry-after-ms", "x-ms-retry-after-ms"):
+        value = headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value) / 1000)
+            except ValueError:
+                pass
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - clock.now()).total_seconds())
+
+
 _client_lock = threading.Lock()
 _clients: dict[tuple, Any] = {}
+
+
+def _timeout(settings: Settings) -> float:
+    return float(settings.sms_timeout_seconds)
 
 
 def _client(settings: Settings) -> Any:
     from azure.communication.sms import SmsClient
 
-    key = (settings.acs_connection_string, settings.acs_endpoint, settings.acs_ca_bundle)
+    key = (settings.acs_connection_string, settings.acs_endpoint, settings.acs_ca_bundle, _timeout(settings))
     with _client_lock:
         client = _clients.get(key)
         if client is None:
             options: dict[str, Any] = {
-                # Our queue retries with back-off; the SDK's own retries only for quick blips.
-                "retry_total": 2, "retry_backoff_factor": 0.2,
-                "connection_timeout": 5, "read_timeout": 20,
+                # The dispatch queue owns retries (back-off, Retry-After, the attempt count);
+                # the SDK only retries a connection that could not be opened, which never
+                # reached ACS and so cannot send twice.
+                "retry_total": 1, "retry_connect": 1, "retry_read": 0, "retry_status": 0,
+                "retry_backoff_factor": 0.2,
+                "connection_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": _timeout(settings),
             }
             if settings.acs_ca_bundle:
                 options["connection_verify"] = settings.acs_ca_bundle
@@ -68,13 +153,14 @@ def _client(settings: Settings) -> Any:
 
 def send_sms(settings: Settings, *, to: str, text: str, repeatability_id: str,
              first_sent: datetime, tag: str) -> SmsAccepted:
-    """Send one text. Raises SmsError (retryable or not) when it was not accepted."""
+    """Send one text with a stable repeatability id. Raises SmsError when it was not accepted."""
     from azure.communication.sms._generated.models import (
         SendMessageRequest,
         SmsRecipient,
         SmsSendOptions,
     )
     from azure.core.exceptions import (
+        AzureError,
         ClientAuthenticationError,
         HttpResponseError,
         ServiceRequestError,
@@ -85,7 +171,7 @@ def send_sms(settings: Settings, *, to: str, text: str, repeatability_id: str,
         from_property=settings.sms_sender,
         sms_recipients=[SmsRecipient(
             to=to, repeatability_request_id=repeatability_id,
-            repeatability_first_sent=first_sent.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+            repeatability_first_sent=first_sent_header(first_sent),
         )],
         message=text,
         sms_send_options=SmsSendOptions(enable_delivery_report=settings.sms_delivery_reports, tag=tag),
@@ -94,24 +180,37 @@ def send_sms(settings: Settings, *, to: str, text: str, repeatability_id: str,
     try:
         results = client._sms_service_client.sms.send(request, cls=lambda _p, r, _h: r.value)
     except ClientAuthenticationError:
+        # Refused before anything was sent; worth retrying in case a key was being rotated.
         raise SmsError("The SMS service refused our credentials", retryable=True) from None
     except HttpResponseError as exc:
         status = exc.status_code or 0
-        retry_after = None
-        if exc.response is not None:
-            try:
-                retry_after = float(exc.response.headers.get("Retry-After", ""))
-            except ValueError:
-                retry_after = None
-        if status == 429 or status >= 500 or status == 408:
+        headers = exc.response.headers if exc.response is not None else None
+        if status == 429:
+            raise SmsError("The SMS service asked us to slow down (429)", retryable=True,
+                           retry_after=parse_retry_after(headers), throttled=True) from None
+        if status >= 500 or status == 408:
+            # ACS may have recorded the text before failing: only the repeatability id
+            # keeps a retry from sending it twice.
             raise SmsError(f"The SMS service answered {status}", retryable=True,
-                           retry_after=retry_after) from None
+                           retry_after=parse_retry_after(headers), may_have_sent=True) from None
         raise SmsError(f"The SMS service refused the message ({status})", retryable=False) from None
-    except (ServiceRequestError, ServiceResponseError):
+    except ServiceRequestError:
         raise SmsError("The SMS service could not be reached", retryable=True) from None
+    except ServiceResponseError:
+        raise SmsError("The SMS service did not answer in time", retryable=True, may_have_sent=True) from None
+    except AzureError:
+        raise SmsError("The connection to the SMS service failed", retryable=True, may_have_sent=True) from None
+    if not results:
+        raise SmsError("The SMS service gave no result", retryable=True, may_have_sent=True)
     result = results[0]
-    if not result.successful:
-        status = result.http_status_code or 0
-        retryable = status == 429 or status >= 500
-        raise SmsError(f"The SMS service did not accept the message ({status})", retryable=retryable)
-    return SmsAccepted(acs_message_id=result.message_id)
+    if result.successful and result.message_id:
+        return SmsAccepted(acs_message_id=result.message_id)
+    status = result.http_status_code or 0
+    if status == 412:
+        raise SmsUnconfirmed()
+    if status == 429:
+        raise SmsError("The SMS service asked us to slow down (429)", retryable=True, throttled=True)
+    if status >= 500:
+        raise SmsError(f"The SMS service did not accept the message ({status})", retryable=True,
+                       may_have_sent=True)
+    raise SmsError(f"The SMS service did not accept the message ({status})", retryable=False)

@@ -43,6 +43,16 @@ class Storage:
         self._lock = threading.Lock()
         self._ready: set[str] = set()
         self._blob = self._table = self._queue = self._credential = None
+        self._cached_clients: dict[str, Any] = {}
+
+    @staticmethod
+    def _transport() -> Any:
+        # Storage is reached directly (private endpoint or Azurite), never through a proxy:
+        # not reading proxy and netrc settings from the environment on every request saves
+        # more CPU than anything else on the send path.
+        from azure.core.pipeline.transport import RequestsTransport
+
+        return RequestsTransport(use_env_settings=False)
 
     # -- clients -----------------------------------------------------------------
     def _azure_credential(self) -> Any:
@@ -66,9 +76,10 @@ class Storage:
 
             cs = self._settings.storage_connection_string
             self._blob = (
-                BlobServiceClient.from_connection_string(cs)
+                BlobServiceClient.from_connection_string(cs, transport=self._transport())
                 if cs
-                else BlobServiceClient(self._endpoint("blob"), credential=self._azure_credential())
+                else BlobServiceClient(self._endpoint("blob"), credential=self._azure_credential(),
+                                       transport=self._transport())
             )
         return self._blob
 
@@ -80,9 +91,10 @@ class Storage:
 
             cs = self._settings.storage_connection_string
             self._table = (
-                TableServiceClient.from_connection_string(cs)
+                TableServiceClient.from_connection_string(cs, transport=self._transport())
                 if cs
-                else TableServiceClient(self._endpoint("table"), credential=self._azure_credential())
+                else TableServiceClient(self._endpoint("table"), credential=self._azure_credential(),
+                                        transport=self._transport())
             )
         return self._table
 
@@ -100,6 +112,7 @@ class Storage:
             policies = {
                 "message_encode_policy": BinaryBase64EncodePolicy(),
                 "message_decode_policy": BinaryBase64DecodePolicy(),
+                "transport": self._transport(),
             }
             self._queue = (
                 QueueServiceClient.from_connection_string(cs, **policies)
@@ -128,12 +141,13 @@ class Storage:
     def table(self, name: str) -> Any:
         """A `TableClient`, the table created if missing."""
         self._once("t:" + name, lambda: self.table_service.create_table(name))
-        return self.table_service.get_table_client(name)
+        # Clients are thread-safe; building one per call cost a pipeline each time.
+        return self._cached_client("t:" + name, lambda: self.table_service.get_table_client(name))
 
     def container(self, name: str) -> Any:
         """A `ContainerClient`, the container created (private) if missing."""
         self._once("c:" + name, lambda: self.blob_service.create_container(name))
-        return self.blob_service.get_container_client(name)
+        return self._cached_client("c:" + name, lambda: self.blob_service.get_container_client(name))
 
     def delete_blob(self, container: str, name: str) -> bool:
         """Delete one blob if it exists (a plain delete: the batch API costs a multipart round trip)."""
@@ -151,9 +165,18 @@ class Storage:
 
         self._once("q:" + name, lambda: self.queue_service.create_queue(name))
         # get_queue_client does not pass the service client's encode policies on.
-        return self.queue_service.get_queue_client(
+        return self._cached_client("q:" + name, lambda: self.queue_service.get_queue_client(
             name, message_encode_policy=BinaryBase64EncodePolicy(), message_decode_policy=BinaryBase64DecodePolicy()
-        )
+        ))
+
+    def _cached_client(self, key: str, make: Any) -> Any:
+        client = self._cached_clients.get(key)
+        if client is None:
+            with self._lock:
+                client = self._cached_clients.get(key)
+                if client is None:
+                    client = self._cached_clients[key] = make()
+        return client
 
 
 @lru_cache(maxsize=1)

@@ -156,6 +156,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     SMS_DELIVERY_REPORTS: 'true'
     SMS_RATE_PER_MINUTE: string(smsRatePerMinute)
     SMS_MAX_ATTEMPTS: string(smsMaxAttempts)
+    SMS_TIMEOUT_SECONDS: '10'
     PORTAL_BASE_URL: portalBaseUrl
     // Bearer tokens from Microsoft Entra ID.
     AUTH_ISSUER: authIssuer

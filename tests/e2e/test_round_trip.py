@@ -254,7 +254,8 @@ def test_another_organisations_things_are_404(stack: RunningStack) -> None:
     message_id = ours.json()["id"]
     for path in ("", "/revoke", "/unlock"):
         method = requests.get if not path else requests.post
-        answer = method(f"{stack.base_url}/api/v1/messages/{message_id}{path}", headers=stack.auth("A12345"), timeout=10)
+        url = f"{stack.base_url}/api/v1/messages/{message_id}{path}"
+        answer = method(url, headers=stack.auth("A12345"), timeout=10)
         assert answer.status_code == 404, path
 
 

@@ -43,8 +43,16 @@ def test_a_message_waits_for_a_scan_and_fails_when_it_is_rejected(storage, setti
     attachment = upload_attachment(storage, settings, principal(), "x.pdf", data)
     message = new_message(storage, settings, attachment_ids=[attachment.id])
     assert message.state == AWAITING_SCAN
-    _settle(storage, replace(find_attachment(storage, attachment.org, attachment.id), status=REJECTED,
-                             reason="contains a virus", scan_engine="test"), data)
+    _settle(
+        storage,
+        replace(
+            find_attachment(storage, attachment.org, attachment.id),
+            status=REJECTED,
+            reason="contains a virus",
+            scan_engine="test",
+        ),
+        data,
+    )
     on_attachment_scanned(storage, settings, attachment.org, attachment.id)
     failed = get_message(storage, message.org, message.id)
     assert failed.state == FAILED and "contains a virus" in failed.failure_reason

@@ -84,12 +84,12 @@ def test_unsent_revoked_and_expired_links_are_gone(storage, settings) -> None:
         resolve_link(storage, token)  # queued, not sent yet
     mark_sent(storage, message)
     assert resolve_link(storage, token).id == message.id
-    transition(storage, message.org, message.id,
-               lambda m: replace(m, link_expires_at=clock.now() - timedelta(seconds=1)))
+    transition(
+        storage, message.org, message.id, lambda m: replace(m, link_expires_at=clock.now() - timedelta(seconds=1))
+    )
     with pytest.raises(LinkGone):
         resolve_link(storage, token)
-    transition(storage, message.org, message.id,
-               lambda m: replace(m, link_expires_at=clock.now() + timedelta(days=1)))
+    transition(storage, message.org, message.id, lambda m: replace(m, link_expires_at=clock.now() + timedelta(days=1)))
     revoke_message(storage, message.org, message.id)
     with pytest.raises(LinkGone) as gone:
         resolve_link(storage, token)

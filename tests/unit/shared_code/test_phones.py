@@ -21,6 +21,7 @@ def _digits(text: str) -> str:
 
 # -- Ofcom's drama range ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "typed",
     [
@@ -65,10 +66,19 @@ def test_drama_numbers_are_british_so_need_gb_allowed() -> None:
 
 # -- real-format UK mobiles -----------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "typed",
-    ["07400 123456", "07400123456", "+447400123456", "447400123456", "00447400123456",
-     "(07400) 123-456", "07400.123.456", "+44 (0) 7400 123456"],
+    [
+        "07400 123456",
+        "07400123456",
+        "+447400123456",
+        "447400123456",
+        "00447400123456",
+        "(07400) 123-456",
+        "07400.123.456",
+        "+44 (0) 7400 123456",
+    ],
 )
 def test_uk_mobile_forms(typed: str) -> None:
     assert to_e164_mobile(typed) == "+447400123456"
@@ -85,6 +95,7 @@ def test_national_form_is_british_whatever_the_order_of_allowed_countries() -> N
 
 
 # -- not mobiles ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "typed",
@@ -105,6 +116,7 @@ def test_uk_numbers_that_are_not_mobiles_are_refused_as_such(typed: str) -> None
 
 
 # -- other countries --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("typed", ["+33 6 12 34 56 78", "0033612345678", "+353 87 123 4567", "+1 201 555 0123"])
 def test_non_uk_mobile_refused_by_default(typed: str) -> None:
@@ -133,6 +145,7 @@ def test_landline_of_an_allowed_country_is_not_a_mobile() -> None:
 
 # -- malformed --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("typed", ["", "   ", "()-."])
 def test_nothing_typed(typed: str) -> None:
     assert _refusal(typed) == "Enter a mobile phone number"
@@ -140,8 +153,16 @@ def test_nothing_typed(typed: str) -> None:
 
 @pytest.mark.parametrize(
     "typed",
-    ["0740O 123456", "07400 12345x", "tel:07400123456", "07400/123456", "+44 abc", "++447400123456",
-     "07400 123456 ext 2", "12345"],
+    [
+        "0740O 123456",
+        "07400 12345x",
+        "tel:07400123456",
+        "07400/123456",
+        "+44 abc",
+        "++447400123456",
+        "07400 123456 ext 2",
+        "12345",
+    ],
 )
 def test_letters_and_symbols_are_refused(typed: str) -> None:
     message = _refusal(typed)
@@ -155,6 +176,7 @@ def test_wrong_length_or_unknown_country_code(typed: str) -> None:
 
 
 # -- the number never appears in a refusal ------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("typed", "options"),
@@ -180,3 +202,44 @@ def test_refusal_never_contains_the_number(typed: str, options: dict) -> None:
 
 def test_invalid_mobile_is_a_value_error() -> None:
     assert issubclass(InvalidMobile, ValueError)
+
+
+# -- forms pasted from documents and other keyboards ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "07400\u2013123456",  # en dash, as word processors write it
+        "07400\u2014123\u2014456",  # em dashes
+        "07400\u2010123456",  # hyphen
+        "07400\u2212123456",  # minus sign
+        "07400\u00a0123456",  # no-break space
+        "07400\u2009123\u2009456",  # thin spaces
+        "\uff10\uff17\uff14\uff10\uff10\uff11\uff12\uff13\uff14\uff15\uff16",  # full-width digits
+        "\uff0b\uff14\uff14\uff17\uff14\uff10\uff10\uff11\uff12\uff13\uff14\uff15\uff16",  # full-width +44…
+        "+44 07400 123456",  # +44 and the national 0 both typed
+        "44 (0)7400 123456",
+        "\t07400 123456\n",
+    ],
+)
+def test_pasted_and_unusual_forms(typed: str) -> None:
+    assert to_e164_mobile(typed) == "+447400123456"
+
+
+@pytest.mark.parametrize("typed", ["7400 123456", "7700 900123", "(7400) 123456"])
+def test_a_uk_number_without_its_0_or_44_is_not_guessed(typed: str) -> None:
+    message = _refusal(typed, allow_drama=True)
+    assert "leading 0" in message
+    assert _digits(typed)[-6:] not in _digits(message)
+
+
+def test_pagers_and_personal_numbers_are_not_mobiles() -> None:
+    assert "not a mobile" in _refusal("076 0012 3456")  # radiopaging
+    assert "not a mobile" in _refusal("+44 70 1234 5678")  # personal numbering
+
+
+def test_crown_dependency_mobiles_need_their_own_country_allowed() -> None:
+    # +44 7624 is the Isle of Man's, +44 7781 Guernsey's: not GB for the country rule.
+    assert _refusal("07624 123456") == "Mobile numbers from this country cannot be texted"
+    assert to_e164_mobile("07624 123456", allowed_countries=("GB", "IM")) == "+447624123456"

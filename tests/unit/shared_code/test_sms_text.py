@@ -26,6 +26,7 @@ def test_empty_text_is_one_segment() -> None:
 
 # -- GSM-7 ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("length", "segments"),
     [(1, 1), (160, 1), (161, 2), (306, 2), (307, 3), (459, 3), (460, 4), (918, 6), (919, 7)],
@@ -68,6 +69,7 @@ def test_gsm7_text_with_common_punctuation() -> None:
 
 # -- UCS-2 ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("length", "segments"),
     [(1, 1), (70, 1), (71, 2), (134, 2), (135, 3), (201, 3), (202, 4)],
@@ -100,3 +102,30 @@ def test_surrogate_pair_is_never_split_across_segments() -> None:
 def test_extension_character_in_a_ucs2_text_is_one_unit() -> None:
     # In UCS-2 there is no escape: € is a single UTF-16 unit.
     assert measure("€" * 69 + "ê") == SmsLength(UCS2, 70, 1)
+
+
+# -- the limit the API enforces (MAX_SEGMENTS, default 6) ------------------------------------------
+
+
+def test_six_segments_is_918_septets_or_402_ucs2_units() -> None:
+    assert measure("a" * 918).segments == 6 and measure("a" * 919).segments == 7
+    assert measure("ê" * 402).segments == 6 and measure("ê" * 403).segments == 7
+
+
+def test_a_curly_apostrophe_from_a_word_processor_makes_a_text_ucs2() -> None:
+    straight = measure("Dear Jo, it's ready. " * 4)
+    curly = measure("Dear Jo, it\u2019s ready. " * 4)
+    assert (straight.encoding, straight.segments) == (GSM7, 1)
+    assert (curly.encoding, curly.segments) == (UCS2, 2)
+
+
+def test_the_link_line_counts_with_the_body() -> None:
+    link = "https://enclose.example/p/" + "A" * 22
+    body = "a" * (160 - len(link) - 1)
+    assert measure(f"{body}\n{link}").segments == 1  # the newline is one septet
+    assert measure(f"{body}a\n{link}").segments == 2
+
+
+def test_every_extension_character_counts_two_in_a_long_text() -> None:
+    text = GSM_EXTENSION * 50  # 500 characters, 1000 septets
+    assert measure(text) == SmsLength(GSM7, 1000, 7)

@@ -1,0 +1,115 @@
+"""Dispatch rules without I/O: queue entries, back-off, the repeatability window, the tag."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from shared_code import clock
+from shared_code.dispatch import (
+    BACKOFF_MAX_SECONDS,
+    MAX_RETRY_DELAY_SECONDS,
+    REPEATABILITY_WINDOW,
+    DispatchRequest,
+    parse_dispatch,
+    retry_delay,
+    sms_tag,
+    window_closed,
+)
+from shared_code.messages import QUEUED, Message
+
+
+def message(**changes: Any) -> Message:
+    """A queued message with plausible fields, changed as asked."""
+    now = clock.now()
+    base = Message(
+        id=str(uuid.uuid4()),
+        org="A12345",
+        state=QUEUED,
+        created_at=now,
+        created_by="gp1",
+        link_expires_at=now + timedelta(days=28),
+        segments=1,
+        encoding="GSM-7",
+        attachment_ids=(str(uuid.uuid4()),),
+        token_hash="h" * 64,
+        dob_salt="s",
+        mobile="+447700900123",
+        body="Your letter",
+        sealed_token="sealed",
+        dob_hash="d",
+        repeatability_id=str(uuid.uuid4()),
+    )
+    return replace(base, **changes)
+
+
+def test_an_entry_round_trips() -> None:
+    request = DispatchRequest("A12345", "5f0c8f0e-8f0a-4d5e-9d1a-2b9f1c3d4e5f", attempts=3)
+    assert parse_dispatch(request.to_bytes()) == request
+
+
+def test_an_entry_from_before_retries_were_counted_has_no_attempts() -> None:
+    body = json.dumps({"org": "A12345", "id": "x"}).encode()
+    assert parse_dispatch(body) == DispatchRequest("A12345", "x", 0)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"org": "A12345"}',
+        b'{"id": "x"}',
+        b'{"org": "A", "id": "x", "attempts": "many"}',
+        b"\xff\xfe",
+    ],
+)
+def test_what_is_not_a_dispatch_entry(body: bytes) -> None:
+    assert parse_dispatch(body) is None
+
+
+def test_negative_attempts_count_as_none() -> None:
+    assert parse_dispatch(b'{"org": "A", "id": "x", "attempts": -4}').attempts == 0
+
+
+@pytest.mark.parametrize("attempt", range(1, 12))
+def test_backoff_doubles_with_jitter_and_is_capped(attempt: int) -> None:
+    ceiling = min(BACKOFF_MAX_SECONDS, 2 ** (attempt - 1))
+    assert retry_delay(attempt, None, rand=lambda: 0.0) == pytest.approx(ceiling / 2)
+    assert retry_delay(attempt, None, rand=lambda: 0.999999) == pytest.approx(ceiling, rel=1e-5)
+
+
+def test_the_first_retries_are_quick() -> None:
+    # Five tries fit many times over into the five minutes ACS remembers a repeatability id.
+    worst = sum(retry_delay(a, None, rand=lambda: 1.0) for a in range(1, 5))
+    assert worst < REPEATABILITY_WINDOW.total_seconds() / 4
+
+
+def test_retry_after_is_honoured_over_a_shorter_backoff() -> None:
+    assert retry_delay(1, 7.0, rand=lambda: 0.5) == 7.0
+    assert retry_delay(6, 1.0, rand=lambda: 0.0) == 16.0  # the longer of the two
+
+
+def test_a_huge_retry_after_is_capped() -> None:
+    assert retry_delay(1, 86_400.0) == MAX_RETRY_DELAY_SECONDS
+
+
+def test_the_window_opens_at_the_first_try_and_closes_before_acs_forgets() -> None:
+    never_tried = message(first_sent_at=None)
+    assert not window_closed(never_tried)
+    assert not window_closed(message(first_sent_at=clock.now() - timedelta(minutes=4)))
+    # ACS forgets after 5 minutes; we stop a little earlier, for clock differences.
+    assert window_closed(message(first_sent_at=clock.now() - REPEATABILITY_WINDOW + timedelta(seconds=5)))
+    assert window_closed(message(first_sent_at=clock.now() - timedelta(hours=1)))
+
+
+def test_the_tag_names_organisation_and_message_only() -> None:
+    m = message()
+    assert sms_tag(m) == f"{m.org}/{m.id}"
+    assert m.mobile not in sms_tag(m)
