@@ -49,11 +49,34 @@ def record_event(storage: Storage, message_id: str, event_type: str, *,
     return Event(event_type, at, attachment_id)
 
 
+def record_events(storage: Storage, message_id: str, events: list[tuple[str, str | None]], *,
+                  at: datetime | None = None) -> None:
+    """Append several events (type, attachment id) at once, in one table transaction."""
+    at = at or clock.now()
+    operations = []
+    for index, (event_type, attachment_id) in enumerate(events):
+        if event_type not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {event_type!r}")
+        entity = {
+            "PartitionKey": message_id,
+            # The index keeps their order within one millisecond.
+            "RowKey": f"{clock.iso(at)}|{index:02d}{uuid.uuid4().hex[:6]}",
+            "type": event_type,
+            "at": clock.iso(at),
+        }
+        if attachment_id:
+            entity["attachmentId"] = attachment_id
+        operations.append(("create", entity))
+    storage.table(EVENTS).submit_transaction(operations)
+
+
 def list_events(storage: Storage, message_id: str) -> list[Event]:
     """A message's events, oldest first."""
     rows = storage.table(EVENTS).query_entities(
         "PartitionKey eq @pk", parameters={"pk": message_id}
     )
+    # Row keys sort by time, then by order within a batch; the sort is stable on top of that.
+    rows = sorted(rows, key=lambda r: r["RowKey"])
     events = [Event(r["type"], clock.parse_iso(r["at"]), r.get("attachmentId")) for r in rows]
     return sorted(events, key=lambda e: e.at)
 
