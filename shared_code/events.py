@@ -5,6 +5,7 @@ Events carry types, times and attachment ids only, never personal data.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -37,9 +38,9 @@ def record_event(storage: Storage, message_id: str, event_type: str, *,
     at = at or clock.now()
     entity = {
         "PartitionKey": message_id,
-        # Time first so a partition query returns the log in order; the suffix keeps
-        # two events in the same millisecond apart.
-        "RowKey": f"{clock.iso(at)}|{uuid.uuid4().hex[:8]}",
+        # Time first so the log reads in order; the suffix (the write's nanoseconds, then a
+        # random tail) keeps events that share a time apart and in the order they were written.
+        "RowKey": f"{clock.iso(at)}|{time.time_ns() % 10**12:012d}{uuid.uuid4().hex[:4]}",
         "type": event_type,
         "at": clock.iso(at),
     }
@@ -51,23 +52,14 @@ def record_event(storage: Storage, message_id: str, event_type: str, *,
 
 def record_events(storage: Storage, message_id: str, events: list[tuple[str, str | None]], *,
                   at: datetime | None = None) -> None:
-    """Append several events (type, attachment id) at once, in one table transaction."""
+    """Append several events (type, attachment id) with one time.
+
+    One insert each: measured against Azurite, the SDK's batch transaction costs more than
+    three plain inserts (it builds a multipart request on a thread pool).
+    """
     at = at or clock.now()
-    operations = []
-    for index, (event_type, attachment_id) in enumerate(events):
-        if event_type not in EVENT_TYPES:
-            raise ValueError(f"unknown event type {event_type!r}")
-        entity = {
-            "PartitionKey": message_id,
-            # The index keeps their order within one millisecond.
-            "RowKey": f"{clock.iso(at)}|{index:02d}{uuid.uuid4().hex[:6]}",
-            "type": event_type,
-            "at": clock.iso(at),
-        }
-        if attachment_id:
-            entity["attachmentId"] = attachment_id
-        operations.append(("create", entity))
-    storage.table(EVENTS).submit_transaction(operations)
+    for event_type, attachment_id in events:
+        record_event(storage, message_id, event_type, attachment_id=attachment_id, at=at)
 
 
 def list_events(storage: Storage, message_id: str) -> list[Event]:
@@ -75,7 +67,6 @@ def list_events(storage: Storage, message_id: str) -> list[Event]:
     rows = storage.table(EVENTS).query_entities(
         "PartitionKey eq @pk", parameters={"pk": message_id}
     )
-    # Row keys sort by time, then by order within a batch; the sort is stable on top of that.
     rows = sorted(rows, key=lambda r: r["RowKey"])
     events = [Event(r["type"], clock.parse_iso(r["at"]), r.get("attachmentId")) for r in rows]
     return sorted(events, key=lambda e: e.at)
