@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 
-from devstack.localsecrets import ensure_local_secrets
-from devstack.ports import Ports
 from devstack.sms_emulator import DELIVERY_EVENT_TYPE, SmsEmulator, parse_delivery_override, parse_fault
 from shared_code import clock
 from shared_code.delivery import apply_delivery_report
@@ -24,6 +22,7 @@ from shared_code.events import list_events
 from shared_code.messages import DELIVERED, FAILED, QUEUED, SENT, get_message
 from shared_code.pacing import Pacer
 from shared_code.settings import load_settings
+from tests.support.emulator import start_emulator
 from tests.support.records import new_message
 
 
@@ -76,19 +75,8 @@ def sink() -> Iterator[EventSink]:
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory, sink: EventSink) -> Iterator[SmsEmulator]:
-    secrets = ensure_local_secrets(tmp_path_factory.mktemp("delivery") / ".local")
-    ports = Ports.free()
-    emu = SmsEmulator(
-        api_port=ports.sms_api,
-        inbox_port=ports.sms_inbox,
-        access_key=secrets.value("sms-access-key"),
-        cert_file=secrets.sms_cert,
-        key_file=secrets.sms_key,
-        event_grid_url=sink.url,
-        delivery_delay_seconds=0.05,
-    )
-    emu.start()
-    emu.cert = secrets.sms_cert  # type: ignore[attr-defined]
+    emu = start_emulator(tmp_path_factory.mktemp("delivery") / ".local", event_grid_url=sink.url,
+                         delivery_delay_seconds=0.05)
     yield emu
     emu.stop()
 

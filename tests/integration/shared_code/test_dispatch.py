@@ -10,8 +10,6 @@ from datetime import timedelta
 
 import pytest
 
-from devstack.localsecrets import ensure_local_secrets
-from devstack.ports import Ports
 from devstack.sms_emulator import SmsEmulator, parse_fault
 from shared_code import clock
 from shared_code.attachments import REJECTED, find_attachment, save_attachment
@@ -29,6 +27,7 @@ from shared_code.messages import FAILED, QUEUED, SCHEDULED, SENT, get_message, r
 from shared_code.pacing import Pacer
 from shared_code.settings import load_settings
 from shared_code.storage import DISPATCH, DOCUMENTS
+from tests.support.emulator import start_emulator
 from tests.support.records import new_message
 
 MAX_ATTEMPTS = 3
@@ -39,18 +38,8 @@ EMULATOR_WINDOW_SECONDS = 120
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmsEmulator]:
-    secrets = ensure_local_secrets(tmp_path_factory.mktemp("dispatch") / ".local")
-    ports = Ports.free()
-    emu = SmsEmulator(
-        api_port=ports.sms_api,
-        inbox_port=ports.sms_inbox,
-        access_key=secrets.value("sms-access-key"),
-        cert_file=secrets.sms_cert,
-        key_file=secrets.sms_key,
-        repeatability_window_seconds=EMULATOR_WINDOW_SECONDS,
-    )
-    emu.start()
-    emu.cert = secrets.sms_cert  # type: ignore[attr-defined]
+    emu = start_emulator(tmp_path_factory.mktemp("dispatch") / ".local",
+                         repeatability_window_seconds=EMULATOR_WINDOW_SECONDS)
     yield emu
     emu.stop()
 

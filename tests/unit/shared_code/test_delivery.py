@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,30 +12,15 @@ import pytest
 from shared_code import clock
 from shared_code.delivery import DeliveryReport, apply_report, parse_report
 from shared_code.messages import DELIVERED, FAILED, QUEUED, SENT, Message
+from tests.support.messages import message_record
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=clock.now().tzinfo)
 
 
 def message(**changes: Any) -> Message:
     """A sent message with plausible fields, changed as asked."""
-    base = Message(
-        id=str(uuid.uuid4()),
-        org="A12345",
-        state=SENT,
-        created_at=T0,
-        created_by="gp1",
-        link_expires_at=T0 + timedelta(days=28),
-        segments=1,
-        encoding="GSM-7",
-        attachment_ids=(str(uuid.uuid4()),),
-        token_hash="h" * 64,
-        dob_salt="s",
-        mobile="+447700900123",
-        repeatability_id=str(uuid.uuid4()),
-        sent_at=T0,
-        acs_message_id="Outgoing_1",
-    )
-    return replace(base, **changes)
+    sent = {"state": SENT, "sent_at": T0, "acs_message_id": "Outgoing_1", "body": None, "sealed_token": None}
+    return message_record(at=T0, **{**sent, **changes})
 
 
 def report(status: str = "Delivered", seconds: int = 1, acs_id: str = "Outgoing_1", **changes: Any) -> DeliveryReport:

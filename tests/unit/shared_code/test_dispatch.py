@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -21,31 +19,13 @@ from shared_code.dispatch import (
     sms_tag,
     window_closed,
 )
-from shared_code.messages import QUEUED, Message
+from shared_code.messages import Message
+from tests.support.messages import message_record
 
 
 def message(**changes: Any) -> Message:
     """A queued message with plausible fields, changed as asked."""
-    now = clock.now()
-    base = Message(
-        id=str(uuid.uuid4()),
-        org="A12345",
-        state=QUEUED,
-        created_at=now,
-        created_by="gp1",
-        link_expires_at=now + timedelta(days=28),
-        segments=1,
-        encoding="GSM-7",
-        attachment_ids=(str(uuid.uuid4()),),
-        token_hash="h" * 64,
-        dob_salt="s",
-        mobile="+447700900123",
-        body="Your letter",
-        sealed_token="sealed",
-        dob_hash="d",
-        repeatability_id=str(uuid.uuid4()),
-    )
-    return replace(base, **changes)
+    return message_record(**changes)
 
 
 def test_an_entry_round_trips() -> None:
