@@ -1,0 +1,61 @@
+"""The dev token command and the local secrets behind it (contract: Commands)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jwt
+import pytest
+
+from devstack.devtoken import make_token
+from devstack.localsecrets import LOCAL_AUDIENCE, LOCAL_ISSUER, ensure_local_secrets, local_settings
+from devstack.ports import Ports
+from shared_code.auth import authenticate
+from shared_code.errors import Unauthorized
+from shared_code.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_the_command_prints_one_token_and_nothing_else(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # The command uses the repository's .local/; run it for real, as the README does.
+    out = subprocess.run([sys.executable, "-m", "devstack.devtoken", "--org", "A12345", "--user", "gp1"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    lines = out.stdout.splitlines()
+    assert len(lines) == 1 and out.stdout.endswith("\n")
+    claims = jwt.decode(lines[0], options={"verify_signature": False})
+    assert claims["org"] == "A12345" and claims["sub"] == "gp1"
+    assert claims["iss"] == LOCAL_ISSUER and claims["aud"] == LOCAL_AUDIENCE
+    assert claims["nbf"] <= claims["iat"] < claims["exp"]
+
+
+def test_a_dev_token_passes_the_apps_check_with_the_local_settings(tmp_path: Path) -> None:
+    secrets = ensure_local_secrets(tmp_path / ".local")
+    values = local_settings(secrets, Ports())
+    settings = load_settings({**values})
+    principal = authenticate(f"Bearer {make_token('b99999', 'gp2', local_dir=tmp_path / '.local')}", settings)
+    assert (principal.org, principal.user) == ("B99999", "gp2")
+
+
+def test_a_token_from_another_key_is_refused(tmp_path: Path) -> None:
+    ours = ensure_local_secrets(tmp_path / "ours")
+    settings = load_settings(local_settings(ours, Ports()))
+    foreign = make_token("A12345", "gp1", local_dir=tmp_path / "theirs")
+    with pytest.raises(Unauthorized):
+        authenticate(f"Bearer {foreign}", settings)
+
+
+def test_secrets_are_made_once_and_kept(tmp_path: Path) -> None:
+    first = ensure_local_secrets(tmp_path / ".local")
+    before = {name: first.value(name) for name in ("dob-hash-key", "session-key", "sms-access-key")}
+    jwks = json.loads(first.jwks.read_text())
+    again = ensure_local_secrets(tmp_path / ".local")
+    assert {name: again.value(name) for name in before} == before
+    assert json.loads(again.jwks.read_text()) == jwks
+    assert oct(first.jwt_private_key.stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / ".local").stat().st_mode & 0o777) == "0o700"
