@@ -13,7 +13,7 @@ from typing import Any
 import azure.functions as func
 
 from shared_code.auth import Principal, authenticate
-from shared_code.errors import DomainError, internal_error_problem
+from shared_code.errors import DomainError, dependency_failure, internal_error_problem
 from shared_code.settings import get_settings
 
 log = logging.getLogger("enclose.http")
@@ -43,7 +43,8 @@ def api_call(req: func.HttpRequest, action: Callable[[Principal], func.HttpRespo
         return action(principal)
     except DomainError as error:
         return problem_response(error.problem())
-    except Exception:  # the last line of defence: never a stack trace or PII to the caller
+    except Exception as exc:  # the last line of defence: never a stack trace or PII to the caller
         # The URL is not logged: a portal or API path can carry an id we keep out of logs.
         log.exception("unhandled error in an API %s request", req.method)
-        return problem_response(internal_error_problem())
+        unavailable = dependency_failure(exc)
+        return problem_response(unavailable.problem() if unavailable else internal_error_problem())

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 
 import azure.functions as func
 
-from shared_code.errors import DomainError
+from shared_code.errors import DomainError, dependency_failure
 from shared_code.messages import Message
 from shared_code.pages import KIND_LABELS, STATIC, human_size, render
 from shared_code.portal import (
@@ -85,9 +85,10 @@ def _portal(req: func.HttpRequest, action: Callable[[], func.HttpResponse]) -> f
         title = _PATIENT_TITLES.get(error.status, error.title)
         return _page(req, error.status, render("error.html", title=title, detail=error.detail,
                                                practice_name=None, error_summary=None))
-    except Exception:
+    except Exception as exc:
         log.exception("unhandled error in the portal")
-        return _page(req, 500, render("error.html", title="Sorry, there is a problem with the service",
+        status = 503 if dependency_failure(exc) else 500
+        return _page(req, status, render("error.html", title="Sorry, there is a problem with the service",
                                       detail="Try again later.",
                                       practice_name=None, error_summary=None))
 

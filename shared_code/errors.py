@@ -93,6 +93,19 @@ class ServiceUnavailable(DomainError):
     status, title, slug = 503, "Service temporarily unavailable", "unavailable"
 
 
+def dependency_failure(exc: BaseException) -> DomainError | None:
+    """A failure of storage, ACS or another Azure service as the 503 it means to a caller, else None.
+
+    The caller may try again: nothing was half-written that a retry would duplicate (writes are
+    keyed by fresh ids or guarded by ETags and Idempotency-Key).
+    """
+    from azure.core.exceptions import AzureError
+
+    if isinstance(exc, AzureError):
+        return ServiceUnavailable("A service we depend on is not answering. Please try again in a minute.")
+    return None
+
+
 def internal_error_problem() -> dict[str, Any]:
     """The problem document for an unexpected failure: no detail leaks out."""
     return DomainError("An unexpected error occurred. Please try again.").problem()
