@@ -3,8 +3,7 @@
 Every text is sent with the tag `{org}/{message id}`, which ACS returns in its reports,
 so a report finds its message directly, also when it arrives before the dispatcher has
 heard ACS's answer (ACS reports quickly; and when the answer was lost, the dispatcher
-learns the ACS id only on its retry). A report without a usable tag falls back to the
-`smsids` table (ACS id to message), for texts sent before tags were used.
+learns the ACS id only on its retry). A report without a usable tag is not ours.
 
 Rules, so that duplicates and any order of arrival end in the same state:
 
@@ -28,7 +27,7 @@ from shared_code import clock
 from shared_code.errors import NotFound
 from shared_code.events import record_event
 from shared_code.messages import DELIVERED, FAILED, QUEUED, SCHEDULED, SENT, Message, transition
-from shared_code.storage import SMS_IDS, Storage
+from shared_code.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -113,26 +112,12 @@ def apply_report(m: Message, report: DeliveryReport) -> Message | None:
     return replace(m, state=FAILED, failure_reason=report.failure_reason, **common)
 
 
-def _target(storage: Storage, report: DeliveryReport) -> tuple[str, str] | None:
-    """(org, message id) of the report's message: from the tag, else from the ACS id table."""
-    from azure.core.exceptions import ResourceNotFoundError
-
-    key = report.message_key()
-    if key is not None:
-        return key
-    try:
-        row = storage.table(SMS_IDS).get_entity(report.acs_message_id, "")
-        return str(row["org"]), str(row["messageId"])
-    except ResourceNotFoundError:
-        return None
-
-
 def apply_delivery_report(storage: Storage, data: dict[str, Any]) -> str:
     """Record one delivery report on its message; returns what happened, for the log."""
     report = parse_report(data)
     if not report.acs_message_id:
         return "ignored: no message id"
-    target = _target(storage, report)
+    target = report.message_key()
     if target is None:
         log.warning("delivery report for unknown ACS message %s", report.acs_message_id)
         return "ignored: unknown message"

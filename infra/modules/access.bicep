@@ -21,7 +21,7 @@ var storageBlobDelegator = 'db58b8e5-c6ad-4a2a-8342-4190687cbf4a'
 // Storage Queue Data Contributor: the dispatch queue, its poison queue and the host's
 // blob-trigger poison queue.
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
-// Storage Table Data Contributor: attachments, messages, links, events, idempotency, smsids.
+// Storage Table Data Contributor: attachments, messages, links, events, idempotency.
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 // Key Vault Secrets User: read DOB_HASH_KEY and SESSION_KEY (Key Vault references).
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'

@@ -58,7 +58,6 @@ var appTables = [
   'links'
   'events'
   'idempotency'
-  'smsids'
 ]
 var appQueues = [
   'dispatch'

@@ -241,13 +241,3 @@ def test_a_message_that_was_never_tried_ignores_reports(storage, sms_settings) -
     }
     assert apply_delivery_report(storage, data).startswith("ignored")
     assert get_message(storage, message.org, message.id).state == QUEUED
-
-
-def test_a_report_without_a_tag_is_found_by_its_acs_id(storage, sms_settings, sink) -> None:
-    from shared_code.storage import SMS_IDS
-
-    message, _ = _send(storage, sms_settings)
-    data = _report(sink, storage, message)
-    storage.table(SMS_IDS).upsert_entity(
-        {"PartitionKey": data["MessageId"], "RowKey": "", "org": message.org, "messageId": message.id})
-    assert apply_delivery_report(storage, {k: v for k, v in data.items() if k != "Tag"}) == "delivered"

@@ -509,7 +509,7 @@ OPERATIONS: dict[str, tuple[str, set[str]]] = {
     "read blob index tags (Defender's verdict)": (STORAGE, {BLOB_DATA_OWNER}),
     "get a user delegation key (portal download SAS)": (STORAGE, {BLOB_DELEGATOR, BLOB_DATA_OWNER}),
     "queue send/receive/delete (dispatch, poison queues)": (STORAGE, {QUEUE_DATA_CONTRIBUTOR}),
-    "table entities (attachments, messages, links, events, idempotency, smsids)": (
+    "table entities (attachments, messages, links, events, idempotency)": (
         STORAGE,
         {TABLE_DATA_CONTRIBUTOR},
     ),
