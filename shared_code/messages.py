@@ -283,14 +283,21 @@ def create_message(storage: Storage, settings: Settings, principal: Principal,
     )
     meta = storage.table(MESSAGES).create_entity(message_to_entity(message))
     message = replace(message, etag=meta.get("etag"))
-    record_events(storage, message.id, events, at=now)
     log.info("message %s created by %s/%s with %d attachment(s)",
              message.id, principal.org, principal.user, len(message.attachment_ids))
-    if ready:
-        enqueue_dispatch(storage, message)
+    # The message is accepted once its row exists. A failure after this point must not
+    # become an error answer: the caller would retry and the patient get two texts. The
+    # retention sweeper (`requeue_stuck`) finishes whatever is left undone here.
+    try:
+        record_events(storage, message.id, events, at=now)
+        if ready:
+            enqueue_dispatch(storage, message)
+            return message
+        # A scan may have finished since we looked: moving on now closes that gap.
+        return advance_message(storage, settings, message.org, message.id)
+    except Exception:  # noqa: BLE001 - see above; the sweeper is the backstop
+        log.exception("message %s accepted; finishing it is left to the sweeper", message.id)
         return message
-    # A scan may have finished since we looked: moving on now closes that gap.
-    return advance_message(storage, settings, message.org, message.id)
 
 
 def _is_uuid(value: str) -> bool:

@@ -102,3 +102,28 @@ def test_another_organisation_cannot_see_or_revoke(storage, settings) -> None:
         revoke_message(storage, "B99999", message.id)
     with pytest.raises(NotFound):
         get_message(storage, message.org, "not-a-uuid")
+
+
+def test_a_failure_after_the_message_is_accepted_is_not_an_error(storage, settings, monkeypatch) -> None:
+    """An error answer would make the caller retry and the patient get two texts; the sweeper finishes it."""
+    from datetime import timedelta
+
+    from azure.core.exceptions import ServiceRequestError
+
+    import shared_code.messages as messages
+    import shared_code.retention as retention
+    from shared_code.storage import DISPATCH
+
+    def queue_down(*_args, **_kwargs):
+        raise ServiceRequestError("queue unreachable")
+
+    monkeypatch.setattr(messages, "enqueue_dispatch", queue_down)
+    message = new_message(storage, settings)
+    assert get_message(storage, message.org, message.id).state == QUEUED
+    monkeypatch.undo()
+
+    queue = storage.queue(DISPATCH)
+    monkeypatch.setattr(retention, "STUCK_AFTER", timedelta(seconds=-5))
+    retention.requeue_stuck(storage, settings)
+    bodies = [m.content for m in queue.receive_messages(messages_per_page=32, visibility_timeout=1)]
+    assert any(message.id.encode() in body for body in bodies)
