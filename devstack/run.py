@@ -75,10 +75,8 @@ class Stack:
         self._stoppers.append(host.stop)
 
     def _start_clamd(self) -> str | None:
-        try:
-            from devstack.clamd import clamd_available, start_clamd
-        except ImportError:
-            return None
+        from devstack.clamd import clamd_available, start_clamd
+
         if not clamd_available():
             print("warning: ClamAV (clamd) is not installed, so uploads cannot be scanned and will be "
                   "rejected. Install it with: apt-get install clamav-daemon", file=sys.stderr)

@@ -33,6 +33,7 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 from devstack.localsecrets import LocalSecrets, ensure_local_secrets
 from devstack.ports import Ports
 from devstack.sms_emulator import SmsEmulator, event_grid_url
+from tests.support.emulator import start_emulator
 
 SENDER = "Enclose"
 # Ofcom's drama range: never a real person's number.
@@ -93,17 +94,7 @@ def receiver() -> Iterator[EventReceiver]:
 
 @pytest.fixture
 def emulator(local_secrets: LocalSecrets, receiver: EventReceiver) -> Iterator[SmsEmulator]:
-    ports = Ports.free()
-    emu = SmsEmulator(
-        api_port=ports.sms_api,
-        inbox_port=ports.sms_inbox,
-        access_key=local_secrets.value("sms-access-key"),
-        cert_file=local_secrets.sms_cert,
-        key_file=local_secrets.sms_key,
-        event_grid_url=receiver.url,
-        delivery_delay_seconds=0.05,
-    )
-    emu.start()
+    emu = start_emulator(local_secrets.root, event_grid_url=receiver.url, delivery_delay_seconds=0.05)
     yield emu
     emu.stop()
 
