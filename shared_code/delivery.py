@@ -25,7 +25,6 @@ from typing import Any
 
 from shared_code import clock
 from shared_code.errors import NotFound
-from shared_code.events import record_event
 from shared_code.messages import DELIVERED, FAILED, QUEUED, SCHEDULED, SENT, Message, transition
 from shared_code.storage import Storage
 
@@ -106,10 +105,14 @@ def apply_report(m: Message, report: DeliveryReport) -> Message | None:
         "sent_at": m.sent_at or report.received - timedelta(milliseconds=1),
         "body": None, "sealed_token": None,
     }
+    if m.sent_at is None:
+        # It went, though the dispatcher never heard ACS say so: the report is the proof.
+        m = m.with_event("sent", at=common["sent_at"])
     if report.delivered:
         return replace(m, state=DELIVERED, delivered_at=m.delivered_at or report.received,
-                       failure_reason=None, **common)
-    return replace(m, state=FAILED, failure_reason=report.failure_reason, **common)
+                       failure_reason=None, **common).with_event("delivered", at=report.received)
+    return replace(m, state=FAILED, failure_reason=report.failure_reason,
+                   **common).with_event("delivery_failed", at=report.received)
 
 
 def apply_delivery_report(storage: Storage, data: dict[str, Any]) -> str:
@@ -121,23 +124,13 @@ def apply_delivery_report(storage: Storage, data: dict[str, Any]) -> str:
     if target is None:
         log.warning("delivery report for unknown ACS message %s", report.acs_message_id)
         return "ignored: unknown message"
-    proved_sent = False
-
-    def apply(m: Message) -> Message | None:
-        nonlocal proved_sent
-        proved_sent = m.sent_at is None
-        return apply_report(m, report)
-
     try:
-        message, won = transition(storage, *target, apply)
+        message, won = transition(storage, *target, lambda m: apply_report(m, report))
     except NotFound:
         log.warning("delivery report for unknown ACS message %s", report.acs_message_id)
         return "ignored: unknown message"
     if not won:
         return "ignored: duplicate or out of date"
-    if proved_sent:
-        record_event(storage, message.id, "sent", at=message.sent_at)
     outcome = "delivered" if report.delivered else "failed"
-    record_event(storage, message.id, outcome if report.delivered else "delivery_failed", at=report.received)
     log.info("message %s delivery report: %s", message.id, outcome)
     return outcome

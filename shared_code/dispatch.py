@@ -21,8 +21,9 @@ Exactly once, in four parts:
   tries the message is failed with the reason and the entry is copied to
   `dispatch-poison`. An unexpected error raises instead, so the host's own redelivery
   (visibilityTimeout, dequeue count, poison after maxDequeueCount) takes over.
-* Pacing: each send reserves a slot in the process-wide token bucket
-  (`SMS_RATE_PER_MINUTE`); a 429's Retry-After pauses the bucket for every message.
+* Pacing: each send reserves a slot in the process-wide token bucket, which holds this
+  process's share of `SMS_RATE_PER_MINUTE` (divided by FUNCTIONS_WORKER_PROCESS_COUNT);
+  a 429's Retry-After pauses the bucket for every message.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from datetime import timedelta
 from shared_code import clock
 from shared_code.attachments import REJECTED, find_attachment
 from shared_code.crypto import unseal
-from shared_code.events import record_event
 from shared_code.messages import (
     AWAITING_SCAN,
     FAILED,
@@ -77,6 +77,8 @@ MAX_RETRY_DELAY_SECONDS = 300.0
 MAX_PACING_WAIT_SECONDS = 2.0
 #: A due time this close is waited out rather than re-queued (queue delays are whole seconds).
 MAX_SCHEDULE_WAIT_SECONDS = 2.0
+#: A message that waited longer than this since it was queued has its documents checked again.
+RECHECK_AFTER = timedelta(minutes=1)
 #: A 429 without Retry-After still pauses the sender this long.
 DEFAULT_THROTTLE_PAUSE_SECONDS = 1.0
 
@@ -146,7 +148,7 @@ def dispatch_message(storage: Storage, settings: Settings, request: DispatchRequ
     """
     attempt = request.attempts + max(1, dequeue_count)
     try:
-        return _dispatch(storage, settings, request, attempt, pacer or pacer_for(settings.sms_rate_per_minute),
+        return _dispatch(storage, settings, request, attempt, pacer or pacer_for(settings.sms_rate_per_process),
                          sleep)
     except Exception:
         if attempt < settings.sms_max_attempts:
@@ -238,21 +240,31 @@ def _after_failure(storage: Storage, settings: Settings, request: DispatchReques
     if error.throttled or error.retry_after is not None:
         # The limit is the sender's: every message holds off, not only this one.
         pacer.pause(error.retry_after if error.retry_after is not None else DEFAULT_THROTTLE_PAUSE_SECONDS)
-    if opened_window and not error.may_have_sent:
-        # This try provably never reached ACS, so the window it opened protects nothing:
-        # close it again, and the next try starts a fresh one.
-        first = clock.iso(message.first_sent_at)
-        transition(storage, message.org, message.id,
-                   lambda m: replace(m, first_sent_at=None) if clock.iso(m.first_sent_at) == first else None)
-    if not error.retryable:
-        _fail(storage, message, f"The text could not be sent: {error.reason}.")
+    first = clock.iso(message.first_sent_at)
+    # This try provably never reached ACS, so the window it opened protects nothing:
+    # close it again, and the next try starts a fresh one.
+    reopen = opened_window and not error.may_have_sent
+
+    def close_window(m: Message) -> Message:
+        return replace(m, first_sent_at=None) if reopen and clock.iso(m.first_sent_at) == first else m
+
+    if not error.retryable or attempt >= settings.sms_max_attempts:
+        if reopen:
+            transition(storage, message.org, message.id, close_window)
+        if not error.retryable:
+            _fail(storage, message, f"The text could not be sent: {error.reason}.")
+        else:
+            _give_up(storage, request, message,
+                     f"The text could not be sent after {attempt} tries: {error.reason}.")
         return "failed"
-    if attempt >= settings.sms_max_attempts:
-        _give_up(storage, request, message,
-                 f"The text could not be sent after {attempt} tries: {error.reason}.")
-        return "failed"
+
+    def to_retry(m: Message) -> Message | None:
+        if m.state not in (QUEUED, SCHEDULED):
+            return None
+        return close_window(m).with_event("send_retry")
+
+    _update(storage, message, to_retry)
     delay = retry_delay(attempt, error.retry_after)
-    record_event(storage, message.id, "send_retry")
     _requeue(storage, replace(request, attempts=attempt), delay)
     log.warning("message %s: try %d failed (%s); next try in %.1fs", message.id, attempt, error.reason, delay)
     return "retry"
@@ -283,20 +295,28 @@ def _record_sent(storage: Storage, message: Message, acs_message_id: str) -> Non
         if m.state not in (QUEUED, SCHEDULED):
             return None  # a delivery report got here first
         # The text has gone: its words and the token are no longer needed, so not kept.
-        return replace(m, state=SENT, sent_at=clock.now(), acs_message_id=acs_message_id,
-                       body=None, sealed_token=None)
+        now = clock.now()
+        return replace(m, state=SENT, sent_at=now, acs_message_id=acs_message_id,
+                       body=None, sealed_token=None).with_event("sent", at=now)
 
     sent, won = _update(storage, message, to_sent)
     if won:
-        record_event(storage, sent.id, "sent")
         log.info("message %s sent (acs id %s)", sent.id, acs_message_id)
 
 
 def _why_not_sendable(storage: Storage, message: Message) -> str | None:
+    """What stops a queued message from going (revoked is checked by the caller)."""
     if message.expired:
         return "The link expired before the text could be sent."
     if not message.sealed_token or not message.mobile or not message.body:
         return "The message can no longer be sent."
+    if message.queued_at and clock.now() - message.queued_at <= RECHECK_AFTER:
+        # Checked when it was queued, moments ago: every attachment was clean, a verdict is
+        # final (`scan_upload` decides only attachments still scanning), and the message's
+        # own copies go only with a revoke or the purge of an expired link, which the row
+        # shows. Skipping the look keeps the busy send path two storage calls shorter.
+        return None
+    # It waited (scheduled, or a long queue): anything an operator did since shows here.
     documents = storage.container(DOCUMENTS)
     for attachment_id in message.attachment_ids:
         attachment = find_attachment(storage, message.org, attachment_id)
@@ -311,11 +331,11 @@ def _fail(storage: Storage, message: Message, reason: str) -> None:
     def to_failed(m: Message) -> Message | None:
         if m.state not in (QUEUED, SCHEDULED):
             return None
-        return replace(m, state=FAILED, failure_reason=reason, sealed_token=None, body=None)
+        return replace(m, state=FAILED, failure_reason=reason, sealed_token=None,
+                       body=None).with_event("delivery_failed")
 
-    failed, won = transition(storage, message.org, message.id, to_failed)
+    failed, won = _update(storage, message, to_failed)
     if won:
-        record_event(storage, failed.id, "delivery_failed")
         log.info("message %s failed to send", failed.id)
 
 

@@ -1,13 +1,26 @@
 """The event log of a message: what happened to it and when, kept after the purge.
 
-Events carry types, times and attachment ids only, never personal data.
+Events carry types, times and attachment ids only, never personal data. They live in two
+places, chosen by who causes them:
+
+* The message's lifecycle (created, scanned, queued, sent, delivered, locked, revoked,
+  purged...)
+  is kept in the message row itself, appended in the same ETag-checked write that makes
+  the change (`Message.history`): a state is never stored without its event, nor an event
+  without its state, and the busy send path makes no extra writes for it. Each kind
+  happens a bounded number of times (locked and unlocked: once per practice unlock), so
+  the row stays far below the 64 KiB a table property can hold.
+* The patient's activity (opening the link, date-of-birth checks, downloads) can happen any
+  number of times, so it is appended to the `events` table, one row each.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,12 +43,28 @@ class Event:
     attachment_id: str | None = None
 
 
-def record_event(storage: Storage, message_id: str, event_type: str, *,
-                 attachment_id: str | None = None, at: datetime | None = None) -> Event:
-    """Append an event to a message's log."""
+def new_event(event_type: str, *, attachment_id: str | None = None, at: datetime | None = None) -> Event:
+    """An event of a known type, at `at` or now."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
-    at = at or clock.now()
+    return Event(event_type, at or clock.now(), attachment_id)
+
+
+def history_to_json(history: Iterable[Event]) -> str:
+    """A message's lifecycle events as stored in its row: `[[type, at, attachmentId], ...]`."""
+    return json.dumps([[e.type, clock.iso(e.at), e.attachment_id] for e in history], separators=(",", ":"))
+
+
+def history_from_json(text: str | None) -> tuple[Event, ...]:
+    """The lifecycle events stored in a message row (none for rows written before they were kept there)."""
+    return tuple(Event(t, clock.parse_iso(at), attachment_id) for t, at, attachment_id in json.loads(text or "[]"))
+
+
+def record_event(storage: Storage, message_id: str, event_type: str, *,
+                 attachment_id: str | None = None, at: datetime | None = None) -> Event:
+    """Append an activity event to a message's log in the `events` table."""
+    event = new_event(event_type, attachment_id=attachment_id, at=at)
+    at = event.at
     entity = {
         "PartitionKey": message_id,
         # Time first so the log reads in order; the suffix (the write's nanoseconds, then a
@@ -47,29 +76,18 @@ def record_event(storage: Storage, message_id: str, event_type: str, *,
     if attachment_id:
         entity["attachmentId"] = attachment_id
     storage.table(EVENTS).create_entity(entity)
-    return Event(event_type, at, attachment_id)
+    return event
 
 
-def record_events(storage: Storage, message_id: str, events: list[tuple[str, str | None]], *,
-                  at: datetime | None = None) -> None:
-    """Append several events (type, attachment id) with one time.
-
-    One insert each: measured against Azurite, the SDK's batch transaction costs more than
-    three plain inserts (it builds a multipart request on a thread pool).
-    """
-    at = at or clock.now()
-    for event_type, attachment_id in events:
-        record_event(storage, message_id, event_type, attachment_id=attachment_id, at=at)
-
-
-def list_events(storage: Storage, message_id: str) -> list[Event]:
-    """A message's events, oldest first."""
+def list_events(storage: Storage, message_id: str, *, history: Iterable[Event] = ()) -> list[Event]:
+    """A message's events, oldest first: its lifecycle `history` (from its row) with its activity."""
     rows = storage.table(EVENTS).query_entities(
         "PartitionKey eq @pk", parameters={"pk": message_id}
     )
     rows = sorted(rows, key=lambda r: r["RowKey"])
-    events = [Event(r["type"], clock.parse_iso(r["at"]), r.get("attachmentId")) for r in rows]
-    return sorted(events, key=lambda e: e.at)
+    activity = [Event(r["type"], clock.parse_iso(r["at"]), r.get("attachmentId")) for r in rows]
+    # Stable sort: at the same time, lifecycle events come before activity.
+    return sorted([*history, *activity], key=lambda e: e.at)
 
 
 def download_counts(events: list[Event]) -> Counter[str]:

@@ -30,7 +30,14 @@ from shared_code.crypto import (
     token_hash,
 )
 from shared_code.errors import FieldError, NotFound, ServiceUnavailable, Unprocessable
-from shared_code.events import download_counts, list_events, record_event, record_events
+from shared_code.events import (
+    Event,
+    download_counts,
+    history_from_json,
+    history_to_json,
+    list_events,
+    new_event,
+)
 from shared_code.message_request import NewMessage
 from shared_code.settings import Settings
 from shared_code.sms_text import measure
@@ -78,6 +85,8 @@ class Message:
     first_sent_at: datetime | None = None
     acs_message_id: str | None = None
     queued_at: datetime | None = None
+    #: Lifecycle events, written with the change they record (see shared_code.events).
+    history: tuple[Event, ...] = ()
     etag: str | None = None
 
     @property
@@ -99,6 +108,12 @@ class Message:
     def document_blob(self, attachment_id: str) -> str:
         """This message's own copy of a document, in the `documents` container."""
         return f"{self.org}/{self.id}/{attachment_id}"
+
+    def with_event(self, event_type: str, *, attachment_id: str | None = None,
+                   at: datetime | None = None) -> Message:
+        """This message with a lifecycle event added, to be stored by the same write as the change."""
+        event = new_event(event_type, attachment_id=attachment_id, at=at)
+        return replace(self, history=(*self.history, event))
 
 
 _DATES = ("created_at", "link_expires_at", "send_at", "sent_at", "delivered_at",
@@ -126,6 +141,8 @@ def message_to_entity(m: Message) -> dict[str, Any]:
             value = clock.iso(value)
         elif name == "attachment_ids":
             value = json.dumps(list(value))
+        elif name == "history":
+            value = history_to_json(value)
         entity[_NAMES.get(name, name)] = value
     return entity
 
@@ -141,6 +158,8 @@ def message_from_entity(e: Any) -> Message:
             value = clock.parse_iso(value)
         elif name == "attachment_ids":
             value = tuple(json.loads(value or "[]"))
+        elif name == "history":
+            value = history_from_json(value)
         elif name in ("segments", "dob_attempts"):
             value = int(value or 0)
         elif name == "locked":
@@ -270,14 +289,14 @@ def create_message(storage: Storage, settings: Settings, principal: Principal,
     # The common case, every attachment already clean, goes straight to queued (or scheduled):
     # fewer storage round trips than creating it waiting and moving it on.
     ready = all(a.status == CLEAN for a in attachments)
-    events: list[tuple[str, str | None]] = [("created", None)]
+    message = message.with_event("created", at=now)
     if ready:
         for attachment in attachments:
             _copy_document(storage, message, attachment.id)
-            events.append(("scan_clean", attachment.id))
+            message = message.with_event("scan_clean", attachment_id=attachment.id, at=now)
         scheduled = message.send_at is not None and message.send_at > now
         message = replace(message, state=SCHEDULED if scheduled else QUEUED, queued_at=now)
-        events.append(("scheduled" if scheduled else "queued", None))
+        message = message.with_event("scheduled" if scheduled else "queued", at=now)
     storage.table(LINKS).create_entity(
         {"PartitionKey": message.token_hash, "RowKey": "", "org": message.org, "messageId": message.id}
     )
@@ -289,7 +308,6 @@ def create_message(storage: Storage, settings: Settings, principal: Principal,
     # become an error answer: the caller would retry and the patient get two texts. The
     # retention sweeper (`requeue_stuck`) finishes whatever is left undone here.
     try:
-        record_events(storage, message.id, events, at=now)
         if ready:
             enqueue_dispatch(storage, message)
             return message
@@ -336,24 +354,23 @@ def advance_message(storage: Storage, settings: Settings, org: str, message_id: 
         def to_ready(m: Message) -> Message | None:
             if m.state != AWAITING_SCAN or m.revoked_at:
                 return None
-            return replace(m, state=new_state, queued_at=clock.now())
+            now = clock.now()
+            for attachment in attachments:
+                m = m.with_event("scan_clean", attachment_id=attachment.id, at=now)
+            return replace(m, state=new_state, queued_at=now).with_event(new_state, at=now)
 
         message, won = transition(storage, org, message_id, to_ready)
         if won:
-            for attachment in attachments:
-                record_event(storage, message.id, "scan_clean", attachment_id=attachment.id)
-            record_event(storage, message.id, "scheduled" if scheduled else "queued")
             enqueue_dispatch(storage, message)
         return message
 
     def to_failed(m: Message) -> Message | None:
         if m.state != AWAITING_SCAN or m.revoked_at:
             return None
-        return replace(m, state=FAILED, failure_reason=failure)
+        return replace(m, state=FAILED, failure_reason=failure).with_event("scan_rejected")
 
     message, won = transition(storage, org, message_id, to_failed)
     if won:
-        record_event(storage, message.id, "scan_rejected")
         log.info("message %s failed: an attachment was rejected or deleted", message.id)
     return message
 
@@ -396,9 +413,14 @@ def on_attachment_scanned(storage: Storage, settings: Settings, org: str, attach
             advance_message(storage, settings, org, row["RowKey"])
 
 
+def message_events(storage: Storage, message: Message) -> list[Event]:
+    """Everything that happened to the message, oldest first: its lifecycle and the patient's activity."""
+    return list_events(storage, message.id, history=message.history)
+
+
 def message_view(storage: Storage, message: Message) -> dict[str, Any]:
     """The message as `GET /api/v1/messages/{id}` shows it."""
-    events = list_events(storage, message.id)
+    events = message_events(storage, message)
     counts = download_counts(events)
     attachments = []
     for attachment_id in message.attachment_ids:
@@ -444,12 +466,11 @@ def revoke_message(storage: Storage, org: str, message_id: str) -> Message:
     def to_revoked(m: Message) -> Message | None:
         if m.revoked_at:
             return None
-        return replace(m, revoked_at=clock.now(), sealed_token=None, body=None)
+        return replace(m, revoked_at=clock.now(), sealed_token=None, body=None).with_event("revoked")
 
     message, won = transition(storage, org, message_id, to_revoked)
     delete_documents(storage, message)
     if won:
-        record_event(storage, message.id, "revoked")
         log.info("message %s revoked", message.id)
     return message
 
@@ -459,10 +480,9 @@ def unlock_message(storage: Storage, org: str, message_id: str) -> Message:
     def to_unlocked(m: Message) -> Message | None:
         if not m.locked and m.dob_attempts == 0:
             return None
-        return replace(m, locked=False, dob_attempts=0)
+        return replace(m, locked=False, dob_attempts=0).with_event("unlocked")
 
     message, won = transition(storage, org, message_id, to_unlocked)
     if won:
-        record_event(storage, message.id, "unlocked")
         log.info("message %s unlocked", message.id)
     return message

@@ -147,7 +147,9 @@ def check_dob(storage: Storage, settings: Settings, message: Message,
         if right:
             return replace(m, dob_attempts=0) if m.dob_attempts else None
         attempts = m.dob_attempts + 1
-        return replace(m, dob_attempts=attempts, locked=attempts >= limit)
+        if attempts >= limit:
+            return replace(m, dob_attempts=attempts, locked=True).with_event("locked")
+        return replace(m, dob_attempts=attempts)
 
     updated, won = transition(storage, message.org, message.id, count, attempts=200)
     if seen["m"].locked:
@@ -157,7 +159,6 @@ def check_dob(storage: Storage, settings: Settings, message: Message,
         return DobOutcome("verified", {})
     record_event(storage, message.id, "dob_failed")
     if updated.locked:
-        record_event(storage, message.id, "locked")
         log.info("message %s locked after %d wrong dates of birth", message.id, limit)
         raise LinkLocked(practice_name(updated))
     left = max(limit - updated.dob_attempts, 0)

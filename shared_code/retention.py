@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from shared_code import clock
-from shared_code.events import record_event
 from shared_code.messages import (
     AWAITING_SCAN,
     QUEUED,
@@ -64,14 +63,13 @@ def purge_message(storage: Storage, message: Message) -> bool:
     def to_purged(m: Message) -> Message | None:
         if m.purged_at:
             return None
+        if m.state in ("sent", "delivered") and not m.revoked_at:
+            m = m.with_event("expired", at=m.link_expires_at)
         return replace(m, purged_at=clock.now(), mobile=None, dob_hash=None, body=None,
-                       sealed_token=None)
+                       sealed_token=None).with_event("purged")
 
     purged, won = transition(storage, message.org, message.id, to_purged)
     if won:
-        if message.state in ("sent", "delivered") and not message.revoked_at:
-            record_event(storage, message.id, "expired", at=message.link_expires_at)
-        record_event(storage, message.id, "purged")
         log.info("message %s purged", message.id)
     return won
 

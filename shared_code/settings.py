@@ -57,6 +57,9 @@ class Settings:
     sms_sender: str = "Enclose"
     sms_delivery_reports: bool = True
     sms_rate_per_minute: int = 600
+    #: Python worker processes per host (the platform's FUNCTIONS_WORKER_PROCESS_COUNT): each
+    #: has its own pacer, so each takes its share of the sender's rate.
+    worker_process_count: int = 1
     sms_max_attempts: int = 5
     sms_timeout_seconds: int = 10
     portal_base_url: str = "http://127.0.0.1:7071"
@@ -91,13 +94,20 @@ class Settings:
     applicationinsights_connection_string: str = field(default="", repr=False)
 
     @property
+    def sms_rate_per_process(self) -> int:
+        """This process's share of SMS_RATE_PER_MINUTE: rounded down so together they stay under it
+        (but at least one a minute each)."""
+        return max(1, self.sms_rate_per_minute // self.worker_process_count)
+
+    @property
     def uses_azurite(self) -> bool:
         """True when storage is the local emulator (account-key SAS is allowed only then)."""
         cs = self.storage_connection_string.lower()
         return "usedevelopmentstorage=true" in cs or "devstoreaccount1" in cs
 
 
-#: environment variable → Settings field. The Bicep sets each of these in Azure.
+#: environment variable → Settings field. The Bicep sets each of these in Azure, except the
+#: local-only ones and FUNCTIONS_WORKER_PROCESS_COUNT, which is the platform's (default 1).
 ENVIRONMENT_NAMES: dict[str, str] = {
     "AzureWebJobsStorage": "storage_connection_string",
     "AzureWebJobsStorage__accountName": "storage_account_name",
@@ -107,6 +117,7 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "SMS_SENDER": "sms_sender",
     "SMS_DELIVERY_REPORTS": "sms_delivery_reports",
     "SMS_RATE_PER_MINUTE": "sms_rate_per_minute",
+    "FUNCTIONS_WORKER_PROCESS_COUNT": "worker_process_count",
     "SMS_MAX_ATTEMPTS": "sms_max_attempts",
     "SMS_TIMEOUT_SECONDS": "sms_timeout_seconds",
     "PORTAL_BASE_URL": "portal_base_url",
@@ -163,6 +174,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sms_sender=text("SMS_SENDER", d.sms_sender),
         sms_delivery_reports=_flag(env.get("SMS_DELIVERY_REPORTS"), d.sms_delivery_reports, "SMS_DELIVERY_REPORTS"),
         sms_rate_per_minute=_int(env, "SMS_RATE_PER_MINUTE", d.sms_rate_per_minute, 1),
+        worker_process_count=_int(env, "FUNCTIONS_WORKER_PROCESS_COUNT", d.worker_process_count, 1),
         sms_max_attempts=_int(env, "SMS_MAX_ATTEMPTS", d.sms_max_attempts, 1),
         sms_timeout_seconds=_int(env, "SMS_TIMEOUT_SECONDS", d.sms_timeout_seconds, 1),
         portal_base_url=text("PORTAL_BASE_URL", d.portal_base_url).rstrip("/"),

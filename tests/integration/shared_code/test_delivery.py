@@ -18,8 +18,7 @@ from devstack.sms_emulator import DELIVERY_EVENT_TYPE, SmsEmulator, parse_delive
 from shared_code import clock
 from shared_code.delivery import apply_delivery_report
 from shared_code.dispatch import DispatchRequest, dispatch_message
-from shared_code.events import list_events
-from shared_code.messages import DELIVERED, FAILED, QUEUED, SENT, get_message
+from shared_code.messages import DELIVERED, FAILED, QUEUED, SENT, get_message, message_events
 from shared_code.pacing import Pacer
 from shared_code.settings import load_settings
 from tests.support.emulator import start_emulator
@@ -112,7 +111,7 @@ def _report(sink: EventSink, storage, message) -> dict[str, Any]:
 
 
 def _types(storage, message) -> list[str]:
-    return [e.type for e in list_events(storage, message.id)]
+    return [e.type for e in message_events(storage, get_message(storage, message.org, message.id))]
 
 
 def test_a_delivered_report_marks_the_message_delivered(storage, sms_settings, sink) -> None:

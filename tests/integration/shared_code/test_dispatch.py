@@ -16,14 +16,23 @@ from shared_code.attachments import REJECTED, find_attachment, save_attachment
 from shared_code.dispatch import (
     DISPATCH_POISON,
     INTERNAL_ERROR,
+    RECHECK_AFTER,
     UNCONFIRMED,
     DispatchRequest,
     dispatch_message,
     parse_dispatch,
     poison_unreadable,
 )
-from shared_code.events import list_events
-from shared_code.messages import FAILED, QUEUED, SCHEDULED, SENT, get_message, revoke_message, transition
+from shared_code.messages import (
+    FAILED,
+    QUEUED,
+    SCHEDULED,
+    SENT,
+    get_message,
+    message_events,
+    revoke_message,
+    transition,
+)
 from shared_code.pacing import Pacer
 from shared_code.settings import load_settings
 from shared_code.storage import DISPATCH, DOCUMENTS
@@ -114,7 +123,7 @@ def test_a_queued_message_is_sent_once_with_its_link_and_leaves_no_text_behind(
     sent = get_message(storage, message.org, message.id)
     assert sent.state == SENT and sent.acs_message_id == text["id"] and sent.sent_at
     assert sent.body is None and sent.sealed_token is None
-    assert [e.type for e in list_events(storage, message.id)].count("sent") == 1
+    assert [e.type for e in message_events(storage, get_message(storage, message.org, message.id))].count("sent") == 1
     # A second entry for the same message (a redelivery, the sweeper) sends nothing more.
     assert _dispatch(storage, sms_settings, message, pacer, dequeue_count=2) == SENT
     assert len(_texts(emulator, message)) == 1
@@ -159,7 +168,7 @@ def test_a_fault_is_retried_and_delivers_exactly_once(storage, sms_settings, emu
     assert _dispatch(storage, sms_settings, message, pacer, attempts=retry.attempts) == "sent"
     [text] = _texts(emulator, message)
     assert get_message(storage, message.org, message.id).acs_message_id == text["id"]
-    assert "send_retry" in [e.type for e in list_events(storage, message.id)]
+    assert "send_retry" in [e.type for e in message_events(storage, get_message(storage, message.org, message.id))]
 
 
 def test_a_time_out_after_acs_recorded_the_text_is_retried_without_a_second_text(
@@ -326,8 +335,15 @@ def test_a_revoked_message_is_never_sent(storage, sms_settings, emulator, pacer)
     assert _texts(emulator, message) == []
 
 
-def test_a_message_whose_attachment_was_rejected_since_is_not_sent(storage, sms_settings, emulator, pacer) -> None:
-    message = _unique_message(storage, sms_settings)
+def _waited(storage, message):
+    """The message as if it had been queued longer ago than dispatch re-checks documents after."""
+    long_ago = clock.now() - RECHECK_AFTER - timedelta(seconds=1)
+    return transition(storage, message.org, message.id, lambda m: replace(m, queued_at=long_ago))[0]
+
+
+def test_a_message_whose_attachment_was_rejected_since_it_waited_is_not_sent(
+        storage, sms_settings, emulator, pacer) -> None:
+    message = _waited(storage, _unique_message(storage, sms_settings))
     attachment = find_attachment(storage, message.org, message.attachment_ids[0])
     save_attachment(storage, replace(attachment, status=REJECTED, reason="contains a virus"))
     assert _dispatch(storage, sms_settings, message, pacer) == "failed"
@@ -336,8 +352,9 @@ def test_a_message_whose_attachment_was_rejected_since_is_not_sent(storage, sms_
     assert _texts(emulator, message) == []
 
 
-def test_a_message_whose_document_copy_is_gone_is_not_sent(storage, sms_settings, emulator, pacer) -> None:
-    message = _unique_message(storage, sms_settings)
+def test_a_message_whose_document_copy_went_while_it_waited_is_not_sent(
+        storage, sms_settings, emulator, pacer) -> None:
+    message = _waited(storage, _unique_message(storage, sms_settings))
     storage.container(DOCUMENTS).delete_blob(message.document_blob(message.attachment_ids[0]))
     assert _dispatch(storage, sms_settings, message, pacer) == "failed"
     assert "no longer available" in get_message(storage, message.org, message.id).failure_reason

@@ -8,18 +8,19 @@ import pytest
 
 from shared_code.attachments import REJECTED, _settle, delete_attachment, find_attachment, upload_attachment
 from shared_code.errors import NotFound, Unprocessable
-from shared_code.events import list_events
+from shared_code.events import record_event
 from shared_code.messages import (
     AWAITING_SCAN,
     FAILED,
     QUEUED,
     SCHEDULED,
     get_message,
+    message_events,
     message_view,
     on_attachment_scanned,
     revoke_message,
 )
-from shared_code.storage import DOCUMENTS
+from shared_code.storage import DOCUMENTS, EVENTS, MESSAGES
 from tests.support.records import clean_attachment, new_message, principal
 from tests.support.stack import sample_pdf
 
@@ -36,6 +37,36 @@ def test_a_message_with_clean_attachments_is_queued_with_its_own_copies(storage,
     assert copy.exists()
     with pytest.raises(NotFound):
         delete_attachment(storage, attachment.org, attachment.id)
+
+
+def test_the_lifecycle_is_written_into_the_row_with_the_state_it_records(storage, settings) -> None:
+    # Created, scanned and queued arrive with the row itself: no separate writes that a crash
+    # could leave out, and none in the events table, which keeps the patient's activity.
+    message = new_message(storage, settings)
+    stored = get_message(storage, message.org, message.id)
+    assert [e.type for e in stored.history] == ["created", "scan_clean", "queued"]
+    assert stored.history[1].attachment_id == message.attachment_ids[0]
+    assert list(storage.table(EVENTS).query_entities("PartitionKey eq @pk", parameters={"pk": message.id})) == []
+
+    record_event(storage, message.id, "portal_opened")
+    revoke_message(storage, message.org, message.id)
+    view = message_view(storage, get_message(storage, message.org, message.id))
+    assert [e["type"] for e in view["events"]] == ["created", "scan_clean", "queued", "portal_opened", "revoked"]
+
+
+def test_a_row_from_before_the_history_still_shows_its_events(storage, settings) -> None:
+    # Rows written before lifecycle events moved into the message kept them all in the table.
+    from azure.data.tables import UpdateMode
+
+    message = new_message(storage, settings)
+    row = dict(storage.table(MESSAGES).get_entity(message.org, message.id))
+    del row["history"]
+    storage.table(MESSAGES).update_entity(row, mode=UpdateMode.REPLACE)
+    for event_type in ("created", "queued"):
+        record_event(storage, message.id, event_type)
+    old = get_message(storage, message.org, message.id)
+    assert old.history == ()
+    assert [e.type for e in message_events(storage, old)] == ["created", "queued"]
 
 
 def test_a_message_waits_for_a_scan_and_fails_when_it_is_rejected(storage, settings) -> None:
@@ -56,7 +87,7 @@ def test_a_message_waits_for_a_scan_and_fails_when_it_is_rejected(storage, setti
     on_attachment_scanned(storage, settings, attachment.org, attachment.id)
     failed = get_message(storage, message.org, message.id)
     assert failed.state == FAILED and "contains a virus" in failed.failure_reason
-    assert "scan_rejected" in [e.type for e in list_events(storage, message.id)]
+    assert "scan_rejected" in [e.type for e in message_events(storage, get_message(storage, message.org, message.id))]
 
 
 def test_a_rejected_or_unknown_attachment_is_a_422(storage, settings) -> None:

@@ -9,8 +9,7 @@ from datetime import timedelta
 import pytest
 
 from shared_code import clock
-from shared_code.events import list_events
-from shared_code.messages import get_message, revoke_message, transition, unlock_message
+from shared_code.messages import get_message, message_events, revoke_message, transition, unlock_message
 from shared_code.portal import LinkGone, LinkLocked, check_dob, resolve_link
 from tests.support.records import mark_sent, new_message
 
@@ -41,7 +40,7 @@ def test_twenty_parallel_wrong_guesses_lock_after_exactly_the_limit(storage, set
     assert stored.locked
     assert stored.dob_attempts == settings.max_dob_attempts
     assert outcomes.count("wrong") == settings.max_dob_attempts - 1
-    events = [e.type for e in list_events(storage, message.id)]
+    events = [e.type for e in message_events(storage, get_message(storage, message.org, message.id))]
     assert events.count("dob_failed") == settings.max_dob_attempts
     assert events.count("locked") == 1
 

@@ -6,8 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from shared_code import clock
-from shared_code.events import list_events
-from shared_code.messages import QUEUED, get_message, transition
+from shared_code.messages import QUEUED, get_message, message_events, transition
 from shared_code.retention import purge_expired, requeue_stuck
 from shared_code.storage import DISPATCH, DOCUMENTS
 from tests.support.records import mark_sent, new_message
@@ -31,7 +30,7 @@ def test_expired_link_is_purged_keeping_its_log(storage, settings) -> None:
     assert purged.purged_at is not None
     assert purged.mobile is None and purged.dob_hash is None and purged.body is None and purged.sealed_token is None
     assert not _document_exists(storage, message)
-    events = list_events(storage, message.id)
+    events = message_events(storage, get_message(storage, message.org, message.id))
     types = [e.type for e in events]
     assert types[-1] == "purged" and types.count("expired") == 1
     # `expired` is dated when the link expired, not when the timer noticed.
@@ -45,7 +44,7 @@ def test_purge_runs_once(storage, settings) -> None:
     message = _expire(storage, mark_sent(storage, new_message(storage, settings)))
     purge_expired(storage)
     purge_expired(storage)
-    types = [e.type for e in list_events(storage, message.id)]
+    types = [e.type for e in message_events(storage, get_message(storage, message.org, message.id))]
     assert types.count("purged") == 1
 
 
