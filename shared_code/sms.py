@@ -124,6 +124,7 @@ def _timeout(settings: Settings) -> float:
 
 def _client(settings: Settings) -> Any:
     from azure.communication.sms import SmsClient
+    from azure.core.pipeline.transport import RequestsTransport
 
     key = (settings.acs_connection_string, settings.acs_endpoint, settings.acs_ca_bundle, _timeout(settings))
     with _client_lock:
@@ -135,10 +136,15 @@ def _client(settings: Settings) -> Any:
                 # reached ACS and so cannot send twice.
                 "retry_total": 1, "retry_connect": 1, "retry_read": 0, "retry_status": 0,
                 "retry_backoff_factor": 0.2,
+            }
+            connection: dict[str, Any] = {
                 "connection_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": _timeout(settings),
             }
             if settings.acs_ca_bundle:
-                options["connection_verify"] = settings.acs_ca_bundle
+                connection["connection_verify"] = settings.acs_ca_bundle
+            # ACS is reached directly, as storage is: reading proxy and netrc settings from the
+            # environment on every send is a measurable share of the send path's CPU.
+            options["transport"] = RequestsTransport(use_env_settings=False, **connection)
             if settings.acs_connection_string:
                 client = SmsClient.from_connection_string(settings.acs_connection_string, **options)
             elif settings.acs_endpoint:
