@@ -17,6 +17,12 @@ Arguments are built with the `azure.functions` converters the real Python worker
 sees the same objects here as in Azure. Sync functions run in a thread pool sized like the worker's
 (`PYTHON_THREADPOOL_THREAD_COUNT`), `async def` functions on one event loop.
 
+One Python process is bound by one core (the GIL). As the real host runs several Python workers per
+instance (FUNCTIONS_WORKER_PROCESS_COUNT) and scales out to several instances, `--processes N` runs
+N worker processes: all serve HTTP on the one port (SO_REUSEPORT: the kernel spreads connections)
+and all consume the queues (competing consumers, like scaled-out instances); blob and timer triggers
+run in worker 0 only. A small supervisor starts them, restarts one that crashes, and stops them all.
+
 Logs carry function names, invocation ids, route templates, message and blob ids: never URLs (a portal
 URL holds a token), headers or bodies.
 """
@@ -37,9 +43,11 @@ import logging
 import math
 import os
 import re
+import select
 import signal
 import socket
 import socketserver
+import subprocess
 import sys
 import threading
 import time
@@ -56,6 +64,8 @@ import azure.functions as func
 from azure.functions.http import HttpRequest as _WorkerHttpRequest
 from azure.functions.http import HttpResponseConverter
 from azure.functions.meta import Datum
+
+from devstack.process import die_with_parent
 
 log = logging.getLogger("devstack.host")
 
@@ -699,7 +709,15 @@ class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], *, reuse_port: bool) -> None:
+        self.reuse_port = reuse_port  # read by server_bind, which the base __init__ calls
+        super().__init__(address, handler)
+
     def server_bind(self) -> None:
+        if self.reuse_port:
+            # Before bind: every worker of a multi-process host binds the same port, and the kernel
+            # balances new connections over their listening sockets.
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         # HTTPServer.server_bind does a reverse DNS lookup (getfqdn), which can stall start-up.
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = self.server_address[:2]
@@ -740,6 +758,7 @@ def _client_options() -> dict[str, Any]:
             from requests.adapters import HTTPAdapter
 
             session = requests.Session()
+            session.trust_env = False  # Azurite is local: no proxy or netrc lookups per request
             adapter = HTTPAdapter(pool_connections=8, pool_maxsize=64)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
@@ -1097,7 +1116,15 @@ class _TimerRunner:
 
 
 class LocalHost:
-    """Serves a list of `azure.functions` Function objects: HTTP, queue, blob, timer and Event Grid."""
+    """Serves a list of `azure.functions` Function objects: HTTP, queue, blob, timer and Event Grid.
+
+    One LocalHost is one worker process. Several of them make a multi-process host (`--processes`):
+    each is started with `reuse_port=True`, so that all of them listen on the same port and the kernel
+    spreads new connections over them, and all but one with `singletons=False`, so that the blob and
+    timer triggers run in one process only (Azure runs a timer as a singleton, and our blob receipts
+    are not safe with two writers). Queue triggers run in every process: competing consumers on one
+    queue, as scaled-out instances are.
+    """
 
     def __init__(
         self,
@@ -1107,6 +1134,8 @@ class LocalHost:
         host: str = "127.0.0.1",
         host_json: Path | None = None,
         environ: Mapping[str, str] | None = None,
+        singletons: bool = True,
+        reuse_port: bool = False,
     ) -> None:
         if hasattr(functions, "get_functions"):
             functions = functions.get_functions()  # an app object: its one allowed call
@@ -1115,6 +1144,8 @@ class LocalHost:
         self.port = port
         self.bind_host = host
         self.environ = dict(environ or {})
+        self.singletons = singletons
+        self.reuse_port = reuse_port
         self.host_id = _host_id()
         self._stopping = threading.Event()
         self._saved_env: dict[str, str | None] = {}
@@ -1154,9 +1185,9 @@ class LocalHost:
             for spec in self.specs:
                 if spec.trigger_type == "queueTrigger":
                     self._listeners.append(_QueueListener(self, spec))
-                elif spec.trigger_type == "blobTrigger":
+                elif spec.trigger_type == "blobTrigger" and self.singletons:
                     self._listeners.append(_BlobListener(self, spec))
-                elif spec.trigger_type == "timerTrigger":
+                elif spec.trigger_type == "timerTrigger" and self.singletons:
                     self._listeners.append(_TimerRunner(self, spec))
             slots = sum(
                 (lst.batch + lst.threshold) if isinstance(lst, _QueueListener) else lst.limit
@@ -1164,7 +1195,7 @@ class LocalHost:
             )
             self._host_pool = concurrent.futures.ThreadPoolExecutor(slots + 2, thread_name_prefix="host")
             handler = type("Handler", (_HttpHandler,), {"localhost": self})
-            self._server = _HttpServer((self.bind_host, self.port), handler)
+            self._server = _HttpServer((self.bind_host, self.port), handler, reuse_port=self.reuse_port)
             self.port = self._server.server_address[1]
             for listener in self._listeners:
                 listener.start()
@@ -1187,6 +1218,10 @@ class LocalHost:
         self._stopping.set()
         if self._server is not None and self._server_thread is not None:
             self._server.shutdown()  # no new connections
+            if self.reuse_port:
+                # Leave the port's group now: the kernel then sends new connections to the other
+                # workers, instead of queueing them on a socket nobody will accept from again.
+                self._server.socket.close()
         for listener in self._listeners:
             if listener.thread.is_alive():
                 listener.thread.join(timeout=self.config.function_timeout)
@@ -1221,6 +1256,8 @@ class LocalHost:
             elif spec.trigger_type == "eventGridTrigger":
                 lines.append(f"{spec.name}: eventGridTrigger "
                              f"{self.base_url}/runtime/webhooks/eventgrid?functionName={spec.name}")
+            elif spec.trigger_type in ("blobTrigger", "timerTrigger") and not self.singletons:
+                lines.append(f"{spec.name}: {spec.trigger_type} (not in this process: it runs in worker 0)")
             else:
                 lines.append(f"{spec.name}: {spec.trigger_type}")
         return lines
@@ -1436,39 +1473,273 @@ def _find_app(module: Any) -> Any:
     raise RuntimeError(f"{module.__name__} defines no FunctionApp")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m devstack.host`: serve function_app with local.settings.json until Ctrl-C."""
-    from devstack.ports import Ports
+MAX_PROCESSES = 10  # the real host's ceiling for FUNCTIONS_WORKER_PROCESS_COUNT
+# A crashed worker is restarted after this pause (the real host also waits before restarting a
+# language worker), so a worker that dies at once does not spin the CPU.
+RESTART_DELAY = 1.0
+# A worker that dies this many times in a row before it listens will not start at all (a broken
+# app, a port in use by someone else): the host gives up rather than retry forever.
+START_FAILURES_BEFORE_GIVING_UP = 3
+LOG_FORMAT = "%(asctime)s %(levelname)s {tag}%(name)s: %(message)s"
 
+
+def _process_count(text: str) -> int:
+    """A worker process count, 1 to MAX_PROCESSES (argparse type; also checks the environment's value)."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= MAX_PROCESSES:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_PROCESSES}, not {text!r}")
+    return count
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m devstack.host", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=None, help="HTTP port (default ENCLOSE_FUNCTIONS_PORT or 7071)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--app", default="function_app", help="module holding the FunctionApp")
     parser.add_argument("--settings", type=Path, default=ROOT / "local.settings.json")
     parser.add_argument("--host-json", type=Path, default=ROOT / "host.json")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--processes", type=_process_count, default=None, metavar="N",
+        help=f"worker processes sharing the port, 1 to {MAX_PROCESSES} "
+             "(default FUNCTIONS_WORKER_PROCESS_COUNT, else 1)",
+    )
+    # Set by the supervisor of a multi-process host on the workers it starts; not for people.
+    parser.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
+    return parser
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("azure").setLevel(logging.WARNING)  # the SDK logs every request at INFO
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m devstack.host`: serve function_app with local.settings.json until Ctrl-C.
+
+    With `--processes N` (N > 1) this process becomes a supervisor of N workers, each this command
+    with `--worker-index`, as FUNCTIONS_WORKER_PROCESS_COUNT gives the real host N Python workers.
+    """
+    from devstack.ports import Ports
+
+    parser = _parser()
+    args = parser.parse_args(argv)
     # Like Core Tools: local.settings.json fills in what the environment does not already set.
     for key, value in load_local_settings(args.settings).items():
         os.environ.setdefault(key, value)
     port = args.port if args.port is not None else Ports.from_env().functions
+    processes = args.processes
+    if processes is None:
+        configured = os.environ.get("FUNCTIONS_WORKER_PROCESS_COUNT") or "1"
+        try:
+            processes = _process_count(configured)
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"FUNCTIONS_WORKER_PROCESS_COUNT {exc}")
+
+    if args.worker_index is not None:
+        tag = f"[worker {args.worker_index}] "  # several workers share one log: say whose line it is
+    elif processes > 1:
+        tag = "[supervisor] "
+    else:
+        tag = ""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT.format(tag=tag))
+    logging.getLogger("azure").setLevel(logging.WARNING)  # the SDK logs every request at INFO
+    if args.worker_index is None and processes > 1:
+        if port == 0:
+            port = _free_port(args.host)  # the workers must agree on one port
+        command = [
+            sys.executable, "-m", "devstack.host", "--port", str(port), "--host", args.host, "--app", args.app,
+            "--settings", str(args.settings.resolve()), "--host-json", str(args.host_json.resolve()),
+        ]
+        stop_timeout = 2 * HostConfig.load(args.host_json).function_timeout + 30
+        return _Supervisor(command, processes, f"http://{args.host}:{port}", stop_timeout).run()
+    return _serve(args, port)
+
+
+def _serve(args: argparse.Namespace, port: int) -> int:
+    """Run one LocalHost until SIGINT or SIGTERM: the whole host, or one worker of a multi-process host."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+    worker = args.worker_index
     app = _find_app(importlib.import_module(args.app))
-    host = LocalHost(app.get_functions(), port=port, host=args.host, host_json=args.host_json)
-    done = threading.Event()
+    host = LocalHost(
+        app.get_functions(), port=port, host=args.host, host_json=args.host_json,
+        singletons=worker is None or worker == 0, reuse_port=worker is not None,
+    )
+    # The handler only appends to a list: it runs between two bytecodes of the main thread, and a
+    # second signal (os.killpg on the group, then the supervisor forwarding its own) must not find a
+    # lock held, as Event.set() would inside Event.wait() and deadlock.
+    requested: list[int] = []
     # Set both explicitly: a process started in the background by a shell inherits SIGINT ignored.
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
+        signal.signal(sig, lambda signum, _frame: requested.append(signum))
     host.start()
-    print(f"Functions host ready at {host.base_url}", flush=True)
-    while not done.wait(0.5):
-        pass
+    if args.ready_fd is None:
+        print(f"Functions host ready at {host.base_url}", flush=True)
+    else:
+        # A worker tells only its supervisor, which prints the one ready line once all listen.
+        os.write(args.ready_fd, b"1")
+        os.close(args.ready_fd)
+    while not requested:
+        time.sleep(0.2)
     log.info("Stopping: waiting for running invocations")
     host.stop()
     return 0
+
+
+def _exit_reason(code: int) -> str:
+    """`exit code 1` or `signal SIGKILL`, from a Popen return code."""
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        return f"signal {signal.Signals(-code).name}"
+    except ValueError:  # a real-time signal has no name
+        return f"signal {-code}"
+
+
+def _free_port(host: str) -> int:
+    # For `--port 0`: the supervisor picks the port the workers share. Another process could take it
+    # before the workers bind; then they fail to start and the host says so, which is fine locally.
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class _Worker:
+    """One worker process of a multi-process host, as its supervisor tracks it."""
+
+    index: int
+    proc: subprocess.Popen[bytes] | None = None
+    ready_fd: int | None = None  # the read end of the pipe the worker writes one byte to once it listens
+    ready: bool = False
+    start_failures: int = 0  # exits in a row before listening
+    restart_at: float = 0.0
+
+
+class _Supervisor:
+    """`--processes N`: N workers on one port; forwards stop signals, restarts a worker that crashes.
+
+    Single-threaded on purpose: PR_SET_PDEATHSIG fires when the *thread* that started a child ends,
+    so every worker is started from the main thread, which lives as long as the supervisor.
+    """
+
+    def __init__(self, command: list[str], processes: int, base_url: str, stop_timeout: float) -> None:
+        self.command = command
+        self.base_url = base_url
+        self.stop_timeout = stop_timeout
+        self.workers = [_Worker(i) for i in range(processes)]
+        # The app reads the count (e.g. to share a sender's rate limit), as under the real host.
+        self.env = {**os.environ, "FUNCTIONS_WORKER_PROCESS_COUNT": str(processes)}
+        self._stop_requested = False
+
+    def run(self) -> int:
+        """Start the workers, print the ready line once all listen, and run until SIGINT or SIGTERM."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._request_stop)
+        code = 1
+        try:
+            for worker in self.workers:
+                self._spawn(worker)
+            announced = False
+            while not self._stop_requested:
+                self._wait_for_ready(0.2)
+                if not announced and all(w.ready for w in self.workers):
+                    log.info("%d workers listening", len(self.workers))
+                    print(f"Functions host ready at {self.base_url}", flush=True)
+                    announced = True
+                for worker in self.workers:
+                    if self._stop_requested:
+                        break
+                    if worker.proc is not None and worker.proc.poll() is not None and not self._exited(worker):
+                        return code  # gave up; `finally` stops the others
+                    if worker.proc is None and time.monotonic() >= worker.restart_at:
+                        self._spawn(worker)
+            code = 0
+            return code
+        finally:
+            self._stop_all()
+
+    def _request_stop(self, signum: int, frame: Any) -> None:
+        self._stop_requested = True
+
+    def _spawn(self, worker: _Worker) -> None:
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(read_fd, False)
+        try:
+            worker.proc = subprocess.Popen(
+                [*self.command, "--worker-index", str(worker.index), "--ready-fd", str(write_fd)],
+                env=self.env, stdin=subprocess.DEVNULL, pass_fds=(write_fd,),
+                # Same process group as the supervisor (callers stop the group with os.killpg), and
+                # SIGTERM from the kernel if the supervisor dies, even by SIGKILL.
+                preexec_fn=die_with_parent,
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)  # the worker holds its own copy: EOF here means it is gone
+        worker.ready_fd = read_fd
+        worker.ready = False
+
+    def _wait_for_ready(self, timeout: float) -> None:
+        pending = {w.ready_fd: w for w in self.workers if w.ready_fd is not None}
+        if not pending:
+            time.sleep(timeout)
+            return
+        readable, _, _ = select.select(list(pending), [], [], timeout)
+        for fd in readable:
+            self._read_ready(pending[fd])
+
+    def _read_ready(self, worker: _Worker) -> None:
+        if worker.ready_fd is None:
+            return
+        try:
+            data = os.read(worker.ready_fd, 16)
+        except BlockingIOError:
+            return
+        worker.ready = worker.ready or bool(data)  # data: it listens; EOF without data: it died first
+        os.close(worker.ready_fd)
+        worker.ready_fd = None
+
+    def _exited(self, worker: _Worker) -> bool:
+        """Log a worker's unexpected exit and plan its restart; False if it keeps failing at start-up."""
+        assert worker.proc is not None
+        self._read_ready(worker)  # it may have listened just before it died
+        pid, code = worker.proc.pid, worker.proc.returncode
+        worker.proc = None
+        worker.start_failures = 0 if worker.ready else worker.start_failures + 1
+        worker.ready = False
+        how = _exit_reason(code)
+        if worker.start_failures >= START_FAILURES_BEFORE_GIVING_UP:
+            log.error("worker %d (pid %d) exited before listening %d times in a row (%s); giving up",
+                      worker.index, pid, worker.start_failures, how)
+            return False
+        log.warning("worker %d (pid %d) exited unexpectedly (%s); restarting it in %.0fs",
+                    worker.index, pid, how, RESTART_DELAY)
+        worker.restart_at = time.monotonic() + RESTART_DELAY
+        return True
+
+    def _stop_all(self) -> None:
+        """Forward SIGTERM and wait for each worker's graceful stop (in-flight invocations finish)."""
+        running = [w for w in self.workers if w.proc is not None and w.proc.poll() is None]
+        if running:
+            log.info("Stopping %d workers", len(running))
+        for worker in running:
+            assert worker.proc is not None
+            with contextlib.suppress(ProcessLookupError):
+                worker.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        for worker in running:
+            assert worker.proc is not None
+            try:
+                worker.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.error("worker %d did not stop in %.0fs; killing it", worker.index, self.stop_timeout)
+                worker.proc.kill()
+                worker.proc.wait()
+        for worker in self.workers:
+            if worker.ready_fd is not None:
+                os.close(worker.ready_fd)
+                worker.ready_fd = None
 
 
 if __name__ == "__main__":

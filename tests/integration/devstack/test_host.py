@@ -10,11 +10,14 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,7 +28,7 @@ import requests
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient
 
-from devstack.host import LocalHost, load_local_settings
+from devstack.host import LocalHost, load_local_settings, main
 from devstack.ports import Ports, wait_for_port
 
 
@@ -440,3 +443,303 @@ def test_command_line_serves_an_app_with_its_local_settings_until_sigterm(tmp_pa
         output = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == 0, output
     assert "Executed 'Functions.hello' (Succeeded" in output
+
+
+# ------------------------------------------------------------------ several worker processes (--processes)
+
+ROOT = Path(__file__).resolve().parents[3]
+
+# Each function leaves its trace in files, since the workers are other processes: one file per
+# invocation, named by what was handled and the pid that handled it, so a duplicate shows up.
+MULTI_APP = r"""
+import os
+import time
+import uuid
+from pathlib import Path
+
+import azure.functions as func
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+OUT = Path(os.environ["MULTI_OUT"])
+
+
+@app.route(route="pid", methods=["GET"])
+def pid(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(str(os.getpid()))
+
+
+@app.queue_trigger(arg_name="msg", queue_name="%MULTI_QUEUE%", connection="AzureWebJobsStorage")
+def work(msg: func.QueueMessage) -> None:
+    body = msg.get_body().decode()
+    if body == "slow":
+        (OUT / "slow-started").touch()
+        time.sleep(1)
+    (OUT / "queue" / f"{msg.id}.{os.getpid()}.{uuid.uuid4().hex}").write_text(body)
+
+
+@app.blob_trigger(arg_name="blob", path="%MULTI_CONTAINER%/{name}", connection="AzureWebJobsStorage")
+def scan(blob: func.InputStream) -> None:
+    name = blob.name.rsplit("/", 1)[-1]
+    (OUT / "blobs" / f"{name}.{os.getpid()}.{uuid.uuid4().hex}").touch()
+
+
+@app.timer_trigger(arg_name="timer", schedule="* * * * * *", run_on_startup=False)
+def tick(timer: func.TimerRequest) -> None:
+    with open(OUT / "ticks", "a") as f:
+        f.write(f"{os.getpid()}\n")
+"""
+
+
+@dataclass
+class MultiHost:
+    """`python -m devstack.host --processes 2` serving MULTI_APP, with its output collected."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    out: Path
+    queue: QueueClient
+    container: str
+    lines: list[str]
+    reader: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def handled(self, kind: str) -> list[tuple[str, int]]:
+        """(what, pid) for each invocation that wrote a file under `kind`."""
+        out = []
+        for f in (self.out / kind).iterdir():
+            what, pid, _ = f.name.rsplit(".", 2)
+            out.append((what, int(pid)))
+        return out
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # its own group: only what this test started
+                self.proc.wait(timeout=10)
+        self.reader.join(timeout=10)
+
+
+def _start_multi(tmp_path: Path, storage: str) -> MultiHost:
+    out = tmp_path / "out"
+    (out / "queue").mkdir(parents=True)
+    (out / "blobs").mkdir()
+    (tmp_path / "multiapp.py").write_text(MULTI_APP)
+    (tmp_path / "host.json").write_text(json.dumps({
+        "version": "2.0",
+        "extensions": {"http": {"routePrefix": ""}, "queues": {"visibilityTimeout": "00:00:00"}},
+    }))
+    suffix = uuid.uuid4().hex[:12]
+    port = Ports.free().functions
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "AzureWebJobsStorage": storage, "MULTI_OUT": str(out),
+           "MULTI_QUEUE": f"multi{suffix}", "MULTI_CONTAINER": f"multi{suffix}"}
+    env.pop("FUNCTIONS_WORKER_PROCESS_COUNT", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devstack.host", "--app", "multiapp", "--port", str(port), "--processes", "2",
+         "--settings", str(tmp_path / "absent.json"), "--host-json", str(tmp_path / "host.json")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            lines.append(raw.decode(errors="replace"))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    host = MultiHost(proc, port, out, QueueClient.from_connection_string(storage, f"multi{suffix}"),
+                     f"multi{suffix}", lines, reader)
+    try:
+        _eventually(lambda: "Functions host ready at" in host.output() or proc.poll() is not None,
+                    "the ready line", timeout=30)
+        assert proc.poll() is None, host.output()
+    except BaseException:
+        host.close()
+        raise
+    return host
+
+
+def _worker_pids(host: MultiHost, count: int = 2) -> set[int]:
+    """The pids answering on the port: each request opens a new connection, which the kernel may give
+    to any worker, so 50 of them all landing on one of two workers would take a broken balance."""
+    seen: set[int] = set()
+    for _ in range(50):
+        r = requests.get(f"{host.url}/pid", timeout=5)  # no session: a fresh connection each time
+        assert r.status_code == 200
+        seen.add(int(r.text))
+        if len(seen) == count:
+            return seen
+    raise AssertionError(f"only {len(seen)} of {count} workers answered 50 new connections")
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited: absent, or a zombie waiting for its parent, with no thread still running.
+
+    Every thread counts: the main thread of a killed process is a zombie as soon as it is done, while
+    other threads may still be exiting, and the process's sockets stay open until the last one is.
+    """
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:
+        return True
+    for task in tasks:
+        try:
+            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            continue  # this thread just went
+        if state not in ("Z", "X"):
+            return False
+    return True
+
+
+def _refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def multi(tmp_path_factory: pytest.TempPathFactory, storage: str) -> Iterator[MultiHost]:
+    host = _start_multi(tmp_path_factory.mktemp("multi"), storage)
+    try:
+        yield host
+    finally:
+        host.close()
+
+
+def test_processes_2_answers_http_from_both_workers_and_announces_once(multi: MultiHost) -> None:
+    assert len(_worker_pids(multi)) == 2
+    output = multi.output()
+    assert output.count("Functions host ready at") == 1
+    assert "[worker 0] devstack.host: Functions host listening" in output
+    assert "[worker 1] devstack.host: Functions host listening" in output
+
+
+def test_processes_2_queue_messages_are_each_handled_exactly_once(multi: MultiHost) -> None:
+    sent = {multi.queue.send_message(_b64(f"message-{i}")).id for i in range(40)}
+    _eventually(lambda: sent <= {what for what, _ in multi.handled("queue")}, "40 messages handled")
+    _eventually(lambda: multi.queue.get_queue_properties().approximate_message_count == 0, "an empty queue")
+    time.sleep(0.5)  # a message taken twice would be handled twice by now (they take milliseconds)
+    handled = [what for what, _ in multi.handled("queue") if what in sent]
+    assert len(handled) == 40 and set(handled) == sent
+
+
+def test_processes_2_timers_and_blob_triggers_run_in_worker_0_only(multi: MultiHost, storage: str) -> None:
+    ticks = multi.out / "ticks"
+    lines = lambda: ticks.read_text().split() if ticks.exists() else []  # noqa: E731
+    before = len(lines())
+    container = BlobServiceClient.from_connection_string(storage).get_container_client(multi.container)
+    names = {f"doc-{i}-{uuid.uuid4().hex[:8]}" for i in range(3)}
+    for name in names:
+        container.upload_blob(name, b"x")
+    _eventually(lambda: names <= {what for what, _ in multi.handled("blobs")}, "3 blobs handled")
+    _eventually(lambda: len(lines()) >= before + 3, "3 timer ticks")  # one a second
+    time.sleep(0.5)  # a second blob listener polls every 30 ms: it would have run the blobs by now
+    tick_pids = {int(pid) for pid in lines()[before:]}
+    blob_runs = [(what, pid) for what, pid in multi.handled("blobs") if what in names]
+    assert len(tick_pids) == 1, "the timer ran in more than one process"
+    assert sorted(what for what, _ in blob_runs) == sorted(names), "a blob was handled twice"
+    assert {pid for _, pid in blob_runs} == tick_pids
+    assert tick_pids <= _worker_pids(multi)
+    assert "[worker 1] devstack.host:   tick: timerTrigger (not in this process" in multi.output()
+
+
+def test_processes_2_a_killed_worker_is_restarted_while_the_port_keeps_answering(multi: MultiHost) -> None:
+    before = _worker_pids(multi)
+    victim = min(before)
+    os.kill(victim, signal.SIGKILL)
+    # Reaped by the supervisor (so all its threads are gone, and its listening socket is closed).
+    _eventually(lambda: f"(pid {victim}) exited unexpectedly (signal SIGKILL)" in multi.output(),
+                "the supervisor to see the killed worker exit")
+    # Every request is answered, by the surviving worker until the new one listens too.
+    deadline = time.monotonic() + 20
+    seen: set[int] = set()
+    while not seen - before:
+        assert time.monotonic() < deadline, f"no new worker answered; output:\n{multi.output()[-3000:]}"
+        r = requests.get(f"{multi.url}/pid", timeout=5)
+        assert r.status_code == 200
+        seen.add(int(r.text))
+        time.sleep(0.02)
+    assert victim not in seen
+    assert f"(pid {victim}) exited unexpectedly (signal SIGKILL); restarting it in 1s" in multi.output()
+    assert multi.output().count("Functions host ready at") == 1
+    assert multi.proc.poll() is None
+
+
+@pytest.mark.parametrize("target", ["supervisor", "group"])
+def test_processes_2_sigterm_waits_for_in_flight_invocations_then_exits_0(
+    target: str, tmp_path: Path, storage: str
+) -> None:
+    host = _start_multi(tmp_path, storage)
+    try:
+        pids = _worker_pids(host)
+        slow_id = host.queue.send_message(_b64("slow")).id
+        _eventually(lambda: (host.out / "slow-started").exists(), "the slow message to start")
+        if target == "supervisor":
+            host.proc.send_signal(signal.SIGTERM)  # it forwards the signal to its workers
+        else:
+            os.killpg(host.proc.pid, signal.SIGTERM)  # as callers stop it: each worker gets two
+        assert host.proc.wait(timeout=30) == 0, host.output()
+    finally:
+        host.close()
+    assert slow_id in {what for what, _ in host.handled("queue")}, "the in-flight invocation was cut off"
+    assert host.queue.get_queue_properties().approximate_message_count == 0
+    assert all(_gone(pid) for pid in pids)
+    assert _refused(host.port)
+
+
+def test_processes_2_workers_die_with_a_killed_supervisor(tmp_path: Path, storage: str) -> None:
+    host = _start_multi(tmp_path, storage)
+    try:
+        pids = _worker_pids(host)
+        host.proc.kill()
+        host.proc.wait(timeout=10)
+        _eventually(lambda: all(_gone(pid) for pid in pids), "the workers to exit", timeout=10)
+        assert _refused(host.port)
+    finally:
+        host.close()
+        for pid in pids:  # only if the test failed: the workers this test started
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_processes_2_gives_up_on_workers_that_cannot_start(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "devstack.host", "--app", "no_such_app", "--port", str(Ports.free().functions),
+         "--processes", "2", "--settings", str(tmp_path / "absent.json")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        timeout=60, start_new_session=True,
+    )
+    output = done.stdout.decode(errors="replace")
+    assert done.returncode == 1, output
+    assert "Functions host ready" not in output
+    assert "exited before listening 3 times in a row (exit code 1); giving up" in output
+
+
+@pytest.mark.parametrize("value", ["0", "11", "two"])
+def test_process_count_is_checked_on_the_command_line_and_in_the_environment(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    absent = str(tmp_path / "absent.json")
+    with pytest.raises(SystemExit) as exc:
+        main(["--processes", value, "--settings", absent])
+    assert exc.value.code == 2
+    assert "--processes: must be a whole number from 1 to 10" in capsys.readouterr().err
+    monkeypatch.setenv("FUNCTIONS_WORKER_PROCESS_COUNT", value)
+    with pytest.raises(SystemExit) as exc:
+        main(["--settings", absent])
+    assert exc.value.code == 2
+    assert "FUNCTIONS_WORKER_PROCESS_COUNT must be a whole number from 1 to 10" in capsys.readouterr().err
