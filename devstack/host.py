@@ -76,9 +76,13 @@ BLOB_POISON_QUEUE = "webjobs-blobtrigger-poison"
 # Local polling: fast while busy so end-to-end latency is not dominated by polling, slower when idle.
 QUEUE_MIN_POLL = 0.05
 QUEUE_MAX_POLL = 1.0
-# A listing of a container every 30 ms costs Azurite little, and keeps the upload-to-verdict
-# latency near what Event Grid gives in Azure (ENCLOSE_BLOB_POLL_SECONDS overrides it).
+# A listing of the container every 30 ms keeps the upload-to-verdict latency near what Event Grid
+# gives in Azure (ENCLOSE_BLOB_POLL_SECONDS overrides it). Each listing costs a few ms of CPU in
+# this process and in Azurite, so once the container has been empty for BLOB_IDLE_AFTER seconds
+# the listing slows down to BLOB_IDLE_POLL: a first upload after a pause waits at most that long.
 BLOB_POLL = float(os.environ.get("ENCLOSE_BLOB_POLL_SECONDS") or 0.03)
+BLOB_IDLE_AFTER = 2.0
+BLOB_IDLE_POLL = max(BLOB_POLL, 0.2)
 # A message being processed stays invisible this long and is renewed at half of it (the real host
 # uses 10 minutes; shorter here so a crashed local run hands its messages back quickly).
 PROCESSING_VISIBILITY = 30
@@ -951,17 +955,21 @@ class _BlobListener:
 
     def _run(self) -> None:
         failing = False
+        last_seen = time.monotonic()  # when the container last held a matching blob
         while not self.host._stopping.is_set():
             try:
-                self._scan()
+                if self._scan():
+                    last_seen = time.monotonic()
                 failing = False
             except Exception as exc:  # noqa: BLE001 - storage down: keep trying, say so once
                 if not failing:
                     log.warning("blob trigger %s: scan failed (%s); retrying", self.spec.name, type(exc).__name__)
                 failing = True
-            self.host._stopping.wait(BLOB_POLL)
+            idle = time.monotonic() - last_seen > BLOB_IDLE_AFTER
+            self.host._stopping.wait(BLOB_IDLE_POLL if idle else BLOB_POLL)
 
-    def _scan(self) -> None:
+    def _scan(self) -> bool:
+        """Start the blobs that are new or changed; returns whether the container held any blob."""
         listed = {
             b.name: b
             for b in self.container.list_blobs(name_starts_with=self.prefix or None, include=["metadata"])
@@ -983,6 +991,7 @@ class _BlobListener:
                     break
                 self.busy.add(name)
                 self.host._host_pool.submit(self._handle, props, etag)
+        return bool(listed)
 
     def _handle(self, props: Any, etag: str) -> None:
         try:
