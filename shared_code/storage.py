@@ -46,12 +46,10 @@ class Storage:
 
     @staticmethod
     def _transport() -> Any:
-        # Storage is reached directly (private endpoint or Azurite), never through a proxy:
-        # not reading proxy and netrc settings from the environment on every request saves
-        # more CPU than anything else on the send path.
-        from azure.core.pipeline.transport import RequestsTransport
+        # One lean transport per service client: see shared_code.transport for why.
+        from shared_code.transport import StorageTransport
 
-        return RequestsTransport(use_env_settings=False)
+        return StorageTransport()
 
     # -- clients -----------------------------------------------------------------
     def _azure_credential(self) -> Any:
