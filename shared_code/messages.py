@@ -378,10 +378,13 @@ def advance_message(storage: Storage, settings: Settings, org: str, message_id: 
 def _copy_document(storage: Storage, message: Message, attachment_id: str) -> None:
     """Give the message its own copy of a clean document (so deleting the attachment,
     or revoking another message, never breaks this one)."""
+    from urllib.parse import quote
+
     documents = storage.container(DOCUMENTS)
-    source = documents.get_blob_client(f"{message.org}/{attachment_id}")
+    # The source's URL, not a client for it: copying reads it server-side, in the same account.
+    source_url = f"{documents.url}/{quote(f'{message.org}/{attachment_id}')}"
     target = documents.get_blob_client(message.document_blob(attachment_id))
-    props = target.start_copy_from_url(source.url, requires_sync=None)
+    props = target.start_copy_from_url(source_url, requires_sync=None)
     status = props.get("copy_status")
     deadline = time.monotonic() + 30
     while status == "pending" and time.monotonic() < deadline:
