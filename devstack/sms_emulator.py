@@ -54,7 +54,10 @@ MAX_RECIPIENTS = 100
 MAX_BODY_BYTES = 1024 * 1024
 DELIVERY_EVENT_TYPE = "Microsoft.Communication.SMSDeliveryReportReceived"
 DELIVERY_STATUSES = ("Delivered", "Failed")
-FAULT_MODES = ("status", "timeout", "accept_then_status", "drop")
+# status: answer an error; timeout: answer nothing for a while; drop: close the connection;
+# accept_then_status / accept_then_cut: record the text, then answer an error / break the 202
+# answer off half-way (timeout and drop record it first with "record": true).
+FAULT_MODES = ("status", "timeout", "accept_then_status", "drop", "accept_then_cut")
 TOPIC = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/enclose-local"
     "/providers/microsoft.communication/communicationservices/sms-emulator"
@@ -242,6 +245,13 @@ class _Reply:
     status: int
     body: Any
     headers: dict[str, str]
+
+
+@dataclass
+class _Cut:
+    """Start the 202 answer, then break it off half-way through the body."""
+
+    body: bytes
 
 
 @dataclass
@@ -475,6 +485,15 @@ class _ApiHandler(_Handler):
         outcome = self.server.emulator._handle_send(self.path, self.headers, body)
         if isinstance(outcome, _Hangup):
             self.hang_up(outcome.seconds)
+            return
+        if isinstance(outcome, _Cut):
+            self.send_response(202)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(outcome.body)))
+            self.end_headers()
+            self.wfile.write(outcome.body[: len(outcome.body) // 2])
+            self.wfile.flush()
+            self.hang_up(0)
             return
         request_id = self.headers.get("x-ms-client-request-id")
         headers = dict(outcome.headers)
@@ -803,7 +822,7 @@ class SmsEmulator:
         fault = self._take_fault()
         if fault is not None:
             log.info("fault %s applied (mode %s)", fault.id, fault.mode)
-            records_first = fault.mode == "accept_then_status" or fault.record
+            records_first = fault.mode in ("accept_then_status", "accept_then_cut") or fault.record
             if not records_first:
                 if fault.mode == "status":
                     return self._fault_reply(fault)
@@ -813,6 +832,8 @@ class SmsEmulator:
                 return outcome
             if fault.mode == "accept_then_status":
                 return self._fault_reply(fault)
+            if fault.mode == "accept_then_cut":
+                return _Cut(json.dumps(outcome.body).encode("utf-8"))
             return _Hangup(fault.seconds or 0.0)
         return self._send(body)
 

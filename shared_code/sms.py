@@ -124,7 +124,8 @@ def _timeout(settings: Settings) -> float:
 
 def _client(settings: Settings) -> Any:
     from azure.communication.sms import SmsClient
-    from azure.core.pipeline.transport import RequestsTransport
+
+    from shared_code.transport import DirectTransport
 
     key = (settings.acs_connection_string, settings.acs_endpoint, settings.acs_ca_bundle, _timeout(settings))
     with _client_lock:
@@ -137,14 +138,10 @@ def _client(settings: Settings) -> Any:
                 "retry_total": 1, "retry_connect": 1, "retry_read": 0, "retry_status": 0,
                 "retry_backoff_factor": 0.2,
             }
-            connection: dict[str, Any] = {
-                "connection_timeout": CONNECT_TIMEOUT_SECONDS, "read_timeout": _timeout(settings),
-            }
-            if settings.acs_ca_bundle:
-                connection["connection_verify"] = settings.acs_ca_bundle
-            # ACS is reached directly, as storage is: reading proxy and netrc settings from the
-            # environment on every send is a measurable share of the send path's CPU.
-            options["transport"] = RequestsTransport(use_env_settings=False, **connection)
+            # ACS is reached directly, as storage is (see shared_code.transport).
+            options["transport"] = DirectTransport(
+                ca_certs=settings.acs_ca_bundle or None, connection_timeout=CONNECT_TIMEOUT_SECONDS,
+                read_timeout=_timeout(settings))
             if settings.acs_connection_string:
                 client = SmsClient.from_connection_string(settings.acs_connection_string, **options)
             elif settings.acs_endpoint:
@@ -190,6 +187,11 @@ def send_sms(settings: Settings, *, to: str, text: str, repeatability_id: str,
         raise SmsError("The SMS service refused our credentials", retryable=True) from None
     except HttpResponseError as exc:
         status = exc.status_code or 0
+        if not status:
+            # No HTTP status: the answer broke off (cut short, undecodable) after the
+            # request went out, so ACS may have the text.
+            raise SmsError("The answer from the SMS service broke off", retryable=True,
+                           may_have_sent=True) from None
         headers = exc.response.headers if exc.response is not None else None
         if status == 429:
             raise SmsError("The SMS service asked us to slow down (429)", retryable=True,

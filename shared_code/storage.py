@@ -47,9 +47,9 @@ class Storage:
     @staticmethod
     def _transport() -> Any:
         # One lean transport per service client: see shared_code.transport for why.
-        from shared_code.transport import StorageTransport
+        from shared_code.transport import DirectTransport
 
-        return StorageTransport()
+        return DirectTransport()
 
     # -- clients -----------------------------------------------------------------
     def _azure_credential(self) -> Any:

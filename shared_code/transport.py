@@ -1,17 +1,19 @@
-"""The HTTP transport for storage calls: azure-core's pipeline, sending through urllib3 directly.
+"""The HTTP transport for storage and ACS calls: azure-core's pipeline, sending through urllib3 directly.
 
-Why: every message costs about a dozen storage calls, and with azure-core's stock
+Why: every message costs about a dozen storage calls and an ACS call, and with azure-core's stock
 RequestsTransport a good quarter of each call's CPU goes to the `requests` session around
 urllib3 (preparing and merging the request, cookie jars, hooks, wrapping the answer), none
-of which storage uses: `python -m bench send` measured a fifth to a quarter less CPU per
+of which storage or ACS uses: `python -m bench send` measured a fifth to a quarter less CPU per
 message without it. The SDK clients, their policies (authentication, retries, request ids) and
 their models are unchanged: only the last step, putting bytes on the wire, is ours.
 
 Scope, kept small on purpose: a REST request whose answer is read whole (tables, queues,
-blob properties, copies, uploads of bytes) goes straight to urllib3. Anything else, a
+blob properties, copies, uploads of bytes, sending an SMS) goes straight to urllib3. Anything else, a
 streamed download, a multipart batch, a body that is a stream or generator, an old-style
 request object, goes to the stock RequestsTransport this wraps. Errors map to azure-core's
-exceptions as RequestsTransport maps them, so the SDKs' retry policies see the same ones.
+exceptions as RequestsTransport maps them, so the SDKs' retry policies, and the SMS
+dispatcher's "may it have been sent?", see the same ones: nothing reached the server is a
+ServiceRequestError, an answer lost after the request went out a ServiceResponseError.
 """
 
 from __future__ import annotations
@@ -63,22 +65,30 @@ class BufferedResponse(HttpResponseImpl):
         return self.iter_bytes()
 
 
-class StorageTransport(HttpTransport):
+class DirectTransport(HttpTransport):
     """azure-core transport: buffered REST requests through urllib3, everything else through requests."""
 
-    def __init__(self, *, ca_certs: str | None = None) -> None:
-        # Storage is reached directly (a private endpoint, or Azurite): no proxy and no
-        # netrc, so neither transport reads them from the environment.
-        self._fallback = RequestsTransport(use_env_settings=False)
+    def __init__(self, *, ca_certs: str | None = None, connection_timeout: float | None = None,
+                 read_timeout: float | None = None) -> None:
+        """`ca_certs`: a CA bundle to trust instead of the usual roots (the SMS emulator's certificate)."""
+        # Storage and ACS are reached directly (private endpoints, or the local emulators): no
+        # proxy and no netrc, so neither path reads them from the environment.
+        ca_certs = ca_certs or None
+        config: dict[str, Any] = {"connection_timeout": connection_timeout, "read_timeout": read_timeout}
+        if ca_certs:
+            config["connection_verify"] = ca_certs
+        self._fallback = RequestsTransport(use_env_settings=False,
+                                           **{k: v for k, v in config.items() if v is not None})
         self._config = self._fallback.connection_config
         if ca_certs is None:
             import certifi  # the CA bundle requests would use, so both paths trust the same roots
 
             ca_certs = certifi.where()
+        self._verify: bool | str = self._config.verify
         self._pool = urllib3.PoolManager(num_pools=8, maxsize=POOL_SIZE, block=False, retries=False,
                                          ca_certs=ca_certs, cert_reqs="CERT_REQUIRED")
 
-    def __enter__(self) -> StorageTransport:
+    def __enter__(self) -> DirectTransport:
         return self
 
     def __exit__(self, *args: Any) -> None:
@@ -98,9 +108,9 @@ class StorageTransport(HttpTransport):
         body = _direct_body(request)
         if body is False or proxies or kwargs.get("stream") or not kwargs.keys() <= _DIRECT_OPTIONS:
             return self._fallback.send(request, proxies=proxies, **kwargs)
-        if kwargs.get("connection_verify", self._config.verify) is not True or kwargs.get(
+        if kwargs.get("connection_verify", self._verify) != self._verify or kwargs.get(
                 "connection_cert", self._config.cert):
-            return self._fallback.send(request, **kwargs)  # a custom CA or client certificate
+            return self._fallback.send(request, **kwargs)  # another CA, no checks, or a client certificate
         timeout = urllib3.Timeout(connect=kwargs.get("connection_timeout", self._config.timeout),
                                   read=kwargs.get("read_timeout", self._config.read_timeout))
         try:

@@ -434,6 +434,23 @@ def test_accept_then_status_records_the_message_and_a_repeat_gets_the_original_a
     assert len(inbox_json(emulator)) == 1
 
 
+def test_accept_then_cut_records_the_message_and_breaks_the_answer_off(
+    emulator: SmsEmulator, local_secrets: LocalSecrets
+) -> None:
+    add_fault(emulator, {"mode": "accept_then_cut", "count": 1})
+    client = make_client(emulator, local_secrets)
+    request_id, first_sent = str(uuid.uuid4()), datetime.now(UTC)
+
+    with pytest.raises(HttpResponseError) as caught:  # the SDK cannot read the half answer
+        send_with_id(client, request_id=request_id, first_sent=first_sent)
+    assert not caught.value.status_code  # not an HTTP error answer: the answer broke off
+    [recorded] = inbox_json(emulator)
+
+    retry = send_with_id(client, request_id=request_id, first_sent=first_sent)
+    assert retry.successful and retry.message_id == recorded["id"]
+    assert len(inbox_json(emulator)) == 1
+
+
 def test_the_sdks_own_retry_after_accept_then_500_still_delivers_once(
     emulator: SmsEmulator, local_secrets: LocalSecrets
 ) -> None:

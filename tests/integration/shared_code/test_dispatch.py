@@ -149,6 +149,7 @@ def test_the_repeatability_id_and_first_sent_are_stored_before_the_request_leave
     [
         {"mode": "accept_then_status", "status": 500},  # ACS recorded it, then answered 500
         {"mode": "drop", "record": True},  # ACS recorded it, then the connection dropped
+        {"mode": "accept_then_cut"},  # ACS recorded it, then its answer broke off half-way
         {"mode": "status", "status": 500},
         {"mode": "status", "status": 503},
         {"mode": "drop"},
@@ -156,7 +157,7 @@ def test_the_repeatability_id_and_first_sent_are_stored_before_the_request_leave
 )
 def test_a_fault_is_retried_and_delivers_exactly_once(storage, sms_settings, emulator, pacer, fault) -> None:
     message = _unique_message(storage, sms_settings)
-    recorded = fault.get("mode") == "accept_then_status" or fault.get("record", False)
+    recorded = fault.get("mode") in ("accept_then_status", "accept_then_cut") or fault.get("record", False)
     emulator.add_fault(parse_fault(fault))
 
     assert _dispatch(storage, sms_settings, message, pacer) == "retry"

@@ -23,7 +23,7 @@ from azure.core.pipeline.transport import HttpRequest as OldStyleRequest
 from azure.core.rest import HttpRequest
 
 from shared_code.storage import DOCUMENTS, Storage
-from shared_code.transport import BufferedResponse, StorageTransport
+from shared_code.transport import BufferedResponse, DirectTransport
 
 
 @pytest.fixture
@@ -31,9 +31,9 @@ def counted(settings) -> Iterator[tuple[Storage, list[str]]]:
     """A Storage whose transports note every request that takes the stock (requests) path."""
     storage = Storage(settings)
     stock: list[str] = []
-    original = StorageTransport.send
+    original = DirectTransport.send
 
-    def send(self: StorageTransport, request: Any, **kwargs: Any) -> Any:
+    def send(self: DirectTransport, request: Any, **kwargs: Any) -> Any:
         fallback_send = self._fallback.send
 
         def noted(req: Any, **kw: Any) -> Any:
@@ -46,11 +46,11 @@ def counted(settings) -> Iterator[tuple[Storage, list[str]]]:
         finally:
             self._fallback.send = fallback_send
 
-    StorageTransport.send = send
+    DirectTransport.send = send
     try:
         yield storage, stock
     finally:
-        StorageTransport.send = original
+        DirectTransport.send = original
 
 
 def test_the_app_s_table_queue_and_blob_calls_take_the_direct_path(counted) -> None:
@@ -136,7 +136,7 @@ def echo() -> Iterator[str]:
 
 
 def test_the_request_goes_out_as_given_and_the_answer_comes_back_whole(echo) -> None:
-    transport = StorageTransport()
+    transport = DirectTransport()
     request = HttpRequest("PUT", f"{echo}/thing?x=1", headers={"x-ms-test": "1"}, content="{\"name\": \"Siân\"}")
     response = transport.send(request, read_timeout=5)
     assert isinstance(response, BufferedResponse)
@@ -149,7 +149,7 @@ def test_the_request_goes_out_as_given_and_the_answer_comes_back_whole(echo) -> 
 
 
 def test_streams_and_old_style_requests_take_the_stock_path(echo) -> None:
-    transport = StorageTransport()
+    transport = DirectTransport()
     streamed = transport.send(HttpRequest("GET", f"{echo}/a"), stream=True, read_timeout=5)
     assert not isinstance(streamed, BufferedResponse)
     assert b"".join(streamed.iter_bytes()).startswith(b"GET /a ")
@@ -164,14 +164,14 @@ def test_nothing_listening_is_a_request_error() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again before the request: nobody listens
     with pytest.raises(ServiceRequestError):
-        StorageTransport().send(HttpRequest("GET", f"http://127.0.0.1:{port}/"), connection_timeout=2)
+        DirectTransport().send(HttpRequest("GET", f"http://127.0.0.1:{port}/"), connection_timeout=2)
 
 
 def test_an_answer_that_never_comes_is_a_response_time_out() -> None:
     hold = threading.Event()
     for base in _server(lambda conn, request: hold.wait(3)):
         with pytest.raises(ServiceResponseTimeoutError):
-            StorageTransport().send(HttpRequest("GET", f"{base}/"), read_timeout=0.3)
+            DirectTransport().send(HttpRequest("GET", f"{base}/"), read_timeout=0.3)
         hold.set()
 
 
@@ -179,7 +179,7 @@ def test_a_connection_dropped_before_the_answer_is_a_response_error() -> None:
     # The request went out, so it may have been carried out: never reported as "not sent".
     for base in _server(lambda conn, request: None):
         with pytest.raises(ServiceResponseError) as raised:
-            StorageTransport().send(HttpRequest("POST", f"{base}/", content=b"x"), read_timeout=5)
+            DirectTransport().send(HttpRequest("POST", f"{base}/", content=b"x"), read_timeout=5)
         assert not isinstance(raised.value, ServiceRequestError)
 
 
@@ -189,4 +189,4 @@ def test_an_answer_cut_short_is_an_incomplete_read() -> None:
 
     for base in _server(cut):
         with pytest.raises(IncompleteReadError):
-            StorageTransport().send(HttpRequest("GET", f"{base}/"), read_timeout=5)
+            DirectTransport().send(HttpRequest("GET", f"{base}/"), read_timeout=5)
