@@ -757,19 +757,14 @@ def _client_options() -> dict[str, Any]:
     global _TRANSPORT
     with _TRANSPORT_LOCK:
         if _TRANSPORT is None:
-            import requests
-            from azure.core.pipeline.transport import RequestsTransport
-            from requests.adapters import HTTPAdapter
+            # The app's own direct transport: the host's queue and blob calls are as frequent
+            # as the app's, and Azurite is local (no proxy), so the requests session is overhead.
+            from shared_code.transport import DirectTransport
 
-            session = requests.Session()
-            session.trust_env = False  # Azurite is local: no proxy or netrc lookups per request
-            adapter = HTTPAdapter(pool_connections=8, pool_maxsize=64)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            _TRANSPORT = RequestsTransport(session=session, session_owner=False)
+            _TRANSPORT = DirectTransport(connection_timeout=5, read_timeout=30)
     return {
         "transport": _TRANSPORT, "retry_total": 2, "initial_backoff": 0, "increment_base": 1,
-        "random_jitter_range": 0, "connection_timeout": 5, "read_timeout": 30,
+        "random_jitter_range": 0,
     }
 
 

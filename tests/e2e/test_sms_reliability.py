@@ -54,6 +54,7 @@ FAULT_KINDS = (
     {"mode": "accept_then_status", "status": 500},  # ACS took it, then answered 500
     {"mode": "drop"},  # the connection dropped before ACS took it
     {"mode": "drop", "record": True},  # ... after ACS took it
+    {"mode": "accept_then_cut"},  # ACS took it, then its answer broke off half-way
 )
 
 
