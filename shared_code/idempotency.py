@@ -3,12 +3,19 @@
 The key is claimed with an insert (which only one caller can win), so two requests
 with the same key at the same moment make one message. The stored record holds a
 hash of the request and the first answer, never the request itself.
+
+A claim whose holder died (a killed process, a lost instance) stays pending. After
+TAKEOVER_AFTER a repeat of the same request takes it over and runs the action again, so
+the key is not blocked for its whole lifetime. That is safe only because the action is
+itself idempotent: a message made under a key has an id derived from the key
+(`message_id_for_key`), so a second run finds or makes that same message, never another.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +29,16 @@ from shared_code.storage import IDEMPOTENCY, Storage
 MAX_KEY_LENGTH = 255
 #: How long a second request waits for the first one with the same key to finish.
 WAIT_FOR_FIRST_SECONDS = 20.0
+#: A claim still pending after this long is taken to be abandoned: no request takes this long
+#: (storage calls time out in seconds), so its holder has died.
+TAKEOVER_AFTER = timedelta(minutes=2)
+#: Namespace of the message ids derived from idempotency keys (a fixed, random UUID).
+_KEY_NAMESPACE = uuid.UUID("0d6c1c52-7e0f-4b8e-9a51-3f2f6f5d8a11")
+
+
+def message_id_for_key(org: str, key: str) -> str:
+    """The id a message made under this organisation's key gets, whichever run makes it."""
+    return str(uuid.uuid5(_KEY_NAMESPACE, f"{org}\n{key}"))
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,14 @@ def run_once(storage: Storage, org: str, key: str | None, fingerprint: str, ttl_
             )
         if row.get("state") == "done":
             return Reply(int(row["status"]), json.loads(row["body"]), json.loads(row["headers"]))
+        if created and clock.now() - created > TAKEOVER_AFTER:
+            # Abandoned: take it over with a conditional write, so one repeat wins.
+            try:
+                table.update_entity(claim, mode=UpdateMode.REPLACE, etag=row.metadata["etag"],
+                                    match_condition=MatchConditions.IfNotModified)
+                break
+            except (ResourceModifiedError, ResourceNotFoundError):
+                continue
         if time.monotonic() > deadline:
             raise Conflict("A request with this Idempotency-Key is still being processed. Try again shortly.")
         time.sleep(0.05)

@@ -252,8 +252,17 @@ def token_seal_key(settings: Settings) -> bytes:
 
 
 def create_message(storage: Storage, settings: Settings, principal: Principal,
-                   request: NewMessage) -> Message:
-    """Record a message and its link, then move it on as far as it can go now."""
+                   request: NewMessage, *, message_id: str | None = None) -> Message:
+    """Record a message and its link, then move it on as far as it can go now.
+
+    `message_id` (derived from an Idempotency-Key) makes this idempotent: when a message
+    with that id exists already, from an earlier run that may have died half-way, that
+    message is finished and returned instead of a second one being made.
+    """
+    if message_id is not None:
+        existing = find_message(storage, principal.org, message_id)
+        if existing is not None:
+            return _finish_earlier_run(storage, settings, existing)
     errors: list[FieldError] = []
     attachments = []
     for index, attachment_id in enumerate(request.attachment_ids):
@@ -276,7 +285,7 @@ def create_message(storage: Storage, settings: Settings, principal: Principal,
     now = clock.now()
     salt = new_salt()
     message = Message(
-        id=str(uuid.uuid4()), org=principal.org, state=AWAITING_SCAN, created_at=now,
+        id=message_id or str(uuid.uuid4()), org=principal.org, state=AWAITING_SCAN, created_at=now,
         created_by=principal.user,
         link_expires_at=(request.send_at or now) + timedelta(days=settings.link_ttl_days),
         segments=length.segments, encoding=length.encoding,
@@ -297,10 +306,18 @@ def create_message(storage: Storage, settings: Settings, principal: Principal,
         scheduled = message.send_at is not None and message.send_at > now
         message = replace(message, state=SCHEDULED if scheduled else QUEUED, queued_at=now)
         message = message.with_event("scheduled" if scheduled else "queued", at=now)
+    from azure.core.exceptions import ResourceExistsError
+
     storage.table(LINKS).create_entity(
         {"PartitionKey": message.token_hash, "RowKey": "", "org": message.org, "messageId": message.id}
     )
-    meta = storage.table(MESSAGES).create_entity(message_to_entity(message))
+    try:
+        meta = storage.table(MESSAGES).create_entity(message_to_entity(message))
+    except ResourceExistsError:
+        # Another run under the same key made it first: that one is the message. Our link's
+        # token was never sent to anyone, so its row goes.
+        storage.table(LINKS).delete_entity(message.token_hash, "")
+        return _finish_earlier_run(storage, settings, get_message(storage, message.org, message.id))
     message = replace(message, etag=meta.get("etag"))
     log.info("message %s created by %s/%s with %d attachment(s)",
              message.id, principal.org, principal.user, len(message.attachment_ids))
@@ -316,6 +333,25 @@ def create_message(storage: Storage, settings: Settings, principal: Principal,
     except Exception:  # noqa: BLE001 - see above; the sweeper is the backstop
         log.exception("message %s accepted; finishing it is left to the sweeper", message.id)
         return message
+
+
+def _finish_earlier_run(storage: Storage, settings: Settings, message: Message) -> Message:
+    """A message found made by an earlier run: make sure it is on its way, and return it.
+
+    The earlier run may have died before queueing it. Queueing it again is harmless: a
+    second queue entry finds it sent, or repeats its first try under the same
+    repeatability id, which ACS never delivers twice.
+    """
+    try:
+        if message.revoked_at or message.first_sent_at:
+            return message
+        if message.state in (QUEUED, SCHEDULED):
+            enqueue_dispatch(storage, message)
+        elif message.state == AWAITING_SCAN:
+            return advance_message(storage, settings, message.org, message.id)
+    except Exception:  # noqa: BLE001 - accepted already; the sweeper is the backstop
+        log.exception("message %s: finishing an earlier run is left to the sweeper", message.id)
+    return message
 
 
 def _is_uuid(value: str) -> bool:

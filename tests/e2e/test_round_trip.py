@@ -296,3 +296,34 @@ def test_idempotency_key_replays_the_first_answer(stack: RunningStack) -> None:
     assert first.json()["id"] == second.json()["id"]
     different = stack.send({**body, "body": "Something else"}, headers=key)
     assert different.status_code == 422
+
+
+def test_a_key_whose_first_request_died_is_taken_over_and_sends_once(stack: RunningStack) -> None:
+    """A process killed mid-request leaves the key's claim pending; a retry later must not be stuck."""
+    from azure.data.tables import TableClient
+
+    from devstack.azurite import connection_string
+    from shared_code import clock
+    from shared_code.crypto import sha256_hex
+    from shared_code.idempotency import TAKEOVER_AFTER, message_id_for_key, request_fingerprint
+
+    attachment_id = stack.upload(sample_pdf("Letter")).json()["id"]
+    mobile = "07700 900417"
+    body = {"patient": _patient(mobile), "body": "Hello after a crash", "attachmentIds": [attachment_id]}
+    key = str(uuid.uuid4())
+    claims = TableClient.from_connection_string(connection_string(stack.ports), "idempotency")
+    claims.create_entity({  # what the dead request left behind
+        "PartitionKey": "A12345", "RowKey": sha256_hex(key.encode()), "state": "pending",
+        "fingerprint": request_fingerprint(body),
+        "createdAt": clock.iso(clock.now() - TAKEOVER_AFTER - timedelta(seconds=5)),
+    })
+
+    first = stack.send(body, headers={"Idempotency-Key": key})
+    assert first.status_code == 202, first.text
+    assert first.json()["id"] == message_id_for_key("A12345", key)
+    again = stack.send(body, headers={"Idempotency-Key": key})
+    assert again.status_code == 202 and again.json() == first.json()
+    stack.wait_message(first.json()["id"], {"sent", "delivered"})
+    texts = [m for m in stack.inbox() if m["message"].startswith("Hello after a crash")]
+    assert len(texts) == 1 and texts[0]["to"] == _e164(mobile)
+

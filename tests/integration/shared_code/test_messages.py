@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 
 import pytest
@@ -14,6 +15,7 @@ from shared_code.messages import (
     FAILED,
     QUEUED,
     SCHEDULED,
+    create_message,
     get_message,
     message_events,
     message_view,
@@ -158,3 +160,54 @@ def test_a_failure_after_the_message_is_accepted_is_not_an_error(storage, settin
     retention.requeue_stuck(storage, settings)
     bodies = [m.content for m in queue.receive_messages(messages_per_page=32, visibility_timeout=1)]
     assert any(message.id.encode() in body for body in bodies)
+
+
+def test_a_second_run_under_one_message_id_finds_the_first_run_s_message(storage, settings) -> None:
+    # An earlier run (under the same Idempotency-Key) died after making the message, perhaps
+    # before queueing it: the next run returns that message and queues it, making no other.
+    from shared_code.message_request import parse_new_message
+    from shared_code.storage import DISPATCH, LINKS
+
+    attachment = clean_attachment(storage, settings)
+    payload = {"patient": {"nhsNumber": "9434765919", "dateOfBirth": "1970-01-31", "mobile": "07700900123"},
+               "body": "Once only", "attachmentIds": [attachment.id]}
+    message_id = str(uuid.uuid4())
+    first = create_message(storage, settings, principal(), parse_new_message(payload, settings),
+                           message_id=message_id)
+    again = create_message(storage, settings, principal(), parse_new_message(payload, settings),
+                           message_id=message_id)
+    assert again.id == first.id == message_id and again.token_hash == first.token_hash
+    links = list(storage.table(LINKS).query_entities("messageId eq @id", parameters={"id": message_id}))
+    assert len(links) == 1
+    queued = [m for m in storage.queue(DISPATCH).receive_messages(messages_per_page=32, visibility_timeout=1)
+              if message_id.encode() in m.content]
+    assert len(queued) == 2  # queued again, in case the first run died before it could; sent once
+
+
+def test_two_runs_racing_under_one_message_id_make_one_message_and_one_link(storage, settings, monkeypatch) -> None:
+    import shared_code.messages as messages
+    from shared_code.message_request import parse_new_message
+    from shared_code.storage import LINKS
+
+    attachment = clean_attachment(storage, settings)
+    payload = {"patient": {"nhsNumber": "9434765919", "dateOfBirth": "1970-01-31", "mobile": "07700900123"},
+               "body": "Raced", "attachmentIds": [attachment.id]}
+    message_id = str(uuid.uuid4())
+    first = create_message(storage, settings, principal(), parse_new_message(payload, settings),
+                           message_id=message_id)
+    # The second run looked before the first had written its row, so it goes on to write its own.
+    real_find, looked = messages.find_message, []
+
+    def not_there_yet(*args):
+        if not looked:
+            looked.append(1)
+            return None
+        return real_find(*args)
+
+    monkeypatch.setattr(messages, "find_message", not_there_yet)
+    second = create_message(storage, settings, principal(), parse_new_message(payload, settings),
+                            message_id=message_id)
+    assert second.id == first.id and second.token_hash == first.token_hash
+    links = list(storage.table(LINKS).query_entities("messageId eq @id", parameters={"id": message_id}))
+    assert [link["PartitionKey"] for link in links] == [first.token_hash]
+
