@@ -162,20 +162,26 @@ def test_a_failure_after_the_message_is_accepted_is_not_an_error(storage, settin
     assert any(message.id.encode() in body for body in bodies)
 
 
-def test_a_second_run_under_one_message_id_finds_the_first_run_s_message(storage, settings) -> None:
-    # An earlier run (under the same Idempotency-Key) died after making the message, perhaps
-    # before queueing it: the next run returns that message and queues it, making no other.
+def _runs_under_one_id(storage, settings, text: str):
+    """A function making the same message request under one message id, as runs under one key do."""
     from shared_code.message_request import parse_new_message
-    from shared_code.storage import DISPATCH, LINKS
 
     attachment = clean_attachment(storage, settings)
     payload = {"patient": {"nhsNumber": "9434765919", "dateOfBirth": "1970-01-31", "mobile": "07700900123"},
-               "body": "Once only", "attachmentIds": [attachment.id]}
+               "body": text, "attachmentIds": [attachment.id]}
     message_id = str(uuid.uuid4())
-    first = create_message(storage, settings, principal(), parse_new_message(payload, settings),
-                           message_id=message_id)
-    again = create_message(storage, settings, principal(), parse_new_message(payload, settings),
-                           message_id=message_id)
+    return message_id, lambda: create_message(storage, settings, principal(), parse_new_message(payload, settings),
+                                              message_id=message_id)
+
+
+def test_a_second_run_under_one_message_id_finds_the_first_run_s_message(storage, settings) -> None:
+    # An earlier run (under the same Idempotency-Key) died after making the message, perhaps
+    # before queueing it: the next run returns that message and queues it, making no other.
+    from shared_code.storage import DISPATCH, LINKS
+
+    message_id, run = _runs_under_one_id(storage, settings, "Once only")
+    first = run()
+    again = run()
     assert again.id == first.id == message_id and again.token_hash == first.token_hash
     links = list(storage.table(LINKS).query_entities("messageId eq @id", parameters={"id": message_id}))
     assert len(links) == 1
@@ -186,15 +192,10 @@ def test_a_second_run_under_one_message_id_finds_the_first_run_s_message(storage
 
 def test_two_runs_racing_under_one_message_id_make_one_message_and_one_link(storage, settings, monkeypatch) -> None:
     import shared_code.messages as messages
-    from shared_code.message_request import parse_new_message
     from shared_code.storage import LINKS
 
-    attachment = clean_attachment(storage, settings)
-    payload = {"patient": {"nhsNumber": "9434765919", "dateOfBirth": "1970-01-31", "mobile": "07700900123"},
-               "body": "Raced", "attachmentIds": [attachment.id]}
-    message_id = str(uuid.uuid4())
-    first = create_message(storage, settings, principal(), parse_new_message(payload, settings),
-                           message_id=message_id)
+    message_id, run = _runs_under_one_id(storage, settings, "Raced")
+    first = run()
     # The second run looked before the first had written its row, so it goes on to write its own.
     real_find, looked = messages.find_message, []
 
@@ -205,8 +206,7 @@ def test_two_runs_racing_under_one_message_id_make_one_message_and_one_link(stor
         return real_find(*args)
 
     monkeypatch.setattr(messages, "find_message", not_there_yet)
-    second = create_message(storage, settings, principal(), parse_new_message(payload, settings),
-                            message_id=message_id)
+    second = run()
     assert second.id == first.id and second.token_hash == first.token_hash
     links = list(storage.table(LINKS).query_entities("messageId eq @id", parameters={"id": message_id}))
     assert [link["PartitionKey"] for link in links] == [first.token_hash]
