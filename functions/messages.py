@@ -6,7 +6,7 @@ import azure.functions as func
 
 from functions.http import api_call, json_response
 from shared_code.auth import Principal
-from shared_code.idempotency import Reply, check_key, message_id_for_key, request_fingerprint, run_once
+from shared_code.idempotency import Reply, check_key, request_fingerprint, run_once
 from shared_code.message_request import parse_json_object, parse_new_message
 from shared_code.messages import (
     accepted_view,
@@ -31,12 +31,11 @@ def messages_create(req: func.HttpRequest) -> func.HttpResponse:
         key = check_key(req.headers.get("Idempotency-Key"))
         payload = parse_json_object(req.get_body())
 
-        def create() -> Reply:
-            # Under a key, the message's id comes from the key: a run that takes over an
-            # abandoned one finds the message that run made instead of making another.
-            message_id = message_id_for_key(principal.org, key) if key else None
+        def create(operation_id: str | None) -> Reply:
+            # Under a key, the message's id is the claim's operation id: a run that takes over
+            # an abandoned claim finds the message that run made instead of making another.
             message = create_message(storage, settings, principal, parse_new_message(payload, settings),
-                                     message_id=message_id)
+                                     message_id=operation_id)
             return Reply(202, accepted_view(message), {"Location": f"/api/v1/messages/{message.id}"})
 
         reply = run_once(storage, principal.org, key, request_fingerprint(payload),

@@ -4,11 +4,13 @@ The key is claimed with an insert (which only one caller can win), so two reques
 with the same key at the same moment make one message. The stored record holds a
 hash of the request and the first answer, never the request itself.
 
-A claim whose holder died (a killed process, a lost instance) stays pending. After
-TAKEOVER_AFTER a repeat of the same request takes it over and runs the action again, so
-the key is not blocked for its whole lifetime. That is safe only because the action is
-itself idempotent: a message made under a key has an id derived from the key
-(`message_id_for_key`), so a second run finds or makes that same message, never another.
+Each claim carries an operation id, made when the key is claimed and handed to the
+action: a message made under the claim takes it as its id. A claim whose holder died (a
+killed process, a lost instance) stays pending; after TAKEOVER_AFTER a repeat of the same
+request takes it over, keeping its operation id, and runs the action again, which finds the
+message the dead run made (or makes it, under that id), never a second one. The key is
+then not blocked for its whole lifetime. Once the key expires, a new claim gets a new
+operation id, so a key used again a day later makes a new message, as it should.
 """
 
 from __future__ import annotations
@@ -32,13 +34,6 @@ WAIT_FOR_FIRST_SECONDS = 20.0
 #: A claim still pending after this long is taken to be abandoned: no request takes this long
 #: (storage calls time out in seconds), so its holder has died.
 TAKEOVER_AFTER = timedelta(minutes=2)
-#: Namespace of the message ids derived from idempotency keys (a fixed, random UUID).
-_KEY_NAMESPACE = uuid.UUID("0d6c1c52-7e0f-4b8e-9a51-3f2f6f5d8a11")
-
-
-def message_id_for_key(org: str, key: str) -> str:
-    """The id a message made under this organisation's key gets, whichever run makes it."""
-    return str(uuid.uuid5(_KEY_NAMESPACE, f"{org}\n{key}"))
 
 
 @dataclass(frozen=True)
@@ -65,8 +60,11 @@ def check_key(key: str | None) -> str | None:
 
 
 def run_once(storage: Storage, org: str, key: str | None, fingerprint: str, ttl_hours: int,
-             action: Callable[[], Reply]) -> Reply:
-    """Run `action` once per (organisation, key); replay its answer to repeats of the same request."""
+             action: Callable[[str | None], Reply]) -> Reply:
+    """Run `action` once per (organisation, key); replay its answer to repeats of the same request.
+
+    `action` gets the claim's operation id (None without a key) and must be idempotent under it.
+    """
     from azure.core import MatchConditions
     from azure.core.exceptions import (
         ResourceExistsError,
@@ -76,13 +74,13 @@ def run_once(storage: Storage, org: str, key: str | None, fingerprint: str, ttl_
     from azure.data.tables import UpdateMode
 
     if key is None:
-        return action()
+        return action(None)
     table = storage.table(IDEMPOTENCY)
     row_key = sha256_hex(key.encode())
     deadline = time.monotonic() + WAIT_FOR_FIRST_SECONDS
     while True:
         claim = {"PartitionKey": org, "RowKey": row_key, "fingerprint": fingerprint,
-                 "state": "pending", "createdAt": clock.iso(clock.now())}
+                 "state": "pending", "createdAt": clock.iso(clock.now()), "operationId": str(uuid.uuid4())}
         try:
             table.create_entity(claim)
             break  # the key is ours
@@ -107,8 +105,11 @@ def run_once(storage: Storage, org: str, key: str | None, fingerprint: str, ttl_
             )
         if row.get("state") == "done":
             return Reply(int(row["status"]), json.loads(row["body"]), json.loads(row["headers"]))
-        if created and clock.now() - created > TAKEOVER_AFTER:
-            # Abandoned: take it over with a conditional write, so one repeat wins.
+        if created and clock.now() - created > TAKEOVER_AFTER and row.get("operationId"):
+            # Abandoned: take it over, with its operation id, by a conditional write that only
+            # one repeat wins. (A claim without an operation id is from before they existed:
+            # its message could not be found again, so it is left to expire.)
+            claim["operationId"] = row["operationId"]
             try:
                 table.update_entity(claim, mode=UpdateMode.REPLACE, etag=row.metadata["etag"],
                                     match_condition=MatchConditions.IfNotModified)
@@ -120,7 +121,7 @@ def run_once(storage: Storage, org: str, key: str | None, fingerprint: str, ttl_
         time.sleep(0.05)
 
     try:
-        reply = action()
+        reply = action(claim["operationId"])
     except BaseException:
         # A refused or failed request claims nothing: the key may be used again once it is fixed.
         table.delete_entity(org, row_key)
