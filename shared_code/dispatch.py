@@ -77,7 +77,7 @@ MAX_RETRY_DELAY_SECONDS = 300.0
 MAX_PACING_WAIT_SECONDS = 2.0
 #: A due time this close is waited out rather than re-queued (queue delays are whole seconds).
 MAX_SCHEDULE_WAIT_SECONDS = 2.0
-#: A message that waited longer than this since it was queued has its documents checked again.
+#: A message sent later than this after it was made has its documents checked again.
 RECHECK_AFTER = timedelta(minutes=1)
 #: A 429 without Retry-After still pauses the sender this long.
 DEFAULT_THROTTLE_PAUSE_SECONDS = 1.0
@@ -310,13 +310,13 @@ def _why_not_sendable(storage: Storage, message: Message) -> str | None:
         return "The link expired before the text could be sent."
     if not message.sealed_token or not message.mobile or not message.body:
         return "The message can no longer be sent."
-    if message.queued_at and clock.now() - message.queued_at <= RECHECK_AFTER:
-        # Checked when it was queued, moments ago: every attachment was clean, a verdict is
+    if clock.now() - message.created_at <= RECHECK_AFTER:
+        # Made and queued moments ago, when every attachment was clean: a verdict is
         # final (`scan_upload` decides only attachments still scanning), and the message's
         # own copies go only with a revoke or the purge of an expired link, which the row
         # shows. Skipping the look keeps the busy send path two storage calls shorter.
         return None
-    # It waited (scheduled, or a long queue): anything an operator did since shows here.
+    # It waited (on a scan, its send time, a long queue): anything an operator did since shows here.
     documents = storage.container(DOCUMENTS)
     for attachment_id in message.attachment_ids:
         attachment = find_attachment(storage, message.org, attachment_id)

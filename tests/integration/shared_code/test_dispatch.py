@@ -337,9 +337,9 @@ def test_a_revoked_message_is_never_sent(storage, sms_settings, emulator, pacer)
 
 
 def _waited(storage, message):
-    """The message as if it had been queued longer ago than dispatch re-checks documents after."""
+    """The message as if it had been made longer ago than dispatch re-checks documents after."""
     long_ago = clock.now() - RECHECK_AFTER - timedelta(seconds=1)
-    return transition(storage, message.org, message.id, lambda m: replace(m, queued_at=long_ago))[0]
+    return transition(storage, message.org, message.id, lambda m: replace(m, created_at=long_ago))[0]
 
 
 def test_a_message_whose_attachment_was_rejected_since_it_waited_is_not_sent(
