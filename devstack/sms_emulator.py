@@ -32,8 +32,6 @@ import ssl
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +42,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
+
+import urllib3
 
 log = logging.getLogger(__name__)
 
@@ -296,8 +296,9 @@ class _DeliveryReporter:
         self._cond = threading.Condition()
         self._stopped = False
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sms-delivery")
-        # Never through a proxy: the receiver is always local.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        # Kept-alive connections, as Event Grid keeps them to a subscriber; never through a
+        # proxy (urllib3 reads no proxy settings): the receiver is always local.
+        self._http = urllib3.PoolManager(maxsize=4, retries=False, timeout=10)
         self._thread = threading.Thread(target=self._run, name="sms-delivery-scheduler", daemon=True)
 
     def start(self) -> None:
@@ -332,26 +333,18 @@ class _DeliveryReporter:
                 return
 
     def _post(self, event: dict[str, Any], attempt: int) -> None:
-        request = urllib.request.Request(  # noqa: S310 - an http(s) URL, checked in __init__
-            self._url,
-            data=json.dumps([event]).encode("utf-8"),
-            method="POST",
-            headers={
+        status: int | None
+        try:
+            response = self._http.request("POST", self._url, body=json.dumps([event]).encode("utf-8"), headers={
                 "Content-Type": "application/json; charset=utf-8",
                 "aeg-event-type": "Notification",
                 "aeg-subscription-name": "SMS-EMULATOR",
                 "aeg-delivery-count": str(attempt),
                 "aeg-data-version": event["dataVersion"],
                 "aeg-metadata-version": event["metadataVersion"],
-            },
-        )
-        status: int | None
-        try:
-            with self._opener.open(request, timeout=10) as response:
-                status = response.status
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-        except OSError:
+            })
+            status = response.status
+        except urllib3.exceptions.HTTPError:
             status = None
         message_id = event["data"]["MessageId"]
         if status is not None and 200 <= status < 300:
