@@ -27,11 +27,14 @@ from datetime import datetime
 from shared_code import clock
 from shared_code.storage import EVENTS, Storage
 
-EVENT_TYPES = frozenset({
+#: Kept in the message row, written with the change they record (`Message.with_event`).
+LIFECYCLE_EVENTS = frozenset({
     "created", "scan_clean", "scan_rejected", "scheduled", "queued", "sent", "send_retry",
-    "delivered", "delivery_failed", "portal_opened", "dob_failed", "dob_verified", "locked",
-    "unlocked", "downloaded", "revoked", "expired", "purged",
+    "delivered", "delivery_failed", "locked", "unlocked", "revoked", "expired", "purged",
 })
+#: The patient's doing, any number of times: one row each in the `events` table (`record_event`).
+ACTIVITY_EVENTS = frozenset({"portal_opened", "dob_failed", "dob_verified", "downloaded"})
+EVENT_TYPES = LIFECYCLE_EVENTS | ACTIVITY_EVENTS
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,11 @@ class Event:
     attachment_id: str | None = None
 
 
-def new_event(event_type: str, *, attachment_id: str | None = None, at: datetime | None = None) -> Event:
-    """An event of a known type, at `at` or now."""
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {event_type!r}")
+def new_event(event_type: str, *, attachment_id: str | None = None, at: datetime | None = None,
+              kinds: frozenset[str] = EVENT_TYPES) -> Event:
+    """An event of a known type (one of `kinds`), at `at` or now."""
+    if event_type not in kinds:
+        raise ValueError(f"unknown event type {event_type!r} here")
     return Event(event_type, at or clock.now(), attachment_id)
 
 
@@ -63,15 +67,14 @@ def history_from_json(text: str | None) -> tuple[Event, ...]:
 def record_event(storage: Storage, message_id: str, event_type: str, *,
                  attachment_id: str | None = None, at: datetime | None = None) -> Event:
     """Append an activity event to a message's log in the `events` table."""
-    event = new_event(event_type, attachment_id=attachment_id, at=at)
-    at = event.at
+    event = new_event(event_type, attachment_id=attachment_id, at=at, kinds=ACTIVITY_EVENTS)
     entity = {
         "PartitionKey": message_id,
         # Time first so the log reads in order; the suffix (the write's nanoseconds, then a
         # random tail) keeps events that share a time apart and in the order they were written.
-        "RowKey": f"{clock.iso(at)}|{time.time_ns() % 10**12:012d}{uuid.uuid4().hex[:4]}",
+        "RowKey": f"{clock.iso(event.at)}|{time.time_ns() % 10**12:012d}{uuid.uuid4().hex[:4]}",
         "type": event_type,
-        "at": clock.iso(at),
+        "at": clock.iso(event.at),
     }
     if attachment_id:
         entity["attachmentId"] = attachment_id

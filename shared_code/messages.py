@@ -31,6 +31,7 @@ from shared_code.crypto import (
 )
 from shared_code.errors import FieldError, NotFound, ServiceUnavailable, Unprocessable
 from shared_code.events import (
+    LIFECYCLE_EVENTS,
     Event,
     download_counts,
     history_from_json,
@@ -112,7 +113,7 @@ class Message:
     def with_event(self, event_type: str, *, attachment_id: str | None = None,
                    at: datetime | None = None) -> Message:
         """This message with a lifecycle event added, to be stored by the same write as the change."""
-        event = new_event(event_type, attachment_id=attachment_id, at=at)
+        event = new_event(event_type, attachment_id=attachment_id, at=at, kinds=LIFECYCLE_EVENTS)
         return replace(self, history=(*self.history, event))
 
 
@@ -255,10 +256,12 @@ def create_message(storage: Storage, settings: Settings, principal: Principal,
                    request: NewMessage, *, message_id: str | None = None) -> Message:
     """Record a message and its link, then move it on as far as it can go now.
 
-    `message_id` (derived from an Idempotency-Key) makes this idempotent: when a message
-    with that id exists already, from an earlier run that may have died half-way, that
-    message is finished and returned instead of a second one being made.
+    `message_id` (an Idempotency-Key claim's operation id) makes this idempotent: when a
+    message with that id exists already, from an earlier run that may have died half-way,
+    that message is finished and returned instead of a second one being made.
     """
+    from azure.core.exceptions import ResourceExistsError
+
     if message_id is not None:
         existing = find_message(storage, principal.org, message_id)
         if existing is not None:
@@ -306,18 +309,21 @@ def create_message(storage: Storage, settings: Settings, principal: Principal,
         scheduled = message.send_at is not None and message.send_at > now
         message = replace(message, state=SCHEDULED if scheduled else QUEUED, queued_at=now)
         message = message.with_event("scheduled" if scheduled else "queued", at=now)
-    from azure.core.exceptions import ResourceExistsError
-
     storage.table(LINKS).create_entity(
         {"PartitionKey": message.token_hash, "RowKey": "", "org": message.org, "messageId": message.id}
     )
     try:
         meta = storage.table(MESSAGES).create_entity(message_to_entity(message))
     except ResourceExistsError:
-        # Another run under the same key made it first: that one is the message. Our link's
-        # token was never sent to anyone, so its row goes.
-        storage.table(LINKS).delete_entity(message.token_hash, "")
-        return _finish_earlier_run(storage, settings, get_message(storage, message.org, message.id))
+        # Another run under the same key made it first: that one is the message, and an error
+        # answer now would free the key for a second one. Our link's token was never sent to
+        # anyone, so its row goes (a leftover would only be an orphan no one can open).
+        try:
+            storage.table(LINKS).delete_entity(message.token_hash, "")
+            return _finish_earlier_run(storage, settings, get_message(storage, message.org, message.id))
+        except Exception:  # noqa: BLE001 - the message exists; the sweeper finishes it
+            log.exception("message %s made by another run; its details could not be read", message.id)
+            return message
     message = replace(message, etag=meta.get("etag"))
     log.info("message %s created by %s/%s with %d attachment(s)",
              message.id, principal.org, principal.user, len(message.attachment_ids))

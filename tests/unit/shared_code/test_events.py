@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 import pytest
 
 from shared_code.events import (
+    ACTIVITY_EVENTS,
+    LIFECYCLE_EVENTS,
     Event,
     download_counts,
     history_from_json,
@@ -41,6 +43,16 @@ def test_an_unknown_event_type_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown event type"):
         new_event("opened_by_mistake")
     assert new_event("sent", at=AT) == Event("sent", AT)
+
+
+def test_lifecycle_and_activity_events_are_kept_apart() -> None:
+    # Lifecycle events go in the message row with their change; activity in the events table.
+    assert not LIFECYCLE_EVENTS & ACTIVITY_EVENTS
+    with pytest.raises(ValueError):
+        new_event("downloaded", kinds=LIFECYCLE_EVENTS)
+    with pytest.raises(ValueError):
+        new_event("sent", kinds=ACTIVITY_EVENTS)
+    assert new_event("downloaded", at=AT, kinds=ACTIVITY_EVENTS).type == "downloaded"
 
 
 def test_downloads_are_counted_per_attachment() -> None:
