@@ -148,6 +148,21 @@ def test_the_request_goes_out_as_given_and_the_answer_comes_back_whole(echo) -> 
     assert b"".join(response.iter_bytes()) == sent == b"".join(response.iter_raw())
 
 
+def test_each_origin_is_answered_by_its_own_server(echo) -> None:
+    def named(conn: socket.socket, request: bytes) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                     % (len(request), request))
+
+    transport = DirectTransport()
+    for other in _server(named):
+        for _ in range(2):  # the second time round, from the pools found by origin
+            assert transport.send(HttpRequest("GET", f"{echo}/one"), read_timeout=5).status_code == 418
+            second = transport.send(HttpRequest("GET", f"{other}/two?x=%2F"), read_timeout=5)
+            assert second.status_code == 200 and second.read().startswith(b"GET /two?x=%2F HTTP/1.1\r\n")
+        bare = transport.send(HttpRequest("GET", other), read_timeout=5)  # no path at all: asks for /
+        assert bare.read().startswith(b"GET / HTTP/1.1\r\n")
+
+
 def test_streams_and_old_style_requests_take_the_stock_path(echo) -> None:
     transport = DirectTransport()
     streamed = transport.send(HttpRequest("GET", f"{echo}/a"), stream=True, read_timeout=5)
