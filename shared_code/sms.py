@@ -122,11 +122,28 @@ def _timeout(settings: Settings) -> float:
     return float(settings.sms_timeout_seconds)
 
 
+def fail_aiohttp_probe_fast() -> None:
+    """Make the ACS SDK's per-send probe for azure-core's aiohttp transport fail at once.
+
+    The SDK's HMAC policy imports that transport on every send to see whether it is in use.
+    Without aiohttp the import fails, and Python retries a failed import in full, reading the
+    module from disk, each time: a few per cent of the dispatcher's CPU. A None entry in
+    sys.modules is Python's way of recording that a module cannot be imported.
+    """
+    import importlib.util
+    import sys
+
+    name = "azure.core.pipeline.transport._aiohttp"
+    if name not in sys.modules and importlib.util.find_spec("aiohttp") is None:
+        sys.modules[name] = None
+
+
 def _client(settings: Settings) -> Any:
     from azure.communication.sms import SmsClient
 
     from shared_code.transport import DirectTransport
 
+    fail_aiohttp_probe_fast()
     key = (settings.acs_connection_string, settings.acs_endpoint, settings.acs_ca_bundle, _timeout(settings))
     with _client_lock:
         client = _clients.get(key)

@@ -9,7 +9,14 @@ import pytest
 
 from shared_code import clock
 from shared_code.settings import SettingsError
-from shared_code.sms import SmsError, SmsUnconfirmed, first_sent_header, parse_retry_after, validate_sender_id
+from shared_code.sms import (
+    SmsError,
+    SmsUnconfirmed,
+    fail_aiohttp_probe_fast,
+    first_sent_header,
+    parse_retry_after,
+    validate_sender_id,
+)
 
 
 @pytest.mark.parametrize(
@@ -93,3 +100,31 @@ def test_unconfirmed_is_final_and_may_have_sent() -> None:
     error = SmsUnconfirmed()
     assert isinstance(error, SmsError)
     assert not error.retryable and error.may_have_sent
+
+
+AIOHTTP_TRANSPORT = "azure.core.pipeline.transport._aiohttp"
+
+
+def test_the_aiohttp_probe_fails_fast_without_aiohttp(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import sys
+
+    monkeypatch.setitem(sys.modules, AIOHTTP_TRANSPORT, None)  # restored to what it was afterwards
+    monkeypatch.delitem(sys.modules, AIOHTTP_TRANSPORT)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "aiohttp" else object())
+    fail_aiohttp_probe_fast()
+    assert sys.modules[AIOHTTP_TRANSPORT] is None
+    # The SDK's probe catches ImportError: it must still get one, now without reading the module.
+    with pytest.raises(ImportError):
+        from azure.core.pipeline.transport import AioHttpTransport  # noqa: F401
+
+
+def test_the_aiohttp_probe_is_left_alone_when_aiohttp_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import sys
+
+    monkeypatch.setitem(sys.modules, AIOHTTP_TRANSPORT, None)  # restored to what it was afterwards
+    monkeypatch.delitem(sys.modules, AIOHTTP_TRANSPORT)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
+    fail_aiohttp_probe_fast()
+    assert AIOHTTP_TRANSPORT not in sys.modules
