@@ -214,6 +214,10 @@ def main() -> None:
             print(f"slowest dispatched/s {worst:.1f} (budget at least {BUDGET_PER_SECOND}/s): {verdict}")
             cost = max(float(r[-1]) for r in rows)
             print(f"CPU per message at most {cost:.1f} ms: {2000 / cost:.0f} messages/s would fill two cores")
+            # In Azure, storage and ACS are services: the app's two cores carry only the host.
+            host_cost = max(float(r[6]) for r in rows)
+            print(f"the host alone at most {host_cost:.1f} ms: {2000 / host_cost:.0f} messages/s on two cores of its"
+                  " own, as in Azure, where storage and ACS do not share them")
 
             paced = _start(Path(tmp), clamd.address, 600)
             try:
