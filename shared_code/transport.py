@@ -145,8 +145,11 @@ class DirectTransport(HttpTransport):
 
     def _route(self, url: str) -> tuple[urllib3.HTTPConnectionPool, str]:
         """The connection pool for the URL's origin, and the path and query to ask it for."""
-        slash = url.find("/", url.find("://") + 3)
-        origin, target = (url, "/") if slash < 0 else (url[:slash], url[slash:])
+        start = url.find("://") + 3
+        end = min((i for i in (url.find("/", start), url.find("?", start)) if i >= 0), default=len(url))
+        origin, target = url[:end], url[end:]
+        if not target.startswith("/"):
+            target = "/" + target  # no path: the root, with any query
         pool = self._pools.get(origin)
         if pool is None:
             with self._pools_lock:

@@ -161,6 +161,8 @@ def test_each_origin_is_answered_by_its_own_server(echo) -> None:
             assert second.status_code == 200 and second.read().startswith(b"GET /two?x=%2F HTTP/1.1\r\n")
         bare = transport.send(HttpRequest("GET", other), read_timeout=5)  # no path at all: asks for /
         assert bare.read().startswith(b"GET / HTTP/1.1\r\n")
+        query = transport.send(HttpRequest("GET", f"{other}?comp=list"), read_timeout=5)
+        assert query.read().startswith(b"GET /?comp=list HTTP/1.1\r\n")
 
 
 def test_streams_and_old_style_requests_take_the_stock_path(echo) -> None:
