@@ -34,7 +34,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 
 from shared_code import clock
@@ -46,6 +46,7 @@ from shared_code.messages import (
     QUEUED,
     SCHEDULED,
     SENT,
+    DispatchRequest,
     Message,
     advance_message,
     enqueue_dispatch,
@@ -85,19 +86,6 @@ DEFAULT_THROTTLE_PAUSE_SECONDS = 1.0
 INTERNAL_ERROR = "The text could not be sent because of an internal error."
 UNCONFIRMED = ("The SMS service did not confirm that the text was sent, and it cannot be tried again "
                "without risking a second copy. If the patient did not receive it, send a new message.")
-
-
-@dataclass(frozen=True)
-class DispatchRequest:
-    """One dispatch queue entry."""
-
-    org: str
-    message_id: str
-    attempts: int = 0  # send attempts made before this entry was written
-
-    def to_bytes(self) -> bytes:
-        """The entry's body."""
-        return json.dumps({"org": self.org, "id": self.message_id, "attempts": self.attempts}).encode()
 
 
 def parse_dispatch(body: bytes) -> DispatchRequest | None:

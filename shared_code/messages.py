@@ -436,14 +436,27 @@ def _copy_document(storage: Storage, message: Message, attachment_id: str) -> No
         raise ServiceUnavailable("A document could not be prepared for sending.")
 
 
+@dataclass(frozen=True)
+class DispatchRequest:
+    """One dispatch queue entry (read back by `shared_code.dispatch.parse_dispatch`)."""
+
+    org: str
+    message_id: str
+    attempts: int = 0  # send attempts made before this entry was written
+
+    def to_bytes(self) -> bytes:
+        """The entry's body."""
+        return json.dumps({"org": self.org, "id": self.message_id, "attempts": self.attempts}).encode()
+
+
 def enqueue_dispatch(storage: Storage, message: Message) -> None:
     """Put the message on the dispatch queue, hidden until its send time (up to 7 days)."""
     delay = timedelta(0)
     if message.send_at:
         delay = min(max(message.send_at - clock.now(), timedelta(0)), MAX_QUEUE_DELAY)
-    payload = json.dumps({"org": message.org, "id": message.id}).encode()
     # Rounded up: a message must never become visible before its send time.
-    storage.queue(DISPATCH).send_message(payload, visibility_timeout=math.ceil(delay.total_seconds()) or None)
+    storage.queue(DISPATCH).send_message(DispatchRequest(message.org, message.id).to_bytes(),
+                                         visibility_timeout=math.ceil(delay.total_seconds()) or None)
 
 
 def on_attachment_scanned(storage: Storage, settings: Settings, org: str, attachment_id: str) -> None:

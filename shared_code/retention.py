@@ -13,8 +13,10 @@ from datetime import timedelta
 from shared_code import clock
 from shared_code.messages import (
     AWAITING_SCAN,
+    DELIVERED,
     QUEUED,
     SCHEDULED,
+    SENT,
     Message,
     advance_message,
     delete_documents,
@@ -63,7 +65,7 @@ def purge_message(storage: Storage, message: Message) -> bool:
     def to_purged(m: Message) -> Message | None:
         if m.purged_at:
             return None
-        if m.state in ("sent", "delivered") and not m.revoked_at:
+        if m.state in (SENT, DELIVERED) and not m.revoked_at:
             m = m.with_event("expired", at=m.link_expires_at)
         return replace(m, purged_at=clock.now(), mobile=None, dob_hash=None, body=None,
                        sealed_token=None).with_event("purged")

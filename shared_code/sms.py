@@ -143,11 +143,11 @@ def _client(settings: Settings) -> Any:
 
     from shared_code.transport import DirectTransport
 
-    fail_aiohttp_probe_fast()
     key = (settings.acs_connection_string, settings.acs_endpoint, settings.acs_ca_bundle, _timeout(settings))
     with _client_lock:
         client = _clients.get(key)
         if client is None:
+            fail_aiohttp_probe_fast()  # once, with the client that would probe on every send
             options: dict[str, Any] = {
                 # The dispatch queue owns retries (back-off, Retry-After, the attempt count);
                 # the SDK only retries a connection that could not be opened, which never
