@@ -7,10 +7,11 @@ of which storage or ACS uses: `python -m bench send` measured a fifth to a quart
 message without it. The SDK clients, their policies (authentication, retries, request ids) and
 their models are unchanged: only the last step, putting bytes on the wire, is ours.
 
-Scope, kept small on purpose: a REST request whose answer is read whole (tables, queues,
-blob properties, copies, uploads of bytes, sending an SMS) goes straight to urllib3. Anything else, a
-streamed download, a multipart batch, a body that is a stream or generator, an old-style
-request object, goes to the stock RequestsTransport this wraps. Errors map to azure-core's
+Scope, kept small on purpose: a request whose answer is read whole (tables, queues, blob
+properties, copies, uploads of bytes, and sending an SMS, which the ACS SDK makes as an
+old-style `azure.core.pipeline.transport.HttpRequest`) goes straight to urllib3, and comes back
+as the matching kind of response. Anything else, a streamed download, a multipart batch, a body
+that is a stream or generator, goes to the stock RequestsTransport this wraps. Errors map to azure-core's
 exceptions as RequestsTransport maps them, so the SDKs' retry policies, and the SMS
 dispatcher's "may it have been sent?", see the same ones: nothing reached the server is a
 ServiceRequestError, an answer lost after the request went out a ServiceResponseError.
@@ -30,6 +31,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
     ServiceResponseTimeoutError,
 )
+from azure.core.pipeline.transport import HttpResponse as LegacyHttpResponse
 from azure.core.pipeline.transport import HttpTransport, RequestsTransport
 from azure.core.rest._http_response_impl import HttpResponseImpl
 from azure.core.utils import case_insensitive_dict
@@ -64,6 +66,27 @@ class BufferedResponse(HttpResponseImpl):
     def _stream_download(self, pipeline: Any, **kwargs: Any) -> Iterator[bytes]:
         # The older `stream_download` call, for callers that ask a read answer for its stream.
         return self.iter_bytes()
+
+
+class LegacyBufferedResponse(LegacyHttpResponse):
+    """An answer read whole, for an old-style request: what RequestsTransport would return for one."""
+
+    def __init__(self, request: Any, response: urllib3.BaseHTTPResponse, block_size: int) -> None:
+        super().__init__(request, response, block_size=block_size)
+        self.status_code = response.status
+        self.headers = case_insensitive_dict(response.headers)
+        self.reason = response.reason or ""
+        self.content_type = self.headers.get("Content-Type")
+        self._content = response.data
+
+    def body(self) -> bytes:
+        """The whole body."""
+        return self._content
+
+    def stream_download(self, pipeline: Any, **kwargs: Any) -> Iterator[bytes]:
+        """The body in blocks (it is already in memory)."""
+        size = self.block_size
+        return (self._content[i:i + size] for i in range(0, len(self._content), size))
 
 
 class DirectTransport(HttpTransport):
@@ -141,7 +164,9 @@ class DirectTransport(HttpTransport):
             raise ServiceResponseError(err, error=err) from err
         except urllib3.exceptions.HTTPError as err:
             raise ServiceResponseError(err, error=err) from err
-        return BufferedResponse(request, response, self._config.data_block_size)
+        if hasattr(request, "content"):
+            return BufferedResponse(request, response, self._config.data_block_size)
+        return LegacyBufferedResponse(request, response, self._config.data_block_size)
 
     def _route(self, url: str) -> tuple[urllib3.HTTPConnectionPool, str]:
         """The connection pool for the URL's origin, and the path and query to ask it for."""
@@ -164,8 +189,6 @@ class DirectTransport(HttpTransport):
 
 def _direct_body(request: Any) -> bytes | None | bool:
     """The request's body as bytes (None for no body), or False when it must go the stock way."""
-    if not hasattr(request, "content"):
-        return False  # an old-style (azure.core.pipeline.transport) request object
     if getattr(request, "multipart_mixed_info", None) or request.files:
         return False
     data = request.data

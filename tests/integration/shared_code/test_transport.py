@@ -22,8 +22,12 @@ from azure.core.exceptions import (
 from azure.core.pipeline.transport import HttpRequest as OldStyleRequest
 from azure.core.rest import HttpRequest
 
+from shared_code import clock
+from shared_code.settings import load_settings
+from shared_code.sms import send_sms
 from shared_code.storage import DOCUMENTS, Storage
-from shared_code.transport import BufferedResponse, DirectTransport
+from shared_code.transport import BufferedResponse, DirectTransport, LegacyBufferedResponse
+from tests.support.emulator import start_emulator
 
 
 @pytest.fixture
@@ -76,6 +80,21 @@ def test_the_app_s_table_queue_and_blob_calls_take_the_direct_path(counted) -> N
     # A download streams: it goes the stock way, and arrives whole.
     assert copy.download_blob().readall() == b"%PDF-1.7 bytes"
     assert stock and all(s.startswith("GET ") for s in stock)
+
+
+def test_an_sms_send_takes_the_direct_path(counted, base_env, tmp_path) -> None:
+    _, stock = counted
+    emulator = start_emulator(tmp_path / ".local")
+    try:
+        settings = load_settings({**base_env, "ACS_CONNECTION_STRING": emulator.connection_string,
+                                  "ACS_CA_BUNDLE": str(emulator.cert), "SMS_SENDER": "Enclose"})
+        accepted = send_sms(settings, to="+447700900123", text="Transport test", repeatability_id=str(uuid.uuid4()),
+                            first_sent=clock.now(), tag="org/transport-test")
+        assert accepted.acs_message_id
+        assert [m["message"] for m in emulator.messages] == ["Transport test"]
+        assert stock == []
+    finally:
+        emulator.stop()
 
 
 def test_an_error_answer_is_returned_not_raised(counted) -> None:
@@ -165,15 +184,32 @@ def test_each_origin_is_answered_by_its_own_server(echo) -> None:
         assert query.read().startswith(b"GET /?comp=list HTTP/1.1\r\n")
 
 
-def test_streams_and_old_style_requests_take_the_stock_path(echo) -> None:
+def test_an_old_style_request_is_sent_directly_and_answered_in_its_own_style(echo) -> None:
+    # The ACS SMS SDK builds its requests this way.
+    request = OldStyleRequest("POST", f"{echo}/sms?api-version=1", headers={"x-ms-test": "1"})
+    request.set_json_body({"message": "Siân"})
+    response = DirectTransport().send(request, read_timeout=5)
+    assert isinstance(response, LegacyBufferedResponse)
+    assert response.status_code == 418 and response.reason == "I'm a teapot"
+    assert response.headers["x-test"] == "yes" and response.content_type == "application/octet-stream"
+    sent = response.body()
+    assert sent.startswith(b"POST /sms?api-version=1 HTTP/1.1\r\n") and b"\r\nx-ms-test: 1\r\n" in sent
+    assert sent.endswith(b'{"message": "Si\\u00e2n"}')
+    assert response.text() == sent.decode()
+    assert b"".join(response.stream_download(None)) == sent
+
+
+def test_streams_and_generated_bodies_take_the_stock_path(echo) -> None:
     transport = DirectTransport()
     streamed = transport.send(HttpRequest("GET", f"{echo}/a"), stream=True, read_timeout=5)
     assert not isinstance(streamed, BufferedResponse)
     assert b"".join(streamed.iter_bytes()).startswith(b"GET /a ")
     generated = transport.send(HttpRequest("PUT", f"{echo}/b", content=iter([b"one", b"two"])), read_timeout=5)
     assert not isinstance(generated, BufferedResponse)
-    old = transport.send(OldStyleRequest("GET", f"{echo}/c"), read_timeout=5)
-    assert not isinstance(old, BufferedResponse) and old.body().startswith(b"GET /c ")
+    form = OldStyleRequest("POST", f"{echo}/c")
+    form.set_formdata_body({"field": "value"})
+    old = transport.send(form, read_timeout=5)
+    assert not isinstance(old, LegacyBufferedResponse) and old.body().startswith(b"POST /c ")
 
 
 def test_nothing_listening_is_a_request_error() -> None:
