@@ -19,7 +19,7 @@ from shared_code.auth import Principal
 from shared_code.crypto import sha256_hex
 from shared_code.errors import NotFound, ServiceUnavailable
 from shared_code.settings import Settings
-from shared_code.storage import ATTACHMENTS, DOCUMENTS, QUARANTINE, UPLOADS, Storage
+from shared_code.storage import ATTACHMENTS, DOCUMENTS, QUARANTINE, UPLOADS, Storage, insert_entity
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def upload_attachment(storage: Storage, settings: Settings, principal: Principal
     )
     try:
         # The row first: the scan, which the blob triggers, needs it.
-        storage.table(ATTACHMENTS).create_entity(_to_entity(attachment))
+        insert_entity(storage.table(ATTACHMENTS), _to_entity(attachment))
         storage.container(UPLOADS).upload_blob(
             attachment.blob_name, data, overwrite=True,
             content_settings=ContentSettings(content_type=file_type.mime),

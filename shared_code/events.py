@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared_code import clock
-from shared_code.storage import EVENTS, Storage
+from shared_code.storage import EVENTS, Storage, insert_entity
 
 #: Kept in the message row, written with the change they record (`Message.with_event`).
 LIFECYCLE_EVENTS = frozenset({
@@ -78,7 +78,7 @@ def record_event(storage: Storage, message_id: str, event_type: str, *,
     }
     if attachment_id:
         entity["attachmentId"] = attachment_id
-    storage.table(EVENTS).create_entity(entity)
+    insert_entity(storage.table(EVENTS), entity)
     return event
 
 

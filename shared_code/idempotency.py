@@ -26,7 +26,7 @@ from typing import Any
 from shared_code import clock
 from shared_code.crypto import sha256_hex
 from shared_code.errors import BadRequest, Conflict, FieldError, Unprocessable
-from shared_code.storage import IDEMPOTENCY, Storage
+from shared_code.storage import IDEMPOTENCY, Storage, insert_entity
 
 MAX_KEY_LENGTH = 255
 #: How long a second request waits for the first one with the same key to finish.
@@ -82,7 +82,7 @@ def run_once(storage: Storage, org: str, key: str | None, fingerprint: str, ttl_
         claim = {"PartitionKey": org, "RowKey": row_key, "fingerprint": fingerprint,
                  "state": "pending", "createdAt": clock.iso(clock.now()), "operationId": str(uuid.uuid4())}
         try:
-            table.create_entity(claim)
+            insert_entity(table, claim)
             break  # the key is ours
         except ResourceExistsError:
             pass

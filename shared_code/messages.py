@@ -42,7 +42,7 @@ from shared_code.events import (
 from shared_code.message_request import NewMessage
 from shared_code.settings import Settings
 from shared_code.sms_text import measure
-from shared_code.storage import DISPATCH, DOCUMENTS, LINKS, MESSAGES, Storage
+from shared_code.storage import DISPATCH, DOCUMENTS, LINKS, MESSAGES, Storage, insert_entity
 
 log = logging.getLogger(__name__)
 
@@ -309,11 +309,10 @@ def create_message(storage: Storage, settings: Settings, principal: Principal,
         scheduled = message.send_at is not None and message.send_at > now
         message = replace(message, state=SCHEDULED if scheduled else QUEUED, queued_at=now)
         message = message.with_event("scheduled" if scheduled else "queued", at=now)
-    storage.table(LINKS).create_entity(
-        {"PartitionKey": message.token_hash, "RowKey": "", "org": message.org, "messageId": message.id}
-    )
+    insert_entity(storage.table(LINKS),
+                  {"PartitionKey": message.token_hash, "RowKey": "", "org": message.org, "messageId": message.id})
     try:
-        meta = storage.table(MESSAGES).create_entity(message_to_entity(message))
+        meta = insert_entity(storage.table(MESSAGES), message_to_entity(message))
     except ResourceExistsError:
         # Another run under the same key made it first: that one is the message, and an error
         # answer now would free the key for a second one. Our link's token was never sent to

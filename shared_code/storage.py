@@ -86,6 +86,9 @@ class Storage:
         if self._table is None:
             from azure.data.tables import TableServiceClient
 
+            from shared_code import table_serialization
+
+            table_serialization.install()
             cs = self._settings.storage_connection_string
             self._table = (
                 TableServiceClient.from_connection_string(cs, transport=self._transport())
@@ -174,6 +177,15 @@ class Storage:
                 if client is None:
                     client = self._cached_clients[key] = make()
         return client
+
+
+def insert_entity(table: Any, entity: dict[str, Any]) -> dict[str, Any]:
+    """Insert a row into a `TableClient`'s table; its metadata (`etag`) comes back.
+
+    Raises ResourceExistsError when the key is taken. The service is asked not to send the
+    row back: nothing here reads it, and echoing it costs both ends a serialisation.
+    """
+    return table.create_entity(entity, response_preference="return-no-content")
 
 
 @lru_cache(maxsize=1)
