@@ -20,12 +20,14 @@ partition, and a practice's messages share one: with a single practice, every re
 of a message cost Azurite about 3.5 ms more per 1,000 rows already stored, which Azure's
 indexed point lookups do not (Azurite 3.36 looks rows up by key, but needs Node 22).
 
-This machine is shared, and its speed changes from one run to the next (the same code has
-measured anywhere from 33 to 51 messages/s within an hour). So each row also gives the CPU
+This machine is shared, and its speed changes from one run to the next: the same code has
+measured anywhere from 25 to 47 messages/s within half an hour. So each row also gives the CPU
 time one message costs, by process: the host's workers, Azurite, and this process (the callers
-and the ACS emulator), read from /proc. Those milliseconds are what the code controls; the
-2-core capacity they allow is 2000 / total. A fixed pure-Python loop, timed at the start,
-tells a fast run of the machine from a slow one.
+and the ACS emulator), read from /proc; the 2-core capacity they allow is 2000 / total. Those
+milliseconds are what the code controls, though a slow phase inflates them too (by up to a
+half). A fixed pure-Python loop, timed at the start, tells a fast run of the machine from a slow
+one, but not every slow one: the neighbours' load shows in the CPU per message before it shows
+in the loop.
 """
 
 from __future__ import annotations
