@@ -193,7 +193,7 @@ def _run(stack: _Stack, attachment_ids: list[str], n: int) -> list[str]:
 
     cpu_before = (_cpu_seconds(stack.host_pid), _cpu_seconds(stack.azurite_pid), _self_cpu_seconds())
     start = time.perf_counter()
-    with ThreadPoolExecutor(CLIENTS) as pool:
+    with http, ThreadPoolExecutor(CLIENTS) as pool:
         list(pool.map(one, range(n)))
     accepted = time.perf_counter() - start
     deadline = time.monotonic() + max(120, n)

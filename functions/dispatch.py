@@ -6,7 +6,8 @@ import logging
 
 import azure.functions as func
 
-from shared_code.dispatch import dispatch_message, parse_dispatch, poison_unreadable
+from shared_code.dispatch import dispatch_message, poison_unreadable
+from shared_code.messages import DispatchRequest
 from shared_code.settings import get_settings
 from shared_code.storage import DISPATCH, get_storage
 
@@ -18,7 +19,7 @@ log = logging.getLogger("enclose.dispatch")
 def dispatch_queued_message(msg: func.QueueMessage) -> None:
     """Send one message. Transient SMS failures re-queue it with a delay; other errors raise."""
     body = msg.get_body()
-    request = parse_dispatch(body)
+    request = DispatchRequest.from_bytes(body)
     if request is None:
         poison_unreadable(get_storage(), body)  # retrying cannot make it readable
         log.warning("queue message %s is not a dispatch request", msg.id)

@@ -28,7 +28,6 @@ Exactly once, in four parts:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
@@ -86,16 +85,6 @@ DEFAULT_THROTTLE_PAUSE_SECONDS = 1.0
 INTERNAL_ERROR = "The text could not be sent because of an internal error."
 UNCONFIRMED = ("The SMS service did not confirm that the text was sent, and it cannot be tried again "
                "without risking a second copy. If the patient did not receive it, send a new message.")
-
-
-def parse_dispatch(body: bytes) -> DispatchRequest | None:
-    """The dispatch request in a queue entry, or None when it is not one of ours."""
-    try:
-        doc = json.loads(body)
-        attempts = int(doc.get("attempts") or 0)
-        return DispatchRequest(str(doc["org"]), str(doc["id"]), max(0, attempts))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
 
 
 def poison_unreadable(storage: Storage, body: bytes) -> None:

@@ -437,7 +437,7 @@ def _copy_document(storage: Storage, message: Message, attachment_id: str) -> No
 
 @dataclass(frozen=True)
 class DispatchRequest:
-    """One dispatch queue entry (read back by `shared_code.dispatch.parse_dispatch`)."""
+    """One dispatch queue entry: `{"org", "id", "attempts"}` as JSON."""
 
     org: str
     message_id: str
@@ -446,6 +446,19 @@ class DispatchRequest:
     def to_bytes(self) -> bytes:
         """The entry's body."""
         return json.dumps({"org": self.org, "id": self.message_id, "attempts": self.attempts}).encode()
+
+    @classmethod
+    def from_bytes(cls, body: bytes) -> DispatchRequest | None:
+        """The request in an entry's body, or None when it is not one of ours.
+
+        Entries written before retries were counted have no `attempts`: they count as none.
+        """
+        try:
+            doc = json.loads(body)
+            attempts = int(doc.get("attempts") or 0)
+            return cls(str(doc["org"]), str(doc["id"]), max(0, attempts))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
 
 
 def enqueue_dispatch(storage: Storage, message: Message) -> None:

@@ -11,9 +11,9 @@ Scope, kept small on purpose: a request whose answer is read whole (tables, queu
 properties, copies, uploads of bytes, and sending an SMS, which the ACS SDK makes as an
 old-style `azure.core.pipeline.transport.HttpRequest`) goes straight to urllib3, and comes back
 as the matching kind of response. Anything else, a streamed download, a multipart batch, a body
-that is a stream or generator, goes to the stock RequestsTransport this wraps. Errors map to azure-core's
-exceptions as RequestsTransport maps them, so the SDKs' retry policies, and the SMS
-dispatcher's "may it have been sent?", see the same ones: nothing reached the server is a
+that is a stream or generator, goes to the stock RequestsTransport this wraps. Errors map to
+azure-core's exceptions as RequestsTransport maps them, so the SDKs' retry policies, and the
+SMS dispatcher's "may it have been sent?", see the same ones: nothing reached the server is a
 ServiceRequestError, an answer lost after the request went out a ServiceResponseError.
 """
 

@@ -20,7 +20,6 @@ from shared_code.dispatch import (
     UNCONFIRMED,
     DispatchRequest,
     dispatch_message,
-    parse_dispatch,
     poison_unreadable,
 )
 from shared_code.messages import (
@@ -92,7 +91,7 @@ def _entries(storage, queue_name: str, message_id: str, wait: float = 0.0) -> li
     found: list[DispatchRequest] = []
     while True:
         for entry in queue.receive_messages(messages_per_page=32, visibility_timeout=1):
-            request = parse_dispatch(entry.content)
+            request = DispatchRequest.from_bytes(entry.content)
             if request is not None and request.message_id == message_id:
                 found.append(request)
                 queue.delete_message(entry)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -13,8 +12,6 @@ from shared_code.dispatch import (
     BACKOFF_MAX_SECONDS,
     MAX_RETRY_DELAY_SECONDS,
     REPEATABILITY_WINDOW,
-    DispatchRequest,
-    parse_dispatch,
     retry_delay,
     sms_tag,
     window_closed,
@@ -26,36 +23,6 @@ from tests.support.messages import message_record
 def message(**changes: Any) -> Message:
     """A queued message with plausible fields, changed as asked."""
     return message_record(**changes)
-
-
-def test_an_entry_round_trips() -> None:
-    request = DispatchRequest("A12345", "5f0c8f0e-8f0a-4d5e-9d1a-2b9f1c3d4e5f", attempts=3)
-    assert parse_dispatch(request.to_bytes()) == request
-
-
-def test_an_entry_from_before_retries_were_counted_has_no_attempts() -> None:
-    body = json.dumps({"org": "A12345", "id": "x"}).encode()
-    assert parse_dispatch(body) == DispatchRequest("A12345", "x", 0)
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b"",
-        b"not json",
-        b"[]",
-        b'{"org": "A12345"}',
-        b'{"id": "x"}',
-        b'{"org": "A", "id": "x", "attempts": "many"}',
-        b"\xff\xfe",
-    ],
-)
-def test_what_is_not_a_dispatch_entry(body: bytes) -> None:
-    assert parse_dispatch(body) is None
-
-
-def test_negative_attempts_count_as_none() -> None:
-    assert parse_dispatch(b'{"org": "A", "id": "x", "attempts": -4}').attempts == 0
 
 
 @pytest.mark.parametrize("attempt", range(1, 12))
