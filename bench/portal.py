@@ -70,8 +70,9 @@ def _dob_and_sas(stack: RunningStack, link: str, attachment_id: str) -> list[tup
     session, csrf = _session(link)
     samples = []
     for index in range(WARM_UP + RUNS):
-        check, verified = _timed(lambda: session.post(link, data={**RIGHT_DATE, "csrf": csrf},
-                                                      allow_redirects=False, timeout=10))
+        check, verified = _timed(
+            lambda: session.post(link, data={**RIGHT_DATE, "csrf": csrf}, allow_redirects=False, timeout=10)
+        )
         assert verified.status_code == 303, verified.status_code
         issue, redirect = _timed(lambda: session.get(download, allow_redirects=False, timeout=10))
         assert redirect.status_code == 303 and "sig=" in redirect.headers["Location"], redirect.status_code
@@ -120,14 +121,23 @@ def _function_times(stack: RunningStack, link: str, attachment_id: str) -> list[
     body = urlencode({**RIGHT_DATE, "csrf": csrf}).encode()
     samples = []
     for index in range(WARM_UP + RUNS):
-        post = func.HttpRequest("POST", link, headers={"Cookie": f"enclose_csrf={csrf}",
-                                                       "Content-Type": "application/x-www-form-urlencoded"},
-                                route_params={"token": token}, body=body)
+        post = func.HttpRequest(
+            "POST",
+            link,
+            headers={"Cookie": f"enclose_csrf={csrf}", "Content-Type": "application/x-www-form-urlencoded"},
+            route_params={"token": token},
+            body=body,
+        )
         check, verified = _timed(lambda: functions["portal_link"](post))  # noqa: B023 - called at once
         assert verified.status_code == 303, verified.status_code
         session = verified.headers["Set-Cookie"].split(";", 1)[0]
-        get = func.HttpRequest("GET", f"{link}/documents/{attachment_id}", headers={"Cookie": session},
-                               route_params={"token": token, "attachmentId": attachment_id}, body=b"")
+        get = func.HttpRequest(
+            "GET",
+            f"{link}/documents/{attachment_id}",
+            headers={"Cookie": session},
+            route_params={"token": token, "attachmentId": attachment_id},
+            body=b"",
+        )
         issue, redirect = _timed(lambda: functions["portal_download"](get))  # noqa: B023 - called at once
         assert redirect.status_code == 303 and "sig=" in redirect.headers["Location"], redirect.status_code
         if index >= WARM_UP:
@@ -139,10 +149,14 @@ def _latency_rows(samples: list[tuple[float, float]]) -> tuple[list[list[object]
     """Table rows for (DOB, SAS) samples and the p95 of their sum in ms."""
     checks, issues = [c for c, _ in samples], [i for _, i in samples]
     both = [c + i for c, i in samples]
-    rows = [[name, len(values), _ms(statistics.median(values)), _ms(_percentile(values, 0.95)), _ms(max(values))]
-            for name, values in (("POST date of birth (right) → 303", checks),
-                                 ("GET document → 303 with SAS", issues),
-                                 ("both (DOB check plus SAS issue)", both))]
+    rows = [
+        [name, len(values), _ms(statistics.median(values)), _ms(_percentile(values, 0.95)), _ms(max(values))]
+        for name, values in (
+            ("POST date of birth (right) → 303", checks),
+            ("GET document → 303 with SAS", issues),
+            ("both (DOB check plus SAS issue)", both),
+        )
+    ]
     return rows, _percentile(both, 0.95) * 1000
 
 
@@ -179,8 +193,10 @@ def main() -> None:
             rows, p95 = _latency_rows(_function_times(stack, link, attachment_id))
         print("Function time: the portal's functions invoked in-process against the stack's Azurite")
         print_table(["request", "n", "p50 ms", "p95 ms", "max ms"], rows)
-        print(f"DOB check plus SAS issue, p95 {p95:.1f} ms server time (budget < {BUDGET_MS:.0f} ms): "
-              f"{'within budget' if p95 < BUDGET_MS else 'OVER BUDGET'}")
+        print(
+            f"DOB check plus SAS issue, p95 {p95:.1f} ms server time (budget < {BUDGET_MS:.0f} ms): "
+            f"{'within budget' if p95 < BUDGET_MS else 'OVER BUDGET'}"
+        )
 
         rows, p95 = _latency_rows(_dob_and_sas(stack, link, attachment_id))
         print("\nClient-observed wall time over loopback through the local host (an upper bound)")
@@ -197,8 +213,7 @@ def main() -> None:
             ("date-of-birth form (GET /p/{token})", link, requests.Session, 200),
             ("documents (GET /p/{token}/documents)", f"{stack.base_url}/p/{token}/documents", signed_in, 200),
             ("link not found (GET /p/{unknown})", f"{stack.base_url}/p/{'x' * 24}", requests.Session, 404),
-            ("stylesheet (GET /static/portal.css)", f"{stack.base_url}/static/portal.css",
-             requests.Session, 200),
+            ("stylesheet (GET /static/portal.css)", f"{stack.base_url}/static/portal.css", requests.Session, 200),
         ]
         rows = [[name, f"{_pages_per_second(url, factory, status):.0f}"] for name, url, factory, status in pages]
         print(f"\nPortal pages per second ({CLIENTS} clients in parallel, {THROUGHPUT_SECONDS:.0f} s each)")

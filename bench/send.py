@@ -120,17 +120,42 @@ def _start(tmp: Path, clamd_address: str, rate_per_minute: int) -> _Stack:
     local = tmp / f"local-{rate_per_minute}"
     secrets = ensure_local_secrets(local)
     azurite = start_azurite(local / "azurite", ports)
-    emulator = SmsEmulator(api_port=ports.sms_api, inbox_port=ports.sms_inbox,
-                           access_key=secrets.value("sms-access-key"), cert_file=secrets.sms_cert,
-                           key_file=secrets.sms_key, event_grid_url=event_grid_url(ports.functions))
+    emulator = SmsEmulator(
+        api_port=ports.sms_api,
+        inbox_port=ports.sms_inbox,
+        access_key=secrets.value("sms-access-key"),
+        cert_file=secrets.sms_cert,
+        key_file=secrets.sms_key,
+        event_grid_url=event_grid_url(ports.functions),
+    )
     emulator.start()
-    env = {**os.environ, **local_settings(secrets, ports), "CLAMD_ADDRESS": clamd_address,
-           "SMS_RATE_PER_MINUTE": str(rate_per_minute), "FUNCTIONS_WORKER_PROCESS_COUNT": str(PROCESSES)}
+    env = {
+        **os.environ,
+        **local_settings(secrets, ports),
+        "CLAMD_ADDRESS": clamd_address,
+        "SMS_RATE_PER_MINUTE": str(rate_per_minute),
+        "FUNCTIONS_WORKER_PROCESS_COUNT": str(PROCESSES),
+    }
     log = open(tmp / f"host-{rate_per_minute}.log", "ab")  # noqa: SIM115 - the child writes to it
     host = subprocess.Popen(
-        [sys.executable, "-m", "devstack.host", "--port", str(ports.functions), "--processes", str(PROCESSES),
-         "--settings", str(local / "none.json"), "--host-json", str(ROOT / "host.json")],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "devstack.host",
+            "--port",
+            str(ports.functions),
+            "--processes",
+            str(PROCESSES),
+            "--settings",
+            str(local / "none.json"),
+            "--host-json",
+            str(ROOT / "host.json"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
     def stop() -> None:
@@ -146,8 +171,9 @@ def _start(tmp: Path, clamd_address: str, rate_per_minute: int) -> _Stack:
     except TimeoutError:
         stop()
         raise
-    practices = [{"Authorization": f"Bearer {make_token(f'B{p:05d}', 'gp1', local_dir=local)}"}
-                 for p in range(PRACTICES)]
+    practices = [
+        {"Authorization": f"Bearer {make_token(f'B{p:05d}', 'gp1', local_dir=local)}"} for p in range(PRACTICES)
+    ]
     return _Stack(f"http://127.0.0.1:{ports.functions}", emulator, practices, stop, host.pid, azurite.pid)
 
 
@@ -155,8 +181,12 @@ def _attachments(stack: _Stack) -> list[str]:
     """One clean attachment per practice (an attachment belongs to its practice)."""
     ids = []
     for headers in stack.practices:
-        answer = requests.post(f"{stack.base_url}/api/v1/attachments", headers=headers, timeout=60,
-                               files={"file": ("bench.pdf", sample_pdf("Bench"), "application/pdf")})
+        answer = requests.post(
+            f"{stack.base_url}/api/v1/attachments",
+            headers=headers,
+            timeout=60,
+            files={"file": ("bench.pdf", sample_pdf("Bench"), "application/pdf")},
+        )
         answer.raise_for_status()
         ids.append(answer.json()["id"])
     for headers, attachment_id in zip(stack.practices, ids, strict=True):
@@ -180,11 +210,14 @@ def _run(stack: _Stack, attachment_ids: list[str], n: int) -> list[str]:
 
     def one(i: int) -> None:
         practice = i % len(headers)
-        body = {"patient": {"nhsNumber": "9434765919", "dateOfBirth": "1970-01-31",
-                            "mobile": f"07700 900{i % 1000:03d}"},
-                "body": f"Bench {marker} #{i}", "attachmentIds": [attachment_ids[practice]]}
-        answer = http.request("POST", f"{stack.base_url}/api/v1/messages", body=json.dumps(body).encode(),
-                              headers=headers[practice])
+        body = {
+            "patient": {"nhsNumber": "9434765919", "dateOfBirth": "1970-01-31", "mobile": f"07700 900{i % 1000:03d}"},
+            "body": f"Bench {marker} #{i}",
+            "attachmentIds": [attachment_ids[practice]],
+        }
+        answer = http.request(
+            "POST", f"{stack.base_url}/api/v1/messages", body=json.dumps(body).encode(), headers=headers[practice]
+        )
         if answer.status != 202:
             raise RuntimeError(f"the API answered {answer.status}, not 202")
 
@@ -203,15 +236,32 @@ def _run(stack: _Stack, attachment_ids: list[str], n: int) -> list[str]:
     time.sleep(0.5)  # the last delivery reports, which this run's messages also cost
     cpu_after = (_cpu_seconds(stack.host_pid), _cpu_seconds(stack.azurite_pid), _self_cpu_seconds())
     per_message = [(after - before) * 1000 / n for before, after in zip(cpu_before, cpu_after, strict=True)]
-    return [str(n), f"{accepted:.1f}", f"{n / accepted:.1f}", f"{total:.1f}", f"{count / total:.1f}",
-            "yes" if count == n else f"only {count}",
-            *(f"{ms:.1f}" for ms in per_message), f"{sum(per_message):.1f}"]
+    return [
+        str(n),
+        f"{accepted:.1f}",
+        f"{n / accepted:.1f}",
+        f"{total:.1f}",
+        f"{count / total:.1f}",
+        "yes" if count == n else f"only {count}",
+        *(f"{ms:.1f}" for ms in per_message),
+        f"{sum(per_message):.1f}",
+    ]
 
 
 def main() -> None:
     """Print the tables: a warm-up, then the measured runs."""
-    headers = ["messages", "API s", "accepted/s", "to last text s", "dispatched/s", "all arrived",
-               "CPU ms/msg: host", "Azurite", "callers+ACS", "total"]
+    headers = [
+        "messages",
+        "API s",
+        "accepted/s",
+        "to last text s",
+        "dispatched/s",
+        "all arrived",
+        "CPU ms/msg: host",
+        "Azurite",
+        "callers+ACS",
+        "total",
+    ]
     print(f"machine speed: a fixed Python loop took {reference_loop_ms():.0f} ms (lower is faster)")
     with tempfile.TemporaryDirectory() as tmp:
         clamd = start_clamd(Path(tmp) / "clamd", include_system_signatures=False)
@@ -234,8 +284,10 @@ def main() -> None:
             print(f"CPU per message at most {cost:.1f} ms: {2000 / cost:.0f} messages/s would fill two cores")
             # In Azure, storage and ACS are services: the app's two cores carry only the host.
             host_cost = max(float(r[6]) for r in rows)
-            print(f"the host alone at most {host_cost:.1f} ms: {2000 / host_cost:.0f} messages/s on two cores of its"
-                  " own, as in Azure, where storage and ACS do not share them")
+            print(
+                f"the host alone at most {host_cost:.1f} ms: {2000 / host_cost:.0f} messages/s on two cores of its"
+                " own, as in Azure, where storage and ACS do not share them"
+            )
 
             paced = _start(Path(tmp), clamd.address, 600)
             try:

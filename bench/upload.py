@@ -80,8 +80,12 @@ def _whole(stack: RunningStack, data: bytes) -> tuple[float, float]:
 
     headers = stack.auth()
     t = time.perf_counter()
-    answer = requests.post(f"{stack.base_url}/api/v1/attachments", headers=headers,
-                           files={"file": ("bench.pdf", io.BytesIO(data), "application/pdf")}, timeout=60)
+    answer = requests.post(
+        f"{stack.base_url}/api/v1/attachments",
+        headers=headers,
+        files={"file": ("bench.pdf", io.BytesIO(data), "application/pdf")},
+        timeout=60,
+    )
     answer.raise_for_status()
     attachment_id = answer.json()["id"]
     url = f"{stack.base_url}/api/v1/attachments/{attachment_id}"
@@ -116,10 +120,17 @@ def main() -> None:
             client, server = _whole(stack, data)
             sums.append(write + scan + copy)
             servers.append(server)
-            rows.append([f"{write * 1000:.0f}", f"{scan * 1000:.0f}", f"{copy * 1000:.0f}",
-                         f"{(write + scan + copy) * 1000:.0f}", f"{server * 1000:.0f}", f"{client * 1000:.0f}"])
-        print_table(["write ms", "scan ms", "copy ms", "sum ms", "upload→clean ms (server)",
-                     "(client-observed)"], rows)
+            rows.append(
+                [
+                    f"{write * 1000:.0f}",
+                    f"{scan * 1000:.0f}",
+                    f"{copy * 1000:.0f}",
+                    f"{(write + scan + copy) * 1000:.0f}",
+                    f"{server * 1000:.0f}",
+                    f"{client * 1000:.0f}",
+                ]
+            )
+        print_table(["write ms", "scan ms", "copy ms", "sum ms", "upload→clean ms (server)", "(client-observed)"], rows)
         ratio = statistics.median(servers) / statistics.median(sums)
         print(f"median ratio {ratio:.2f}× (budget 2×): {'within budget' if ratio <= 2 else 'OVER BUDGET'}")
 
@@ -133,8 +144,10 @@ def main() -> None:
         _whole(stack, data)
         peak = _status_kb(pid, "VmHWM")
         growth = (peak - idle) * 1024 / len(data)
-        print_table(["idle RSS MB", "peak RSS MB", "peak above idle / file size"],
-                    [[f"{idle / 1024:.1f}", f"{peak / 1024:.1f}", f"{growth:.2f}×"]])
+        print_table(
+            ["idle RSS MB", "peak RSS MB", "peak above idle / file size"],
+            [[f"{idle / 1024:.1f}", f"{peak / 1024:.1f}", f"{growth:.2f}×"]],
+        )
         print(f"memory: {'within budget' if growth < 4 else 'OVER BUDGET'} (budget under 4×)")
 
 

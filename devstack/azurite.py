@@ -43,10 +43,20 @@ def start_azurite(location: Path, ports: Ports, *, quiet: bool = True) -> subpro
     location.mkdir(parents=True, exist_ok=True)
     args = [
         binary,
-        "--location", str(location),
-        "--blobHost", "127.0.0.1", "--blobPort", str(ports.blob),
-        "--queueHost", "127.0.0.1", "--queuePort", str(ports.queue),
-        "--tableHost", "127.0.0.1", "--tablePort", str(ports.table),
+        "--location",
+        str(location),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(ports.blob),
+        "--queueHost",
+        "127.0.0.1",
+        "--queuePort",
+        str(ports.queue),
+        "--tableHost",
+        "127.0.0.1",
+        "--tablePort",
+        str(ports.table),
         # The Python SDKs are newer than the emulator's API version list.
         "--skipApiVersionCheck",
         # Nothing leaves this machine (and its network is closed anyway).
@@ -55,8 +65,13 @@ def start_azurite(location: Path, ports: Ports, *, quiet: bool = True) -> subpro
     ]
     log = open(location / "azurite.log", "ab")  # noqa: SIM115 - owned by the child process
     proc = subprocess.Popen(
-        args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True, preexec_fn=die_with_parent, env={**os.environ},
+        args,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
+        env={**os.environ},
     )
     try:
         for port in (ports.blob, ports.queue, ports.table):

@@ -82,8 +82,14 @@ def _ping(port: int) -> bool:
         return False
 
 
-def start_clamd(workdir: Path, *, port: int | None = None, include_system_signatures: bool = True,
-                stream_max_bytes: int = 10 * 1024 * 1024, timeout: float = 120.0) -> ClamdProcess:
+def start_clamd(
+    workdir: Path,
+    *,
+    port: int | None = None,
+    include_system_signatures: bool = True,
+    stream_max_bytes: int = 10 * 1024 * 1024,
+    timeout: float = 120.0,
+) -> ClamdProcess:
     """Start clamd with its database and config under `workdir`; returns once it answers PING."""
     binary = clamd_binary()
     if binary is None:
@@ -104,29 +110,37 @@ def start_clamd(workdir: Path, *, port: int | None = None, include_system_signat
     port = port or _free_port()
     config = workdir / "clamd.conf"
     config.write_text(
-        "\n".join([
-            "Foreground yes",
-            f"DatabaseDirectory {database}",
-            f"TCPSocket {port}",
-            "TCPAddr 127.0.0.1",
-            f"LocalSocket {workdir / 'clamd.sock'}",
-            f"StreamMaxLength {stream_max_bytes}",
-            "MaxThreads 4",
-            "ReadTimeout 30",
-            "CommandReadTimeout 30",
-            "LogTime yes",
-            f"LogFile {workdir / 'clamd.log'}",
-            "LogSyslog no",
-            "SelfCheck 0",
-            f"PidFile {workdir / 'clamd.pid'}",
-            f"TemporaryDirectory {workdir}",
-            "",
-        ])
+        "\n".join(
+            [
+                "Foreground yes",
+                f"DatabaseDirectory {database}",
+                f"TCPSocket {port}",
+                "TCPAddr 127.0.0.1",
+                f"LocalSocket {workdir / 'clamd.sock'}",
+                f"StreamMaxLength {stream_max_bytes}",
+                "MaxThreads 4",
+                "ReadTimeout 30",
+                "CommandReadTimeout 30",
+                "LogTime yes",
+                f"LogFile {workdir / 'clamd.log'}",
+                "LogSyslog no",
+                "SelfCheck 0",
+                f"PidFile {workdir / 'clamd.pid'}",
+                f"TemporaryDirectory {workdir}",
+                "",
+            ]
+        )
     )
     log = open(workdir / "clamd.out", "ab")  # noqa: SIM115 - owned by the child
     started = time.monotonic()
-    proc = subprocess.Popen([binary, "--config-file", str(config)], stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
+    proc = subprocess.Popen(
+        [binary, "--config-file", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
+    )
     deadline = time.monotonic() + timeout
     while not _ping(port):
         if proc.poll() is not None:

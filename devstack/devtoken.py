@@ -15,22 +15,34 @@ from devstack.localsecrets import (
 )
 
 
-def make_token(org: str, user: str, *, org_name: str | None = None, ttl_seconds: int = 3600,
-               local_dir: Path = DEFAULT_LOCAL_DIR, issuer: str = LOCAL_ISSUER,
-               audience: str = LOCAL_AUDIENCE, not_before: int | None = None) -> str:
+def make_token(
+    org: str,
+    user: str,
+    *,
+    org_name: str | None = None,
+    ttl_seconds: int = 3600,
+    local_dir: Path = DEFAULT_LOCAL_DIR,
+    issuer: str = LOCAL_ISSUER,
+    audience: str = LOCAL_AUDIENCE,
+    not_before: int | None = None,
+) -> str:
     """An RS256 JWT for the local issuer, signed with the key under `local_dir`."""
     import jwt
 
     secrets = ensure_local_secrets(local_dir)
     now = int(time.time())
     claims = {
-        "iss": issuer, "aud": audience, "sub": user, "org": org,
-        "iat": now, "nbf": now if not_before is None else not_before, "exp": now + ttl_seconds,
+        "iss": issuer,
+        "aud": audience,
+        "sub": user,
+        "org": org,
+        "iat": now,
+        "nbf": now if not_before is None else not_before,
+        "exp": now + ttl_seconds,
     }
     if org_name:
         claims["org_name"] = org_name
-    return jwt.encode(claims, secrets.jwt_private_key.read_bytes(), algorithm="RS256",
-                      headers={"kid": "devstack-1"})
+    return jwt.encode(claims, secrets.jwt_private_key.read_bytes(), algorithm="RS256", headers={"kid": "devstack-1"})
 
 
 def main(argv: list[str] | None = None) -> int:

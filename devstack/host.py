@@ -158,9 +158,7 @@ class HostConfig:
             new_batch_threshold=int(queues.get("newBatchThreshold", batch // 2)),
             message_encoding=str(queues.get("messageEncoding", "base64")).lower(),
             # Never poll slower than our own idle ceiling: Azure's default (1 min) is for billing.
-            max_polling_interval=min(
-                QUEUE_MAX_POLL, _timespan(queues.get("maxPollingInterval"), QUEUE_MAX_POLL)
-            ),
+            max_polling_interval=min(QUEUE_MAX_POLL, _timespan(queues.get("maxPollingInterval"), QUEUE_MAX_POLL)),
             function_timeout=_timespan(data.get("functionTimeout"), 300.0),
         )
 
@@ -180,8 +178,23 @@ def _resolve(value: str) -> str:
 # --------------------------------------------------------------------------- route templates
 
 _CONSTRAINTS = {
-    "int", "long", "guid", "alpha", "bool", "minlength", "maxlength", "length", "min", "max",
-    "range", "regex", "datetime", "decimal", "double", "float", "required",
+    "int",
+    "long",
+    "guid",
+    "alpha",
+    "bool",
+    "minlength",
+    "maxlength",
+    "length",
+    "min",
+    "max",
+    "range",
+    "regex",
+    "datetime",
+    "decimal",
+    "double",
+    "float",
+    "required",
 }
 
 
@@ -222,8 +235,10 @@ def _constraint_ok(kind: str, arg: str | None, value: str) -> bool:
             nums = [int(x) for x in (arg or "").split(",")]
             n = len(value) if "length" in kind else int(value)
             lo, hi = {
-                "minlength": (nums[0], math.inf), "maxlength": (-math.inf, nums[0]),
-                "min": (nums[0], math.inf), "max": (-math.inf, nums[0]),
+                "minlength": (nums[0], math.inf),
+                "maxlength": (-math.inf, nums[0]),
+                "min": (nums[0], math.inf),
+                "max": (-math.inf, nums[0]),
             }.get(kind, (nums[0], nums[-1]))
             return lo <= n <= hi
         if kind == "regex":
@@ -376,9 +391,7 @@ def discover(functions: list[Any]) -> list[FunctionSpec]:
         for b in f.get_bindings():
             if b is trigger or (b.name == "$return" and b.type == "http"):
                 continue
-            raise ValueError(
-                f"function {name!r}: binding {b.type!r} ({b.name!r}) is not supported by the local host"
-            )
+            raise ValueError(f"function {name!r}: binding {b.type!r} ({b.name!r}) is not supported by the local host")
         try:
             sig = inspect.signature(user_fn, eval_str=True)
         except (NameError, TypeError, AttributeError):
@@ -396,16 +409,18 @@ def discover(functions: list[Any]) -> list[FunctionSpec]:
                 raise ValueError(f"function {name!r}: parameter {pname!r} has no binding")
         if trigger_param is None:
             raise ValueError(f"function {name!r}: no parameter named {trigger.name!r} for its trigger")
-        specs.append(FunctionSpec(
-            name=name,
-            func=user_fn,
-            trigger_type=ttype,
-            trigger=trigger,
-            trigger_param=trigger_param,
-            annotation=annotation,
-            context_param=context_param,
-            is_async=inspect.iscoroutinefunction(user_fn),
-        ))
+        specs.append(
+            FunctionSpec(
+                name=name,
+                func=user_fn,
+                trigger_type=ttype,
+                trigger=trigger,
+                trigger_param=trigger_param,
+                annotation=annotation,
+                context_param=context_param,
+                is_async=inspect.iscoroutinefunction(user_fn),
+            )
+        )
     names = [s.name.lower() for s in specs]
     if len(set(names)) != len(names):
         raise ValueError("function names must be unique")
@@ -764,7 +779,10 @@ def _client_options() -> dict[str, Any]:
 
             _TRANSPORT = DirectTransport(connection_timeout=5, read_timeout=30)
     return {
-        "transport": _TRANSPORT, "retry_total": 2, "initial_backoff": 0, "increment_base": 1,
+        "transport": _TRANSPORT,
+        "retry_total": 2,
+        "initial_backoff": 0,
+        "increment_base": 1,
         "random_jitter_range": 0,
     }
 
@@ -812,10 +830,13 @@ class _QueueListener:
             if stopping.is_set():
                 break
             try:
-                messages = list(self.client.receive_messages(
-                    max_messages=self.batch, messages_per_page=self.batch,
-                    visibility_timeout=PROCESSING_VISIBILITY,
-                ))
+                messages = list(
+                    self.client.receive_messages(
+                        max_messages=self.batch,
+                        messages_per_page=self.batch,
+                        visibility_timeout=PROCESSING_VISIBILITY,
+                    )
+                )
                 failing = False
             except Exception as exc:  # noqa: BLE001 - storage down: keep trying, say so once
                 if not failing:
@@ -943,7 +964,7 @@ class _BlobListener:
         _create_if_missing(self.container.create_container)
         _create_if_missing(self.receipts.create_container)
         for b in self.receipts.list_blobs(name_starts_with=self.receipt_prefix):
-            etag, _, rest = b.name[len(self.receipt_prefix):].partition("/")
+            etag, _, rest = b.name[len(self.receipt_prefix) :].partition("/")
             container, _, name = rest.partition("/")
             if container == self.container_name:
                 self.done.setdefault(name, set()).add(etag)
@@ -993,8 +1014,9 @@ class _BlobListener:
         try:
             self._process(props, etag)
         except Exception:
-            log.exception("blob trigger %s: blob %s/%s could not be completed", self.spec.name,
-                          self.container_name, props.name)
+            log.exception(
+                "blob trigger %s: blob %s/%s could not be completed", self.spec.name, self.container_name, props.name
+            )
         finally:
             with self.lock:
                 self.busy.discard(props.name)
@@ -1011,8 +1033,11 @@ class _BlobListener:
         except (ResourceNotFoundError, ResourceModifiedError):
             return  # gone or changed since the listing: the next scan decides
         properties = {
-            "Length": props.size, "ContentLength": props.size, "ETag": props.etag,
-            "ContentType": props.content_settings.content_type, "BlobType": "BlockBlob",
+            "Length": props.size,
+            "ContentLength": props.size,
+            "ETag": props.etag,
+            "ContentType": props.content_settings.content_type,
+            "BlobType": "BlockBlob",
             "LastModified": props.last_modified.isoformat() if props.last_modified else None,
             "CreatedOn": props.creation_time.isoformat() if props.creation_time else None,
         }
@@ -1033,14 +1058,26 @@ class _BlobListener:
             tries = self.failures[key] = self.failures.get(key, 0) + 1
             self.retry_at[key] = time.monotonic() + self.host.config.visibility_timeout
         if tries >= self.host.config.max_dequeue_count:
-            message = json.dumps({
-                "Type": "BlobTrigger", "FunctionId": self.spec.full_name, "BlobType": "BlockBlob",
-                "ContainerName": self.container_name, "BlobName": props.name, "ETag": props.etag,
-            })
+            message = json.dumps(
+                {
+                    "Type": "BlobTrigger",
+                    "FunctionId": self.spec.full_name,
+                    "BlobType": "BlockBlob",
+                    "ContainerName": self.container_name,
+                    "BlobName": props.name,
+                    "ETag": props.etag,
+                }
+            )
             _create_if_missing(self.poison.create_queue)
             self.poison.send_message(base64.b64encode(message.encode()).decode())
-            log.warning("blob trigger %s: blob %s/%s failed %d times; sent to %s", self.spec.name,
-                        self.container_name, props.name, tries, BLOB_POISON_QUEUE)
+            log.warning(
+                "blob trigger %s: blob %s/%s failed %d times; sent to %s",
+                self.spec.name,
+                self.container_name,
+                props.name,
+                tries,
+                BLOB_POISON_QUEUE,
+            )
             self._receipt(props.name, etag)
 
     def _receipt(self, name: str, etag: str) -> None:
@@ -1196,7 +1233,8 @@ class LocalHost:
                     self._listeners.append(_TimerRunner(self, spec))
             slots = sum(
                 (lst.batch + lst.threshold) if isinstance(lst, _QueueListener) else lst.limit
-                for lst in self._listeners if isinstance(lst, (_QueueListener, _BlobListener))
+                for lst in self._listeners
+                if isinstance(lst, (_QueueListener, _BlobListener))
             )
             self._host_pool = concurrent.futures.ThreadPoolExecutor(slots + 2, thread_name_prefix="host")
             handler = type("Handler", (_HttpHandler,), {"localhost": self})
@@ -1259,8 +1297,9 @@ class LocalHost:
                 methods = ",".join(sorted(route.methods)) if route.methods else "*"
                 lines.append(f"{spec.name}: [{methods}] {self.base_url}/{route.template.template}")
             elif spec.trigger_type == "eventGridTrigger":
-                lines.append(f"{spec.name}: eventGridTrigger "
-                             f"{self.base_url}/runtime/webhooks/eventgrid?functionName={spec.name}")
+                lines.append(
+                    f"{spec.name}: eventGridTrigger {self.base_url}/runtime/webhooks/eventgrid?functionName={spec.name}"
+                )
             elif spec.trigger_type in ("blobTrigger", "timerTrigger") and not self.singletons:
                 lines.append(f"{spec.name}: {spec.trigger_type} (not in this process: it runs in worker 0)")
             else:
@@ -1333,8 +1372,13 @@ class LocalHost:
         return HttpAnswer(404)  # the real host answers 404 for an unknown route and for a wrong method
 
     def _invoke_http(
-        self, route: _HttpRoute, method: str, split: urllib.parse.SplitResult, headers: Any,
-        values: dict[str, str], body: bytes,
+        self,
+        route: _HttpRoute,
+        method: str,
+        split: urllib.parse.SplitResult,
+        headers: Any,
+        values: dict[str, str],
+        body: bytes,
     ) -> HttpAnswer:
         merged: dict[str, str] = {}
         for name, value in headers.items():
@@ -1346,8 +1390,13 @@ class LocalHost:
         authority = headers.get("Host") or f"{self.bind_host}:{self.port}"
         url = f"http://{authority}{split.path}" + (f"?{split.query}" if split.query else "")
         request = _WorkerHttpRequest(
-            method=method, url=url, headers=merged, params=params, route_params=values,
-            body_type="bytes", body=body,
+            method=method,
+            url=url,
+            headers=merged,
+            params=params,
+            route_params=values,
+            body_type="bytes",
+            body=body,
         )
         outcome = self._invoker.run(route.spec, request)
         answer = self._http_answer(route.spec, outcome)
@@ -1449,8 +1498,13 @@ class LocalHost:
 def _set_cookie(morsel: Any) -> str:
     """A Set-Cookie value from the worker's parsed cookie, written as the host writes it (value unquoted)."""
     parts = [f"{morsel.key}={morsel.value}"]
-    for attr, label in (("expires", "expires"), ("max-age", "max-age"), ("domain", "domain"),
-                        ("path", "path"), ("samesite", "samesite")):
+    for attr, label in (
+        ("expires", "expires"),
+        ("max-age", "max-age"),
+        ("domain", "domain"),
+        ("path", "path"),
+        ("samesite", "samesite"),
+    ):
         if morsel[attr]:
             parts.append(f"{label}={morsel[attr]}")
     parts.extend(flag for flag in ("secure", "httponly") if morsel[flag])
@@ -1507,9 +1561,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--settings", type=Path, default=ROOT / "local.settings.json")
     parser.add_argument("--host-json", type=Path, default=ROOT / "host.json")
     parser.add_argument(
-        "--processes", type=_process_count, default=None, metavar="N",
+        "--processes",
+        type=_process_count,
+        default=None,
+        metavar="N",
         help=f"worker processes sharing the port, 1 to {MAX_PROCESSES} "
-             "(default FUNCTIONS_WORKER_PROCESS_COUNT, else 1)",
+        "(default FUNCTIONS_WORKER_PROCESS_COUNT, else 1)",
     )
     # Set by the supervisor of a multi-process host on the workers it starts; not for people.
     parser.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
@@ -1551,8 +1608,19 @@ def main(argv: list[str] | None = None) -> int:
         if port == 0:
             port = _free_port(args.host)  # the workers must agree on one port
         command = [
-            sys.executable, "-m", "devstack.host", "--port", str(port), "--host", args.host, "--app", args.app,
-            "--settings", str(args.settings.resolve()), "--host-json", str(args.host_json.resolve()),
+            sys.executable,
+            "-m",
+            "devstack.host",
+            "--port",
+            str(port),
+            "--host",
+            args.host,
+            "--app",
+            args.app,
+            "--settings",
+            str(args.settings.resolve()),
+            "--host-json",
+            str(args.host_json.resolve()),
         ]
         stop_timeout = 2 * HostConfig.load(args.host_json).function_timeout + 30
         return _Supervisor(command, processes, f"http://{args.host}:{port}", stop_timeout).run()
@@ -1566,8 +1634,12 @@ def _serve(args: argparse.Namespace, port: int) -> int:
     worker = args.worker_index
     app = _find_app(importlib.import_module(args.app))
     host = LocalHost(
-        app.get_functions(), port=port, host=args.host, host_json=args.host_json,
-        singletons=worker is None or worker == 0, reuse_port=worker is not None,
+        app.get_functions(),
+        port=port,
+        host=args.host,
+        host_json=args.host_json,
+        singletons=worker is None or worker == 0,
+        reuse_port=worker is not None,
     )
     # The handler only appends to a list: it runs between two bytecodes of the main thread, and a
     # second signal (os.killpg on the group, then the supervisor forwarding its own) must not find a
@@ -1677,7 +1749,9 @@ class _Supervisor:
         try:
             worker.proc = subprocess.Popen(
                 [*self.command, "--worker-index", str(worker.index), "--ready-fd", str(write_fd)],
-                env=self.env, stdin=subprocess.DEVNULL, pass_fds=(write_fd,),
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                pass_fds=(write_fd,),
                 # Same process group as the supervisor (callers stop the group with os.killpg), and
                 # SIGTERM from the kernel if the supervisor dies, even by SIGKILL.
                 preexec_fn=die_with_parent,
@@ -1720,11 +1794,17 @@ class _Supervisor:
         worker.ready = False
         how = _exit_reason(code)
         if worker.start_failures >= START_FAILURES_BEFORE_GIVING_UP:
-            log.error("worker %d (pid %d) exited before listening %d times in a row (%s); giving up",
-                      worker.index, pid, worker.start_failures, how)
+            log.error(
+                "worker %d (pid %d) exited before listening %d times in a row (%s); giving up",
+                worker.index,
+                pid,
+                worker.start_failures,
+                how,
+            )
             return False
-        log.warning("worker %d (pid %d) exited unexpectedly (%s); restarting it in %.0fs",
-                    worker.index, pid, how, RESTART_DELAY)
+        log.warning(
+            "worker %d (pid %d) exited unexpectedly (%s); restarting it in %.0fs", worker.index, pid, how, RESTART_DELAY
+        )
         worker.restart_at = time.monotonic() + RESTART_DELAY
         return True
 

@@ -96,8 +96,12 @@ def ensure_local_secrets(root: Path = DEFAULT_LOCAL_DIR) -> LocalSecrets:
         key = serialization.load_pem_private_key(s.jwt_private_key.read_bytes(), None)
         numbers = key.public_key().public_numbers()
         jwk = {
-            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": "devstack-1",
-            "n": _b64url_uint(numbers.n), "e": _b64url_uint(numbers.e),
+            "kty": "RSA",
+            "use": "sig",
+            "alg": "RS256",
+            "kid": "devstack-1",
+            "n": _b64url_uint(numbers.n),
+            "e": _b64url_uint(numbers.e),
         }
         s.jwks.write_text(json.dumps({"keys": [jwk]}, indent=2))
 
@@ -140,9 +144,7 @@ def local_settings(s: LocalSecrets, ports: Ports) -> dict[str, str]:
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "AzureWebJobsFeatureFlags": "EnableWorkerIndexing",
         "AzureWebJobsStorage": connection_string(ports),
-        "ACS_CONNECTION_STRING": (
-            f"endpoint=https://127.0.0.1:{ports.sms_api}/;accesskey={s.value('sms-access-key')}"
-        ),
+        "ACS_CONNECTION_STRING": (f"endpoint=https://127.0.0.1:{ports.sms_api}/;accesskey={s.value('sms-access-key')}"),
         "ACS_CA_BUNDLE": str(s.sms_cert),
         "SMS_SENDER": "Enclose",
         "PORTAL_BASE_URL": f"http://127.0.0.1:{ports.functions}",

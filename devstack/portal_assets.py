@@ -43,8 +43,7 @@ def build(source: Path = SOURCE, target: Path = TARGET) -> Path:
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    (target / "nhsuk-frontend.min.css").write_text(adapt_stylesheet(css.read_text(encoding="utf-8")),
-                                                  encoding="utf-8")
+    (target / "nhsuk-frontend.min.css").write_text(adapt_stylesheet(css.read_text(encoding="utf-8")), encoding="utf-8")
     images = source / "assets" / "images"
     if images.is_dir():
         shutil.copytree(images, target / "images")

@@ -56,10 +56,14 @@ class Stack:
         from devstack.sms_emulator import SmsEmulator
 
         emulator = SmsEmulator(
-            api_port=self.ports.sms_api, inbox_port=self.ports.sms_inbox,
-            access_key=secrets.value("sms-access-key"), cert_file=secrets.sms_cert, key_file=secrets.sms_key,
-            event_grid_url=(f"http://127.0.0.1:{self.ports.functions}"
-                            "/runtime/webhooks/eventgrid?functionName=delivery_report"),
+            api_port=self.ports.sms_api,
+            inbox_port=self.ports.sms_inbox,
+            access_key=secrets.value("sms-access-key"),
+            cert_file=secrets.sms_cert,
+            key_file=secrets.sms_key,
+            event_grid_url=(
+                f"http://127.0.0.1:{self.ports.functions}/runtime/webhooks/eventgrid?functionName=delivery_report"
+            ),
         )
         emulator.start()
         self._stoppers.append(emulator.stop)
@@ -69,8 +73,9 @@ class Stack:
         import function_app
         from devstack.host import LocalHost
 
-        host = LocalHost(function_app.app.get_functions(), port=self.ports.functions,
-                         host_json=ROOT / "host.json", environ=values)
+        host = LocalHost(
+            function_app.app.get_functions(), port=self.ports.functions, host_json=ROOT / "host.json", environ=values
+        )
         host.start()
         self._stoppers.append(host.stop)
 
@@ -78,8 +83,11 @@ class Stack:
         from devstack.clamd import clamd_available, start_clamd
 
         if not clamd_available():
-            print("warning: ClamAV (clamd) is not installed, so uploads cannot be scanned and will be "
-                  "rejected. Install it with: apt-get install clamav-daemon", file=sys.stderr)
+            print(
+                "warning: ClamAV (clamd) is not installed, so uploads cannot be scanned and will be "
+                "rejected. Install it with: apt-get install clamav-daemon",
+                file=sys.stderr,
+            )
             return None
         clamd = start_clamd(self.local_dir / "clamd")
         self._stoppers.append(clamd.stop)

@@ -150,8 +150,13 @@ class Fault:
     def as_json(self) -> dict[str, Any]:
         """The fault as `GET /control/faults` shows it."""
         return {
-            "id": self.id, "mode": self.mode, "status": self.status, "count": self.count,
-            "remaining": self.remaining, "seconds": self.seconds, "record": self.record,
+            "id": self.id,
+            "mode": self.mode,
+            "status": self.status,
+            "count": self.count,
+            "remaining": self.remaining,
+            "seconds": self.seconds,
+            "record": self.record,
             "retryAfter": self.retry_after,
         }
 
@@ -267,8 +272,12 @@ def _error(code: str, message: str) -> dict[str, Any]:
 
 def _failed_item(to: Any, status: int, message: str, repeatability: str | None = None) -> dict[str, Any]:
     return {
-        "to": to if isinstance(to, str) else "", "messageId": None, "httpStatusCode": status,
-        "errorMessage": message, "repeatabilityResult": repeatability, "successful": False,
+        "to": to if isinstance(to, str) else "",
+        "messageId": None,
+        "httpStatusCode": status,
+        "errorMessage": message,
+        "repeatabilityResult": repeatability,
+        "successful": False,
     }
 
 
@@ -335,14 +344,19 @@ class _DeliveryReporter:
     def _post(self, event: dict[str, Any], attempt: int) -> None:
         status: int | None
         try:
-            response = self._http.request("POST", self._url, body=json.dumps([event]).encode("utf-8"), headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "aeg-event-type": "Notification",
-                "aeg-subscription-name": "SMS-EMULATOR",
-                "aeg-delivery-count": str(attempt),
-                "aeg-data-version": event["dataVersion"],
-                "aeg-metadata-version": event["metadataVersion"],
-            })
+            response = self._http.request(
+                "POST",
+                self._url,
+                body=json.dumps([event]).encode("utf-8"),
+                headers={
+                    "Content-Type": "application/json; charset=utf-8",
+                    "aeg-event-type": "Notification",
+                    "aeg-subscription-name": "SMS-EMULATOR",
+                    "aeg-delivery-count": str(attempt),
+                    "aeg-data-version": event["dataVersion"],
+                    "aeg-metadata-version": event["metadataVersion"],
+                },
+            )
             status = response.status
         except urllib3.exceptions.HTTPError:
             status = None
@@ -364,8 +378,9 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], handler: type, emulator: SmsEmulator,
-                 tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, address: tuple[str, int], handler: type, emulator: SmsEmulator, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.emulator = emulator
         self._tls = tls
         super().__init__(address, handler)
@@ -509,10 +524,15 @@ class _InboxHandler(_Handler):
         path = urlsplit(self.path).path
         if path == "/":
             page = _render_inbox(emulator.messages).encode("utf-8")
-            self.send_body(200, page, "text/html; charset=utf-8", {
-                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-                "Referrer-Policy": "no-referrer",
-            })
+            self.send_body(
+                200,
+                page,
+                "text/html; charset=utf-8",
+                {
+                    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+                    "Referrer-Policy": "no-referrer",
+                },
+            )
         elif path == "/messages":
             self.send_json(200, emulator.messages)
         elif path == "/control/faults":
@@ -561,7 +581,7 @@ def _linkify(text: str) -> str:
     out, pos = [], 0
     for match in _URL.finditer(text):
         url = match.group(0).rstrip(".,;:!?)]}")
-        out.append(html.escape(text[pos:match.start()]))
+        out.append(html.escape(text[pos : match.start()]))
         out.append(f'<a href="{html.escape(url, quote=True)}" rel="noreferrer">{html.escape(url)}</a>')
         pos = match.start() + len(url)
     out.append(html.escape(text[pos:]))
@@ -572,7 +592,7 @@ def _render_inbox(messages: list[dict[str, Any]]) -> str:
     rows = "\n".join(
         "<tr>"
         f"<td>{html.escape(m['receivedAt'])}</td><td>{html.escape(m['from'])}</td>"
-        f"<td>{html.escape(m['to'])}</td><td class=\"text\">{_linkify(m['message'])}</td>"
+        f'<td>{html.escape(m["to"])}</td><td class="text">{_linkify(m["message"])}</td>'
         f"<td><code>{html.escape(m['id'])}</code></td>"
         "</tr>"
         for m in messages
@@ -672,8 +692,9 @@ class SmsEmulator:
             self._reporter = _DeliveryReporter(self._event_grid_url, self._delivery_delay)
             self._reporter.start()
         for server, name in ((api, "sms-api"), (inbox, "sms-inbox")):
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                      name=name, daemon=True)
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=name, daemon=True
+            )
             thread.start()
             self._threads.append(thread)
         log.info("SMS emulator listening: api %s, inbox %s", self.api_url, self.inbox_url)
@@ -804,8 +825,9 @@ class SmsEmulator:
         split = urlsplit(target)
         if split.path != "/sms":
             return _Reply(404, _error("NotFound", "Resource not found."), {})
-        reason = check_signature(method="POST", target=target, headers=headers, body=body,
-                                 key=self._key, now=_utc_now())
+        reason = check_signature(
+            method="POST", target=target, headers=headers, body=body, key=self._key, now=_utc_now()
+        )
         if reason is not None:
             log.info("send refused: 401 (%s)", reason)
             return _Reply(401, _error("Unauthorized", f"Denied: {reason}."), {"WWW-Authenticate": "HMAC-SHA256"})
@@ -861,8 +883,9 @@ class SmsEmulator:
             self._reporter.schedule(event)
         return _Reply(202, {"value": items}, {})
 
-    def _send_one(self, sender: str, text: str, recipient: dict[str, Any], wants_report: bool,
-                  tag: str | None, now: datetime) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def _send_one(
+        self, sender: str, text: str, recipient: dict[str, Any], wants_report: bool, tag: str | None, now: datetime
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         to = recipient.get("to")
         if not isinstance(to, str) or not _E164.match(to):
             return _failed_item(to, 400, "Invalid To phone number format."), None
@@ -882,12 +905,14 @@ class SmsEmulator:
                 except ValueError:
                     first = None
                 if first is None:
-                    return _failed_item(to, 400, "Invalid repeatabilityFirstSent: an IMF-fixdate is required.",
-                                        "rejected"), None
+                    return _failed_item(
+                        to, 400, "Invalid repeatabilityFirstSent: an IMF-fixdate is required.", "rejected"
+                    ), None
                 if now - first > self._window:
                     log.info("repeatability id %s refused: first sent outside the tracked window", key)
-                    return _failed_item(to, 412, "repeatabilityFirstSent is outside the tracked window.",
-                                        "rejected"), None
+                    return _failed_item(
+                        to, 412, "repeatabilityFirstSent is outside the tracked window.", "rejected"
+                    ), None
             fingerprint = hashlib.sha256(json.dumps([sender, to, text]).encode("utf-8")).hexdigest()
 
         with self._lock:
@@ -896,8 +921,9 @@ class SmsEmulator:
                 if previous is not None:
                     if previous.fingerprint != fingerprint:
                         log.info("repeatability id %s refused: it was used for a different request", key)
-                        return _failed_item(to, 400, "The repeated request does not match the original.",
-                                            "rejected"), None
+                        return _failed_item(
+                            to, 400, "The repeated request does not match the original.", "rejected"
+                        ), None
                     log.info("repeat of %s: original answer returned, nothing sent", previous.item["messageId"])
                     return dict(previous.item), None
             message_id = f"Outgoing_{now:%Y%m%d%H%M%S}{uuid.uuid4()}"
@@ -914,8 +940,9 @@ class SmsEmulator:
             return item, None
         return item, self._delivery_event(message_id, sender, to, text, tag, outcome)
 
-    def _delivery_event(self, message_id: str, sender: str, to: str, text: str, tag: str | None,
-                        outcome: tuple[str, str]) -> dict[str, Any]:
+    def _delivery_event(
+        self, message_id: str, sender: str, to: str, text: str, tag: str | None, outcome: tuple[str, str]
+    ) -> dict[str, Any]:
         status, details = outcome
         reported = _utc_now() + timedelta(seconds=self._delivery_delay)
         segments = _segments(text)
@@ -928,11 +955,13 @@ class SmsEmulator:
             "DeliveryStatus": status,
             "DeliveryStatusDetails": details,
             "ReceivedTimestamp": _iso(reported),
-            "DeliveryAttempts": [{
-                "Timestamp": _iso(reported - timedelta(milliseconds=50)),
-                "SegmentsSucceeded": segments if delivered else 0,
-                "SegmentsFailed": 0 if delivered else segments,
-            }],
+            "DeliveryAttempts": [
+                {
+                    "Timestamp": _iso(reported - timedelta(milliseconds=50)),
+                    "SegmentsSucceeded": segments if delivered else 0,
+                    "SegmentsFailed": 0 if delivered else segments,
+                }
+            ],
         }
         if tag is not None:
             data["Tag"] = tag

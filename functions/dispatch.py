@@ -25,5 +25,6 @@ def dispatch_queued_message(msg: func.QueueMessage) -> None:
         log.warning("queue message %s is not a dispatch request", msg.id)
         return
     outcome = dispatch_message(get_storage(), get_settings(), request, dequeue_count=msg.dequeue_count or 1)
-    log.info("dispatch of message %s: %s (try %d)", request.message_id, outcome,
-             request.attempts + (msg.dequeue_count or 1))
+    log.info(
+        "dispatch of message %s: %s (try %d)", request.message_id, outcome, request.attempts + (msg.dequeue_count or 1)
+    )

@@ -22,8 +22,11 @@ log = logging.getLogger("enclose.http")
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
     """A JSON answer."""
     return func.HttpResponse(
-        json.dumps(body), status_code=status, headers=headers or {},
-        mimetype="application/json", charset="utf-8",
+        json.dumps(body),
+        status_code=status,
+        headers=headers or {},
+        mimetype="application/json",
+        charset="utf-8",
     )
 
 
@@ -31,8 +34,11 @@ def problem_response(problem: dict[str, Any]) -> func.HttpResponse:
     """An RFC 9457 problem answer."""
     headers = {"WWW-Authenticate": 'Bearer realm="enclose"'} if problem["status"] == 401 else {}
     return func.HttpResponse(
-        json.dumps(problem), status_code=problem["status"], headers=headers,
-        mimetype="application/problem+json", charset="utf-8",
+        json.dumps(problem),
+        status_code=problem["status"],
+        headers=headers,
+        mimetype="application/problem+json",
+        charset="utf-8",
     )
 
 

@@ -34,12 +34,14 @@ def messages_create(req: func.HttpRequest) -> func.HttpResponse:
         def create(operation_id: str | None) -> Reply:
             # Under a key, the message's id is the claim's operation id: a run that takes over
             # an abandoned claim finds the message that run made instead of making another.
-            message = create_message(storage, settings, principal, parse_new_message(payload, settings),
-                                     message_id=operation_id)
+            message = create_message(
+                storage, settings, principal, parse_new_message(payload, settings), message_id=operation_id
+            )
             return Reply(202, accepted_view(message), {"Location": f"/api/v1/messages/{message.id}"})
 
-        reply = run_once(storage, principal.org, key, request_fingerprint(payload),
-                         settings.idempotency_ttl_hours, create)
+        reply = run_once(
+            storage, principal.org, key, request_fingerprint(payload), settings.idempotency_ttl_hours, create
+        )
         return json_response(reply.status, reply.body, reply.headers)
 
     return api_call(req, action)

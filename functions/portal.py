@@ -41,8 +41,14 @@ bp = func.Blueprint()
 log = logging.getLogger("enclose.portal")
 # Page headings patients see for API-style error titles (NHS service manual wording).
 _PATIENT_TITLES = {404: "Page not found", 503: "Sorry, the service is unavailable"}
-_STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml",
-                 ".png": "image/png", ".ico": "image/x-icon", ".woff2": "font/woff2"}
+_STATIC_TYPES = {
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+}
 
 
 def _https(req: func.HttpRequest) -> bool:
@@ -76,38 +82,72 @@ def _portal(req: func.HttpRequest, action: Callable[[], func.HttpResponse]) -> f
     try:
         return action()
     except LinkLocked as locked:
-        return _page(req, 403, render("locked.html", title="This link has been locked",
-                                      practice_name=locked.practice_name, error_summary=None))
+        return _page(
+            req,
+            403,
+            render(
+                "locked.html", title="This link has been locked", practice_name=locked.practice_name, error_summary=None
+            ),
+        )
     except LinkGone:
-        return _page(req, 404, render("not_found.html", title="This link does not work",
-                                      practice_name=None, error_summary=None))
+        return _page(
+            req, 404, render("not_found.html", title="This link does not work", practice_name=None, error_summary=None)
+        )
     except DomainError as error:
         title = _PATIENT_TITLES.get(error.status, error.title)
-        return _page(req, error.status, render("error.html", title=title, detail=error.detail,
-                                               practice_name=None, error_summary=None))
+        return _page(
+            req,
+            error.status,
+            render("error.html", title=title, detail=error.detail, practice_name=None, error_summary=None),
+        )
     except Exception as exc:
         log.exception("unhandled error in the portal")
         status = 503 if dependency_failure(exc) else 500
-        return _page(req, status, render("error.html", title="Sorry, there is a problem with the service",
-                                      detail="Try again later.",
-                                      practice_name=None, error_summary=None))
+        return _page(
+            req,
+            status,
+            render(
+                "error.html",
+                title="Sorry, there is a problem with the service",
+                detail="Try again later.",
+                practice_name=None,
+                error_summary=None,
+            ),
+        )
 
 
-def _form(req: func.HttpRequest, token: str, message: Message, status: int, csrf: str, *,
-          values: dict[str, str] | None = None, summary: str | None = None,
-          error_fields: dict[str, str] | None = None, attempts_left: int | None = None,
-          set_csrf: bool) -> func.HttpResponse:
+def _form(
+    req: func.HttpRequest,
+    token: str,
+    message: Message,
+    status: int,
+    csrf: str,
+    *,
+    values: dict[str, str] | None = None,
+    summary: str | None = None,
+    error_fields: dict[str, str] | None = None,
+    attempts_left: int | None = None,
+    set_csrf: bool,
+) -> func.HttpResponse:
     fields = list(error_fields or {})
     html = render(
-        "dob_form.html", title="What is your date of birth?", practice_name=practice_name(message),
-        token=token, csrf=csrf, values=values or {}, error_summary=summary,
-        error_fields=fields, first_error_field=fields[0] if fields else "day",
-        attempts_left=attempts_left, document_count=len(message.attachment_ids),
+        "dob_form.html",
+        title="What is your date of birth?",
+        practice_name=practice_name(message),
+        token=token,
+        csrf=csrf,
+        values=values or {},
+        error_summary=summary,
+        error_fields=fields,
+        first_error_field=fields[0] if fields else "day",
+        attempts_left=attempts_left,
+        document_count=len(message.attachment_ids),
     )
     extra = {}
     if set_csrf:
-        extra["Set-Cookie"] = cookie_header(CSRF_COOKIE, csrf, token, secure=_https(req),
-                                            max_age=get_settings().session_ttl_seconds * 4)
+        extra["Set-Cookie"] = cookie_header(
+            CSRF_COOKIE, csrf, token, secure=_https(req), max_age=get_settings().session_ttl_seconds * 4
+        )
     return _page(req, status, html, extra)
 
 
@@ -126,21 +166,42 @@ def portal_link(req: func.HttpRequest) -> func.HttpResponse:
             return _form(req, token, message, 200, csrf, set_csrf=CSRF_COOKIE not in cookies)
 
         form = {k: v[0] for k, v in parse_qs(req.get_body().decode("utf-8", "replace")).items()}
-        values = {"day": form.get("dob-day", ""), "month": form.get("dob-month", ""),
-                  "year": form.get("dob-year", "")}
+        values = {"day": form.get("dob-day", ""), "month": form.get("dob-month", ""), "year": form.get("dob-year", "")}
         if not csrf_valid(cookies.get(CSRF_COOKIE), form.get("csrf")):
             csrf = new_csrf()
-            return _form(req, token, message, 400, csrf, values=values,
-                         summary="Your session has timed out. Enter your date of birth again.",
-                         error_fields={"day": ""}, set_csrf=True)
+            return _form(
+                req,
+                token,
+                message,
+                400,
+                csrf,
+                values=values,
+                summary="Your session has timed out. Enter your date of birth again.",
+                error_fields={"day": ""},
+                set_csrf=True,
+            )
         outcome = check_dob(storage, settings, message, values["day"], values["month"], values["year"])
         if outcome.kind == "verified":
-            cookie = cookie_header(SESSION_COOKIE, new_session(settings, token), token,
-                                   secure=_https(req), max_age=settings.session_ttl_seconds)
+            cookie = cookie_header(
+                SESSION_COOKIE,
+                new_session(settings, token),
+                token,
+                secure=_https(req),
+                max_age=settings.session_ttl_seconds,
+            )
             return _redirect(req, f"/p/{token}/documents", {"Set-Cookie": cookie})
-        return _form(req, token, message, 200, cookies[CSRF_COOKIE], values=values,
-                     summary=outcome.summary, error_fields=outcome.field_errors,
-                     attempts_left=outcome.attempts_left, set_csrf=False)
+        return _form(
+            req,
+            token,
+            message,
+            200,
+            cookies[CSRF_COOKIE],
+            values=values,
+            summary=outcome.summary,
+            error_fields=outcome.field_errors,
+            attempts_left=outcome.attempts_left,
+            set_csrf=False,
+        )
 
     return _portal(req, action)
 
@@ -164,16 +225,22 @@ def portal_documents(req: func.HttpRequest) -> func.HttpResponse:
 
     def show(message: Message) -> func.HttpResponse:
         documents = [
-            {"id": d.id, "name": d.name, "label": KIND_LABELS.get(d.kind, d.kind.upper()),
-             "size": human_size(d.size)}
+            {"id": d.id, "name": d.name, "label": KIND_LABELS.get(d.kind, d.kind.upper()), "size": human_size(d.size)}
             for d in list_documents(get_storage(), message)
         ]
-        return _page(req, 200, render(
-            "documents.html", title="Your document" if len(documents) == 1 else "Your documents",
-            practice_name=practice_name(message),
-            token=req.route_params.get("token", ""), documents=documents, error_summary=None,
-            expires=f"{message.link_expires_at:%-d %B %Y}",
-        ))
+        return _page(
+            req,
+            200,
+            render(
+                "documents.html",
+                title="Your document" if len(documents) == 1 else "Your documents",
+                practice_name=practice_name(message),
+                token=req.route_params.get("token", ""),
+                documents=documents,
+                error_summary=None,
+                expires=f"{message.link_expires_at:%-d %B %Y}",
+            ),
+        )
 
     return _signed_in(req, show)
 
@@ -198,6 +265,8 @@ def portal_static(req: func.HttpRequest) -> func.HttpResponse:
     if not target.is_relative_to(STATIC.resolve()) or not target.is_file() or suffix not in _STATIC_TYPES:
         return func.HttpResponse("Not found", status_code=404, mimetype="text/plain")
     return func.HttpResponse(
-        target.read_bytes(), status_code=200, mimetype=_STATIC_TYPES[suffix],
+        target.read_bytes(),
+        status_code=200,
+        mimetype=_STATIC_TYPES[suffix],
         headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
     )

@@ -15,8 +15,12 @@ bp = func.Blueprint()
 log = logging.getLogger("enclose.scan")
 
 
-@bp.blob_trigger(arg_name="blob", path="uploads/{name}", connection="AzureWebJobsStorage",
-                 source=func.BlobSource(get_settings().blob_trigger_source))
+@bp.blob_trigger(
+    arg_name="blob",
+    path="uploads/{name}",
+    connection="AzureWebJobsStorage",
+    source=func.BlobSource(get_settings().blob_trigger_source),
+)
 def scan_uploaded_blob(blob: func.InputStream) -> None:
     """Give an uploaded file its verdict; a scanner failure raises so the host retries."""
     name = (blob.name or "").split("/", 1)[-1]  # "uploads/{org}/{id}" → "{org}/{id}"

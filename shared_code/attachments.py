@@ -79,22 +79,43 @@ class Attachment:
 
 def _to_entity(a: Attachment) -> dict[str, Any]:
     return {
-        "PartitionKey": a.org, "RowKey": a.id, "filename": a.filename,
-        "contentType": a.content_type, "kind": a.kind, "size": a.size, "sha256": a.sha256,
-        "status": a.status, "createdAt": clock.iso(a.created_at), "createdBy": a.created_by,
-        "reason": a.reason, "scannedAt": clock.iso(a.scanned_at), "scanEngine": a.scan_engine,
-        "scanSignature": a.scan_signature, "scanAttempts": a.scan_attempts, "deleted": a.deleted,
+        "PartitionKey": a.org,
+        "RowKey": a.id,
+        "filename": a.filename,
+        "contentType": a.content_type,
+        "kind": a.kind,
+        "size": a.size,
+        "sha256": a.sha256,
+        "status": a.status,
+        "createdAt": clock.iso(a.created_at),
+        "createdBy": a.created_by,
+        "reason": a.reason,
+        "scannedAt": clock.iso(a.scanned_at),
+        "scanEngine": a.scan_engine,
+        "scanSignature": a.scan_signature,
+        "scanAttempts": a.scan_attempts,
+        "deleted": a.deleted,
     }
 
 
 def _from_entity(e: Any) -> Attachment:
     return Attachment(
-        id=e["RowKey"], org=e["PartitionKey"], filename=e["filename"],
-        content_type=e["contentType"], kind=e["kind"], size=int(e["size"]), sha256=e["sha256"],
-        status=e["status"], created_at=clock.parse_iso(e["createdAt"]), created_by=e["createdBy"],
-        reason=e.get("reason"), scanned_at=clock.parse_iso(e.get("scannedAt")),
-        scan_engine=e.get("scanEngine"), scan_signature=e.get("scanSignature"),
-        scan_attempts=int(e.get("scanAttempts") or 0), deleted=bool(e.get("deleted")),
+        id=e["RowKey"],
+        org=e["PartitionKey"],
+        filename=e["filename"],
+        content_type=e["contentType"],
+        kind=e["kind"],
+        size=int(e["size"]),
+        sha256=e["sha256"],
+        status=e["status"],
+        created_at=clock.parse_iso(e["createdAt"]),
+        created_by=e["createdBy"],
+        reason=e.get("reason"),
+        scanned_at=clock.parse_iso(e.get("scannedAt")),
+        scan_engine=e.get("scanEngine"),
+        scan_signature=e.get("scanSignature"),
+        scan_attempts=int(e.get("scanAttempts") or 0),
+        deleted=bool(e.get("deleted")),
         etag=e.metadata.get("etag") if hasattr(e, "metadata") else None,
     )
 
@@ -133,16 +154,19 @@ def save_attachment(storage: Storage, attachment: Attachment, *, etag_check: boo
     table = storage.table(ATTACHMENTS)
     if etag_check and attachment.etag:
         meta = table.update_entity(
-            _to_entity(attachment), mode=UpdateMode.REPLACE,
-            etag=attachment.etag, match_condition=MatchConditions.IfNotModified,
+            _to_entity(attachment),
+            mode=UpdateMode.REPLACE,
+            etag=attachment.etag,
+            match_condition=MatchConditions.IfNotModified,
         )
     else:
         meta = table.upsert_entity(_to_entity(attachment), mode=UpdateMode.REPLACE)
     return replace(attachment, etag=meta.get("etag"))
 
 
-def upload_attachment(storage: Storage, settings: Settings, principal: Principal,
-                      filename: str | None, data: bytes) -> Attachment:
+def upload_attachment(
+    storage: Storage, settings: Settings, principal: Principal, filename: str | None, data: bytes
+) -> Attachment:
     """Accept an upload: type by content (415), record it as scanning, store it in `uploads`."""
     from azure.storage.blob import ContentSettings
 
@@ -151,15 +175,24 @@ def upload_attachment(storage: Storage, settings: Settings, principal: Principal
 
     file_type = sniff(data, filename)
     attachment = Attachment(
-        id=str(uuid.uuid4()), org=principal.org, filename=safe_filename(filename, file_type),
-        content_type=file_type.mime, kind=file_type.kind, size=len(data), sha256=sha256_hex(data),
-        status=SCANNING, created_at=clock.now(), created_by=principal.user,
+        id=str(uuid.uuid4()),
+        org=principal.org,
+        filename=safe_filename(filename, file_type),
+        content_type=file_type.mime,
+        kind=file_type.kind,
+        size=len(data),
+        sha256=sha256_hex(data),
+        status=SCANNING,
+        created_at=clock.now(),
+        created_by=principal.user,
     )
     try:
         # The row first: the scan, which the blob triggers, needs it.
         insert_entity(storage.table(ATTACHMENTS), _to_entity(attachment))
         storage.container(UPLOADS).upload_blob(
-            attachment.blob_name, data, overwrite=True,
+            attachment.blob_name,
+            data,
+            overwrite=True,
             content_settings=ContentSettings(content_type=file_type.mime),
         )
     except Exception as exc:
@@ -193,10 +226,13 @@ def delete_attachment(storage: Storage, org: str, attachment_id: str) -> None:
 
 # -- the scan ---------------------------------------------------------------------------
 
-def _verdict_fields(attachment: Attachment, status: str, reason: str | None,
-                    engine: str, signature: str | None) -> Attachment:
-    return replace(attachment, status=status, reason=reason, scanned_at=clock.now(),
-                   scan_engine=engine, scan_signature=signature)
+
+def _verdict_fields(
+    attachment: Attachment, status: str, reason: str | None, engine: str, signature: str | None
+) -> Attachment:
+    return replace(
+        attachment, status=status, reason=reason, scanned_at=clock.now(), scan_engine=engine, scan_signature=signature
+    )
 
 
 def scan_upload(storage: Storage, settings: Settings, blob_name: str, data: bytes) -> Attachment | None:
@@ -223,38 +259,45 @@ def scan_upload(storage: Storage, settings: Settings, blob_name: str, data: byte
         return attachment
 
     if sha256_hex(data) != attachment.sha256:
-        decided = _verdict_fields(attachment, REJECTED,
-                                  "This file changed after it was uploaded. Please upload it again.",
-                                  "integrity", "sha256-mismatch")
+        decided = _verdict_fields(
+            attachment,
+            REJECTED,
+            "This file changed after it was uploaded. Please upload it again.",
+            "integrity",
+            "sha256-mismatch",
+        )
         return _settle(storage, decided, data)
-    file_type = FileType(kind=attachment.kind, mime=attachment.content_type,
-                         extension=attachment.filename.rsplit(".", 1)[-1])
+    file_type = FileType(
+        kind=attachment.kind, mime=attachment.content_type, extension=attachment.filename.rsplit(".", 1)[-1]
+    )
     try:
         validate(data, file_type)
     except ContentRejected as rejected:
-        decided = _verdict_fields(attachment, REJECTED, _sentence(rejected.reason), "enclose-validator",
-                                  getattr(rejected, "rule", None))
+        decided = _verdict_fields(
+            attachment, REJECTED, _sentence(rejected.reason), "enclose-validator", getattr(rejected, "rule", None)
+        )
         return _settle(storage, decided, data)
 
-    scanner = scanner_from_settings(
-        settings, get_tags=lambda name: uploads.get_blob_client(name).get_blob_tags()
-    )
+    scanner = scanner_from_settings(settings, get_tags=lambda name: uploads.get_blob_client(name).get_blob_tags())
     try:
         verdict = scanner.scan(data, blob_name=blob_name)
     except ScanError:
         # Failures are counted in the row (the blob trigger has no dequeue count to tell us).
         attachment = save_attachment(storage, replace(attachment, scan_attempts=attachment.scan_attempts + 1))
         if attachment.scan_attempts < MAX_SCAN_ATTEMPTS:
-            log.warning("scan of attachment %s failed (attempt %d); will retry",
-                        attachment.id, attachment.scan_attempts)
+            log.warning(
+                "scan of attachment %s failed (attempt %d); will retry", attachment.id, attachment.scan_attempts
+            )
             raise
-        log.error("attachment %s could not be scanned after %d attempts; rejected",
-                  attachment.id, attachment.scan_attempts)
+        log.error(
+            "attachment %s could not be scanned after %d attempts; rejected", attachment.id, attachment.scan_attempts
+        )
         decided = _verdict_fields(attachment, REJECTED, COULD_NOT_SCAN, "scanner", "unavailable")
         return _settle(storage, decided, data)
     status = CLEAN if verdict.clean else REJECTED
-    decided = _verdict_fields(attachment, status, None if verdict.clean else _sentence(verdict.reason),
-                              verdict.engine, verdict.signature)
+    decided = _verdict_fields(
+        attachment, status, None if verdict.clean else _sentence(verdict.reason), verdict.engine, verdict.signature
+    )
     return _settle(storage, decided, data)
 
 
@@ -281,7 +324,9 @@ def _place(storage: Storage, attachment: Attachment, target: str, data: bytes) -
     except Exception:  # noqa: BLE001 - the upload vanished or cannot be copied: write the bytes instead
         log.info("attachment %s: server-side copy not usable; writing the checked bytes", attachment.id)
     destination.upload_blob(
-        data, overwrite=True, content_settings=ContentSettings(content_type=attachment.content_type),
+        data,
+        overwrite=True,
+        content_settings=ContentSettings(content_type=attachment.content_type),
         metadata={"sha256": attachment.sha256},
     )
 

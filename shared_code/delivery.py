@@ -51,8 +51,11 @@ class DeliveryReport:
     @property
     def failure_reason(self) -> str:
         """What the practice is told when the network could not deliver it."""
-        return ("The phone network could not deliver the text (" + (self.status or "failed")
-                + (f": {self.details})" if self.details else ")"))
+        return (
+            "The phone network could not deliver the text ("
+            + (self.status or "failed")
+            + (f": {self.details})" if self.details else ")")
+        )
 
     def message_key(self) -> tuple[str, str] | None:
         """(org, message id) from the tag `{org}/{message id}`, or None."""
@@ -100,19 +103,23 @@ def apply_report(m: Message, report: DeliveryReport) -> Message | None:
     if m.state == DELIVERED and not report.delivered:
         return None  # delivered is final
     common: dict[str, Any] = {
-        "acs_message_id": report.acs_message_id, "delivery_reported_at": report.received,
+        "acs_message_id": report.acs_message_id,
+        "delivery_reported_at": report.received,
         # Sent just before it was reported, when the dispatcher never heard ACS's answer.
         "sent_at": m.sent_at or report.received - timedelta(milliseconds=1),
-        "body": None, "sealed_token": None,
+        "body": None,
+        "sealed_token": None,
     }
     if m.sent_at is None:
         # It went, though the dispatcher never heard ACS say so: the report is the proof.
         m = m.with_event("sent", at=common["sent_at"])
     if report.delivered:
-        return replace(m, state=DELIVERED, delivered_at=m.delivered_at or report.received,
-                       failure_reason=None, **common).with_event("delivered", at=report.received)
-    return replace(m, state=FAILED, failure_reason=report.failure_reason,
-                   **common).with_event("delivery_failed", at=report.received)
+        return replace(
+            m, state=DELIVERED, delivered_at=m.delivered_at or report.received, failure_reason=None, **common
+        ).with_event("delivered", at=report.received)
+    return replace(m, state=FAILED, failure_reason=report.failure_reason, **common).with_event(
+        "delivery_failed", at=report.received
+    )
 
 
 def apply_delivery_report(storage: Storage, data: dict[str, Any]) -> str:

@@ -83,8 +83,10 @@ RECHECK_AFTER = timedelta(minutes=1)
 DEFAULT_THROTTLE_PAUSE_SECONDS = 1.0
 
 INTERNAL_ERROR = "The text could not be sent because of an internal error."
-UNCONFIRMED = ("The SMS service did not confirm that the text was sent, and it cannot be tried again "
-               "without risking a second copy. If the patient did not receive it, send a new message.")
+UNCONFIRMED = (
+    "The SMS service did not confirm that the text was sent, and it cannot be tried again "
+    "without risking a second copy. If the patient did not receive it, send a new message."
+)
 
 
 def poison_unreadable(storage: Storage, body: bytes) -> None:
@@ -115,8 +117,15 @@ def sms_tag(message: Message) -> str:
     return f"{message.org}/{message.id}"
 
 
-def dispatch_message(storage: Storage, settings: Settings, request: DispatchRequest, dequeue_count: int,
-                     *, pacer: Pacer | None = None, sleep: Callable[[float], None] = time.sleep) -> str:
+def dispatch_message(
+    storage: Storage,
+    settings: Settings,
+    request: DispatchRequest,
+    dequeue_count: int,
+    *,
+    pacer: Pacer | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
     """Send the message if it is due and still wanted; returns what happened, for the log.
 
     Transient SMS failures re-queue the entry themselves (so this returns). An unexpected
@@ -125,8 +134,7 @@ def dispatch_message(storage: Storage, settings: Settings, request: DispatchRequ
     """
     attempt = request.attempts + max(1, dequeue_count)
     try:
-        return _dispatch(storage, settings, request, attempt, pacer or pacer_for(settings.sms_rate_per_process),
-                         sleep)
+        return _dispatch(storage, settings, request, attempt, pacer or pacer_for(settings.sms_rate_per_process), sleep)
     except Exception:
         if attempt < settings.sms_max_attempts:
             raise
@@ -138,8 +146,14 @@ def dispatch_message(storage: Storage, settings: Settings, request: DispatchRequ
         return "failed"
 
 
-def _dispatch(storage: Storage, settings: Settings, request: DispatchRequest, attempt: int, pacer: Pacer,
-              sleep: Callable[[float], None]) -> str:
+def _dispatch(
+    storage: Storage,
+    settings: Settings,
+    request: DispatchRequest,
+    attempt: int,
+    pacer: Pacer,
+    sleep: Callable[[float], None],
+) -> str:
     org, message_id = request.org, request.message_id
     message = find_message(storage, org, message_id)
     if message is None:
@@ -196,23 +210,35 @@ def _dispatch(storage: Storage, settings: Settings, request: DispatchRequest, at
 
     try:
         accepted = send_sms(
-            settings, to=message.mobile, text=text, repeatability_id=message.repeatability_id,
-            first_sent=message.first_sent_at, tag=sms_tag(message),
+            settings,
+            to=message.mobile,
+            text=text,
+            repeatability_id=message.repeatability_id,
+            first_sent=message.first_sent_at,
+            tag=sms_tag(message),
         )
     except SmsUnconfirmed:
         _fail(storage, message, UNCONFIRMED)
         log.warning("message %s: ACS no longer recognises the first try (412); not sent again", message_id)
         return "unconfirmed"
     except SmsError as error:
-        return _after_failure(storage, settings, request, message, attempt, error, pacer,
-                              opened_window=opened_window)
+        return _after_failure(storage, settings, request, message, attempt, error, pacer, opened_window=opened_window)
 
     _record_sent(storage, message, accepted.acs_message_id)
     return "sent"
 
 
-def _after_failure(storage: Storage, settings: Settings, request: DispatchRequest, message: Message,
-                   attempt: int, error: SmsError, pacer: Pacer, *, opened_window: bool) -> str:
+def _after_failure(
+    storage: Storage,
+    settings: Settings,
+    request: DispatchRequest,
+    message: Message,
+    attempt: int,
+    error: SmsError,
+    pacer: Pacer,
+    *,
+    opened_window: bool,
+) -> str:
     """Decide what a failed try leads to: a delayed retry, or the end."""
     if error.throttled or error.retry_after is not None:
         # The limit is the sender's: every message holds off, not only this one.
@@ -231,8 +257,7 @@ def _after_failure(storage: Storage, settings: Settings, request: DispatchReques
         if not error.retryable:
             _fail(storage, message, f"The text could not be sent: {error.reason}.")
         else:
-            _give_up(storage, request, message,
-                     f"The text could not be sent after {attempt} tries: {error.reason}.")
+            _give_up(storage, request, message, f"The text could not be sent after {attempt} tries: {error.reason}.")
         return "failed"
 
     def to_retry(m: Message) -> Message | None:
@@ -273,8 +298,9 @@ def _record_sent(storage: Storage, message: Message, acs_message_id: str) -> Non
             return None  # a delivery report got here first
         # The text has gone: its words and the token are no longer needed, so not kept.
         now = clock.now()
-        return replace(m, state=SENT, sent_at=now, acs_message_id=acs_message_id,
-                       body=None, sealed_token=None).with_event("sent", at=now)
+        return replace(
+            m, state=SENT, sent_at=now, acs_message_id=acs_message_id, body=None, sealed_token=None
+        ).with_event("sent", at=now)
 
     sent, won = _update(storage, message, to_sent)
     if won:
@@ -308,8 +334,9 @@ def _fail(storage: Storage, message: Message, reason: str) -> None:
     def to_failed(m: Message) -> Message | None:
         if m.state not in (QUEUED, SCHEDULED):
             return None
-        return replace(m, state=FAILED, failure_reason=reason, sealed_token=None,
-                       body=None).with_event("delivery_failed")
+        return replace(m, state=FAILED, failure_reason=reason, sealed_token=None, body=None).with_event(
+            "delivery_failed"
+        )
 
     failed, won = _update(storage, message, to_failed)
     if won:

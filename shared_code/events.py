@@ -28,10 +28,24 @@ from shared_code import clock
 from shared_code.storage import EVENTS, Storage, insert_entity
 
 #: Kept in the message row, written with the change they record (`Message.with_event`).
-LIFECYCLE_EVENTS = frozenset({
-    "created", "scan_clean", "scan_rejected", "scheduled", "queued", "sent", "send_retry",
-    "delivered", "delivery_failed", "locked", "unlocked", "revoked", "expired", "purged",
-})
+LIFECYCLE_EVENTS = frozenset(
+    {
+        "created",
+        "scan_clean",
+        "scan_rejected",
+        "scheduled",
+        "queued",
+        "sent",
+        "send_retry",
+        "delivered",
+        "delivery_failed",
+        "locked",
+        "unlocked",
+        "revoked",
+        "expired",
+        "purged",
+    }
+)
 #: The patient's doing, any number of times: one row each in the `events` table (`record_event`).
 ACTIVITY_EVENTS = frozenset({"portal_opened", "dob_failed", "dob_verified", "downloaded"})
 EVENT_TYPES = LIFECYCLE_EVENTS | ACTIVITY_EVENTS
@@ -46,8 +60,13 @@ class Event:
     attachment_id: str | None = None
 
 
-def new_event(event_type: str, *, attachment_id: str | None = None, at: datetime | None = None,
-              kinds: frozenset[str] = EVENT_TYPES) -> Event:
+def new_event(
+    event_type: str,
+    *,
+    attachment_id: str | None = None,
+    at: datetime | None = None,
+    kinds: frozenset[str] = EVENT_TYPES,
+) -> Event:
     """An event of a known type (one of `kinds`), at `at` or now."""
     if event_type not in kinds:
         raise ValueError(f"unknown event type {event_type!r} here")
@@ -64,8 +83,9 @@ def history_from_json(text: str | None) -> tuple[Event, ...]:
     return tuple(Event(t, clock.parse_iso(at), attachment_id) for t, at, attachment_id in json.loads(text or "[]"))
 
 
-def record_event(storage: Storage, message_id: str, event_type: str, *,
-                 attachment_id: str | None = None, at: datetime | None = None) -> Event:
+def record_event(
+    storage: Storage, message_id: str, event_type: str, *, attachment_id: str | None = None, at: datetime | None = None
+) -> Event:
     """Append an activity event to a message's log in the `events` table."""
     event = new_event(event_type, attachment_id=attachment_id, at=at, kinds=ACTIVITY_EVENTS)
     entity = {
@@ -84,9 +104,7 @@ def record_event(storage: Storage, message_id: str, event_type: str, *,
 
 def list_events(storage: Storage, message_id: str, *, history: Iterable[Event] = ()) -> list[Event]:
     """A message's events, oldest first: its lifecycle `history` (from its row) with its activity."""
-    rows = storage.table(EVENTS).query_entities(
-        "PartitionKey eq @pk", parameters={"pk": message_id}
-    )
+    rows = storage.table(EVENTS).query_entities("PartitionKey eq @pk", parameters={"pk": message_id})
     rows = sorted(rows, key=lambda r: r["RowKey"])
     activity = [Event(r["type"], clock.parse_iso(r["at"]), r.get("attachmentId")) for r in rows]
     # Stable sort: at the same time, lifecycle events come before activity.

@@ -59,8 +59,9 @@ def check_key(key: str | None) -> str | None:
     return key
 
 
-def run_once(storage: Storage, org: str, key: str | None, fingerprint: str, ttl_hours: int,
-             action: Callable[[str | None], Reply]) -> Reply:
+def run_once(
+    storage: Storage, org: str, key: str | None, fingerprint: str, ttl_hours: int, action: Callable[[str | None], Reply]
+) -> Reply:
     """Run `action` once per (organisation, key); replay its answer to repeats of the same request.
 
     `action` gets the claim's operation id (None without a key) and must be idempotent under it.
@@ -79,8 +80,14 @@ def run_once(storage: Storage, org: str, key: str | None, fingerprint: str, ttl_
     row_key = sha256_hex(key.encode())
     deadline = time.monotonic() + WAIT_FOR_FIRST_SECONDS
     while True:
-        claim = {"PartitionKey": org, "RowKey": row_key, "fingerprint": fingerprint,
-                 "state": "pending", "createdAt": clock.iso(clock.now()), "operationId": str(uuid.uuid4())}
+        claim = {
+            "PartitionKey": org,
+            "RowKey": row_key,
+            "fingerprint": fingerprint,
+            "state": "pending",
+            "createdAt": clock.iso(clock.now()),
+            "operationId": str(uuid.uuid4()),
+        }
         try:
             insert_entity(table, claim)
             break  # the key is ours
@@ -93,8 +100,9 @@ def run_once(storage: Storage, org: str, key: str | None, fingerprint: str, ttl_
         created = clock.parse_iso(row.get("createdAt"))
         if created and clock.now() - created > timedelta(hours=ttl_hours):
             try:  # expired: remove it (only as we read it) and claim afresh
-                table.delete_entity(org, row_key, etag=row.metadata["etag"],
-                                    match_condition=MatchConditions.IfNotModified)
+                table.delete_entity(
+                    org, row_key, etag=row.metadata["etag"], match_condition=MatchConditions.IfNotModified
+                )
             except (ResourceModifiedError, ResourceNotFoundError):
                 pass
             continue
@@ -111,8 +119,12 @@ def run_once(storage: Storage, org: str, key: str | None, fingerprint: str, ttl_
             # its message could not be found again, so it is left to expire.)
             claim["operationId"] = row["operationId"]
             try:
-                table.update_entity(claim, mode=UpdateMode.REPLACE, etag=row.metadata["etag"],
-                                    match_condition=MatchConditions.IfNotModified)
+                table.update_entity(
+                    claim,
+                    mode=UpdateMode.REPLACE,
+                    etag=row.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
                 break
             except (ResourceModifiedError, ResourceNotFoundError):
                 continue
@@ -127,8 +139,14 @@ def run_once(storage: Storage, org: str, key: str | None, fingerprint: str, ttl_
         table.delete_entity(org, row_key)
         raise
     table.update_entity(
-        {**claim, "state": "done", "status": reply.status, "body": json.dumps(reply.body),
-         "headers": json.dumps(reply.headers)},
-        mode=UpdateMode.REPLACE, match_condition=MatchConditions.Unconditionally,
+        {
+            **claim,
+            "state": "done",
+            "status": reply.status,
+            "body": json.dumps(reply.body),
+            "headers": json.dumps(reply.headers),
+        },
+        mode=UpdateMode.REPLACE,
+        match_condition=MatchConditions.Unconditionally,
     )
     return reply

@@ -87,8 +87,9 @@ def parse_new_message(payload: dict[str, Any], settings: Settings) -> NewMessage
         errors.append(FieldError("patient.mobile", "Enter a mobile phone number"))
     else:
         try:
-            mobile = to_e164_mobile(raw_mobile, allowed_countries=settings.allowed_countries,
-                                    allow_drama=settings.allow_drama_numbers)
+            mobile = to_e164_mobile(
+                raw_mobile, allowed_countries=settings.allowed_countries, allow_drama=settings.allow_drama_numbers
+            )
         except InvalidMobile as exc:
             errors.append(FieldError("patient.mobile", str(exc)))
 
@@ -129,12 +130,14 @@ def parse_new_message(payload: dict[str, Any], settings: Settings) -> NewMessage
             errors.append(FieldError("sendAt", "Enter the send time as an ISO 8601 date and time with a time zone"))
         else:
             if send_at > now + timedelta(days=MAX_SCHEDULE_DAYS):
-                errors.append(FieldError(
-                    "sendAt", f"A message can be scheduled at most {MAX_SCHEDULE_DAYS} days ahead"))
+                errors.append(
+                    FieldError("sendAt", f"A message can be scheduled at most {MAX_SCHEDULE_DAYS} days ahead")
+                )
             elif send_at <= now:
                 send_at = None  # a time already past means "now"
 
     if errors:
         raise Unprocessable(errors)
-    return NewMessage(date_of_birth=dob, mobile=mobile, body=body.strip(),
-                      attachment_ids=attachment_ids, send_at=send_at)
+    return NewMessage(
+        date_of_birth=dob, mobile=mobile, body=body.strip(), attachment_ids=attachment_ids, send_at=send_at
+    )

@@ -110,24 +110,47 @@ class Message:
         """This message's own copy of a document, in the `documents` container."""
         return f"{self.org}/{self.id}/{attachment_id}"
 
-    def with_event(self, event_type: str, *, attachment_id: str | None = None,
-                   at: datetime | None = None) -> Message:
+    def with_event(self, event_type: str, *, attachment_id: str | None = None, at: datetime | None = None) -> Message:
         """This message with a lifecycle event added, to be stored by the same write as the change."""
         event = new_event(event_type, attachment_id=attachment_id, at=at, kinds=LIFECYCLE_EVENTS)
         return replace(self, history=(*self.history, event))
 
 
-_DATES = ("created_at", "link_expires_at", "send_at", "sent_at", "delivered_at",
-          "delivery_reported_at", "revoked_at", "purged_at", "first_sent_at", "queued_at")
+_DATES = (
+    "created_at",
+    "link_expires_at",
+    "send_at",
+    "sent_at",
+    "delivered_at",
+    "delivery_reported_at",
+    "revoked_at",
+    "purged_at",
+    "first_sent_at",
+    "queued_at",
+)
 _NAMES = {
-    "state": "status", "created_at": "createdAt", "created_by": "createdBy",
-    "link_expires_at": "linkExpiresAt", "attachment_ids": "attachmentIds",
-    "token_hash": "tokenHash", "dob_salt": "dobSalt", "practice_name": "practiceName",
-    "sealed_token": "sealedToken", "dob_hash": "dobHash", "dob_attempts": "dobAttempts",
-    "send_at": "sendAt", "sent_at": "sentAt", "delivered_at": "deliveredAt",
-    "delivery_reported_at": "deliveryReportedAt", "failure_reason": "failureReason",
-    "revoked_at": "revokedAt", "purged_at": "purgedAt", "repeatability_id": "repeatabilityId",
-    "first_sent_at": "firstSentAt", "acs_message_id": "acsMessageId", "queued_at": "queuedAt",
+    "state": "status",
+    "created_at": "createdAt",
+    "created_by": "createdBy",
+    "link_expires_at": "linkExpiresAt",
+    "attachment_ids": "attachmentIds",
+    "token_hash": "tokenHash",
+    "dob_salt": "dobSalt",
+    "practice_name": "practiceName",
+    "sealed_token": "sealedToken",
+    "dob_hash": "dobHash",
+    "dob_attempts": "dobAttempts",
+    "send_at": "sendAt",
+    "sent_at": "sentAt",
+    "delivered_at": "deliveredAt",
+    "delivery_reported_at": "deliveryReportedAt",
+    "failure_reason": "failureReason",
+    "revoked_at": "revokedAt",
+    "purged_at": "purgedAt",
+    "repeatability_id": "repeatabilityId",
+    "first_sent_at": "firstSentAt",
+    "acs_message_id": "acsMessageId",
+    "queued_at": "queuedAt",
 }
 
 
@@ -202,14 +225,17 @@ def save_message(storage: Storage, message: Message) -> Message:
     from azure.data.tables import UpdateMode
 
     meta = storage.table(MESSAGES).update_entity(
-        message_to_entity(message), mode=UpdateMode.REPLACE,
-        etag=message.etag, match_condition=MatchConditions.IfNotModified,
+        message_to_entity(message),
+        mode=UpdateMode.REPLACE,
+        etag=message.etag,
+        match_condition=MatchConditions.IfNotModified,
     )
     return replace(message, etag=meta.get("etag"))
 
 
-def transition(storage: Storage, org: str, message_id: str,
-               change: Callable[[Message], Message | None], *, attempts: int = 10) -> tuple[Message, bool]:
+def transition(
+    storage: Storage, org: str, message_id: str, change: Callable[[Message], Message | None], *, attempts: int = 10
+) -> tuple[Message, bool]:
     """Apply `change` to the stored message, re-reading and retrying on a lost ETag race.
 
     `change` returns the new message, or None to leave it as it is. Returns the message
@@ -231,8 +257,7 @@ def transition(storage: Storage, org: str, message_id: str,
     raise ServiceUnavailable("The message is busy. Please try again.")
 
 
-def update_message(storage: Storage, org: str, message_id: str,
-                   change: Callable[[Message], Message | None]) -> Message:
+def update_message(storage: Storage, org: str, message_id: str, change: Callable[[Message], Message | None]) -> Message:
     """`transition`, when the caller only needs the resulting message."""
     return transition(storage, org, message_id, change)[0]
 
@@ -252,8 +277,9 @@ def token_seal_key(settings: Settings) -> bytes:
     return derive_key(settings.session_key, "link-token-seal")
 
 
-def create_message(storage: Storage, settings: Settings, principal: Principal,
-                   request: NewMessage, *, message_id: str | None = None) -> Message:
+def create_message(
+    storage: Storage, settings: Settings, principal: Principal, request: NewMessage, *, message_id: str | None = None
+) -> Message:
     """Record a message and its link, then move it on as far as it can go now.
 
     `message_id` (an Idempotency-Key claim's operation id) makes this idempotent: when a
@@ -274,29 +300,41 @@ def create_message(storage: Storage, settings: Settings, principal: Principal,
         if attachment is None or attachment.deleted:
             errors.append(FieldError(f"attachmentIds[{index}]", "There is no attachment with this id"))
         elif attachment.status == REJECTED:
-            errors.append(FieldError(f"attachmentIds[{index}]",
-                                     f"This attachment was rejected: {attachment.reason}"))
+            errors.append(FieldError(f"attachmentIds[{index}]", f"This attachment was rejected: {attachment.reason}"))
     token = new_link_token()
     length = measure(sms_text(request.body, portal_link(settings, token)))
     if length.segments > settings.max_segments:
-        errors.append(FieldError(
-            "body", f"The text is too long: it would be {length.segments} SMS segments "
-                    f"and the limit is {settings.max_segments}"))
+        errors.append(
+            FieldError(
+                "body",
+                f"The text is too long: it would be {length.segments} SMS segments "
+                f"and the limit is {settings.max_segments}",
+            )
+        )
     if errors:
         raise Unprocessable(errors)
 
     now = clock.now()
     salt = new_salt()
     message = Message(
-        id=message_id or str(uuid.uuid4()), org=principal.org, state=AWAITING_SCAN, created_at=now,
+        id=message_id or str(uuid.uuid4()),
+        org=principal.org,
+        state=AWAITING_SCAN,
+        created_at=now,
         created_by=principal.user,
         link_expires_at=(request.send_at or now) + timedelta(days=settings.link_ttl_days),
-        segments=length.segments, encoding=length.encoding,
-        attachment_ids=request.attachment_ids, token_hash=token_hash(token), dob_salt=salt,
-        practice_name=principal.org_name, mobile=request.mobile, body=request.body,
+        segments=length.segments,
+        encoding=length.encoding,
+        attachment_ids=request.attachment_ids,
+        token_hash=token_hash(token),
+        dob_salt=salt,
+        practice_name=principal.org_name,
+        mobile=request.mobile,
+        body=request.body,
         sealed_token=seal(token_seal_key(settings), token),
         dob_hash=dob_hash(settings.dob_hash_key, salt, request.date_of_birth),
-        send_at=request.send_at, repeatability_id=str(uuid.uuid4()),
+        send_at=request.send_at,
+        repeatability_id=str(uuid.uuid4()),
     )
     # The common case, every attachment already clean, goes straight to queued (or scheduled):
     # fewer storage round trips than creating it waiting and moving it on.
@@ -309,8 +347,10 @@ def create_message(storage: Storage, settings: Settings, principal: Principal,
         scheduled = message.send_at is not None and message.send_at > now
         message = replace(message, state=SCHEDULED if scheduled else QUEUED, queued_at=now)
         message = message.with_event("scheduled" if scheduled else "queued", at=now)
-    insert_entity(storage.table(LINKS),
-                  {"PartitionKey": message.token_hash, "RowKey": "", "org": message.org, "messageId": message.id})
+    insert_entity(
+        storage.table(LINKS),
+        {"PartitionKey": message.token_hash, "RowKey": "", "org": message.org, "messageId": message.id},
+    )
     try:
         meta = insert_entity(storage.table(MESSAGES), message_to_entity(message))
     except ResourceExistsError:
@@ -324,8 +364,13 @@ def create_message(storage: Storage, settings: Settings, principal: Principal,
             log.exception("message %s made by another run; its details could not be read", message.id)
             return message
     message = replace(message, etag=meta.get("etag"))
-    log.info("message %s created by %s/%s with %d attachment(s)",
-             message.id, principal.org, principal.user, len(message.attachment_ids))
+    log.info(
+        "message %s created by %s/%s with %d attachment(s)",
+        message.id,
+        principal.org,
+        principal.user,
+        len(message.attachment_ids),
+    )
     # The message is accepted once its row exists. A failure after this point must not
     # become an error answer: the caller would retry and the patient get two texts. The
     # retention sweeper (`requeue_stuck`) finishes whatever is left undone here.
@@ -467,8 +512,9 @@ def enqueue_dispatch(storage: Storage, message: Message) -> None:
     if message.send_at:
         delay = min(max(message.send_at - clock.now(), timedelta(0)), MAX_QUEUE_DELAY)
     # Rounded up: a message must never become visible before its send time.
-    storage.queue(DISPATCH).send_message(DispatchRequest(message.org, message.id).to_bytes(),
-                                         visibility_timeout=math.ceil(delay.total_seconds()) or None)
+    storage.queue(DISPATCH).send_message(
+        DispatchRequest(message.org, message.id).to_bytes(), visibility_timeout=math.ceil(delay.total_seconds()) or None
+    )
 
 
 def on_attachment_scanned(storage: Storage, settings: Settings, org: str, attachment_id: str) -> None:
@@ -495,11 +541,13 @@ def message_view(storage: Storage, message: Message) -> dict[str, Any]:
     attachments = []
     for attachment_id in message.attachment_ids:
         found = find_attachment(storage, message.org, attachment_id)
-        attachments.append({
-            "id": attachment_id,
-            "filename": found.filename if found else None,
-            "downloads": counts.get(attachment_id, 0),
-        })
+        attachments.append(
+            {
+                "id": attachment_id,
+                "filename": found.filename if found else None,
+                "downloads": counts.get(attachment_id, 0),
+            }
+        )
     return {
         "id": message.id,
         "status": message.status,
@@ -533,6 +581,7 @@ def delete_documents(storage: Storage, message: Message) -> None:
 
 def revoke_message(storage: Storage, org: str, message_id: str) -> Message:
     """Kill the link at once, delete the documents, and make sure an unsent message never goes."""
+
     def to_revoked(m: Message) -> Message | None:
         if m.revoked_at:
             return None
@@ -547,6 +596,7 @@ def revoke_message(storage: Storage, org: str, message_id: str) -> Message:
 
 def unlock_message(storage: Storage, org: str, message_id: str) -> Message:
     """Make a link locked by wrong dates of birth work again, with its attempts reset."""
+
     def to_unlocked(m: Message) -> Message | None:
         if not m.locked and m.dob_attempts == 0:
             return None

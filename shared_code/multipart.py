@@ -49,7 +49,7 @@ def read_file_part(content_type: str | None, body: bytes, max_bytes: int) -> Upl
         # Past the limit (+1, so the size check below still fires) nothing more is kept.
         room = max_bytes + 1 - current["size"]
         if room > 0:
-            piece = memoryview(data)[start:min(end, start + room)]
+            piece = memoryview(data)[start : min(end, start + room)]
             current["chunks"].append(piece)
             current["size"] += len(piece)
 

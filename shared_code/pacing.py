@@ -22,8 +22,9 @@ _EPSILON = 1e-6
 class Pacer:
     """A thread-safe token bucket of `rate_per_minute` with a burst of `burst` sends."""
 
-    def __init__(self, rate_per_minute: int, *, burst: int | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate_per_minute: int, *, burst: int | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if rate_per_minute < 1:
             raise ValueError("rate_per_minute must be at least 1")
         self.rate_per_minute = rate_per_minute

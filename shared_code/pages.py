@@ -52,7 +52,13 @@ def human_size(size: int) -> str:
 
 
 KIND_LABELS = {
-    "pdf": "PDF", "docx": "Word document", "doc": "Word document", "odt": "OpenDocument text",
-    "rtf": "Rich text document", "txt": "Text file", "jpeg": "JPEG image", "png": "PNG image",
+    "pdf": "PDF",
+    "docx": "Word document",
+    "doc": "Word document",
+    "odt": "OpenDocument text",
+    "rtf": "Rich text document",
+    "txt": "Text file",
+    "jpeg": "JPEG image",
+    "png": "PNG image",
     "tiff": "TIFF image",
 }

@@ -18,15 +18,15 @@ class InvalidMobile(ValueError):
     """Not a mobile number we can text; the message never contains the number."""
 
 
-def to_e164_mobile(raw: str, *, allowed_countries: tuple[str, ...] = ("GB",),
-                   allow_drama: bool = False) -> str:
+def to_e164_mobile(raw: str, *, allowed_countries: tuple[str, ...] = ("GB",), allow_drama: bool = False) -> str:
     """Normalise a mobile number to E.164, or raise InvalidMobile with a plain reason."""
     import phonenumbers
     from phonenumbers import PhoneNumberType
 
     # Full-width and other scripts' digits (pasted from anywhere) as ASCII digits.
-    text = "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch
-                   for ch in unicodedata.normalize("NFKC", raw or ""))
+    text = "".join(
+        str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in unicodedata.normalize("NFKC", raw or "")
+    )
     text = _PUNCTUATION.sub("", text)
     if not text:
         raise InvalidMobile("Enter a mobile phone number")
@@ -53,8 +53,6 @@ def to_e164_mobile(raw: str, *, allowed_countries: tuple[str, ...] = ("GB",),
     region = phonenumbers.region_code_for_number(number)
     if region not in allowed_countries:
         raise InvalidMobile("Mobile numbers from this country cannot be texted")
-    if phonenumbers.number_type(number) not in (
-        PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE
-    ):
+    if phonenumbers.number_type(number) not in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
         raise InvalidMobile("This is not a mobile number: enter a mobile that can receive texts")
     return e164

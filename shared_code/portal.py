@@ -66,8 +66,13 @@ def resolve_link(storage: Storage, token: str) -> Message:
         raise LinkGone() from None
     message = find_message(storage, row["org"], row["messageId"])
     # A link works only once its text has gone, until it expires or is revoked.
-    if (message is None or message.revoked_at or message.purged_at or message.expired
-            or message.state not in (SENT, DELIVERED)):
+    if (
+        message is None
+        or message.revoked_at
+        or message.purged_at
+        or message.expired
+        or message.state not in (SENT, DELIVERED)
+    ):
         raise LinkGone()
     if message.locked:
         raise LinkLocked(practice_name(message))
@@ -80,6 +85,7 @@ def note_opened(storage: Storage, message: Message) -> None:
 
 
 # -- date of birth ----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class DobOutcome:
@@ -122,8 +128,7 @@ def parse_dob_fields(day: str, month: str, year: str, today: date) -> tuple[date
     return value, {}, None
 
 
-def check_dob(storage: Storage, settings: Settings, message: Message,
-              day: str, month: str, year: str) -> DobOutcome:
+def check_dob(storage: Storage, settings: Settings, message: Message, day: str, month: str, year: str) -> DobOutcome:
     """Check a date of birth against the link; count a wrong one, lock after the limit.
 
     The counter is written with an ETag condition, so parallel guesses cannot overrun it.
@@ -131,8 +136,7 @@ def check_dob(storage: Storage, settings: Settings, message: Message,
     candidate, fields, summary = parse_dob_fields(day, month, year, clock.now().date())
     if candidate is None:
         return DobOutcome("invalid", fields, summary)
-    right = bool(message.dob_hash) and dob_matches(
-        settings.dob_hash_key, message.dob_salt, message.dob_hash, candidate)
+    right = bool(message.dob_hash) and dob_matches(settings.dob_hash_key, message.dob_salt, message.dob_hash, candidate)
     if right and not message.dob_attempts and not message.locked:
         # Nothing to reset, so no conditional write and no re-read: the portal's hot path.
         record_event(storage, message.id, "dob_verified")
@@ -162,12 +166,16 @@ def check_dob(storage: Storage, settings: Settings, message: Message,
         log.info("message %s locked after %d wrong dates of birth", message.id, limit)
         raise LinkLocked(practice_name(updated))
     left = max(limit - updated.dob_attempts, 0)
-    return DobOutcome("wrong", {"day": "", "month": "", "year": ""},
-                      "The date of birth does not match our records. Check it and try again.",
-                      attempts_left=left)
+    return DobOutcome(
+        "wrong",
+        {"day": "", "month": "", "year": ""},
+        "The date of birth does not match our records. Check it and try again.",
+        attempts_left=left,
+    )
 
 
 # -- sessions and CSRF --------------------------------------------------------------------
+
 
 def _session_key(settings: Settings) -> bytes:
     return derive_key(settings.session_key, "portal-session")
@@ -230,6 +238,7 @@ def security_headers(https: bool) -> dict[str, str]:
 
 # -- documents --------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class DocumentItem:
     """One document as the patient's list shows it."""
@@ -261,7 +270,10 @@ def download_url(storage: Storage, settings: Settings, message: Message, attachm
     if attachment is None or attachment.status != "clean":
         raise NotFound("There is no such document.")
     url = document_sas_url(
-        storage, settings, DOCUMENTS, message.document_blob(attachment_id),
+        storage,
+        settings,
+        DOCUMENTS,
+        message.document_blob(attachment_id),
         filename_disposition=content_disposition(attachment.filename),
         content_type=attachment.content_type,
     )

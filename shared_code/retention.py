@@ -45,9 +45,7 @@ class RetentionReport:
 def purge_expired(storage: Storage) -> int:
     """Purge every expired, not yet purged link (revoked ones too); returns how many."""
     now = clock.now()
-    rows = storage.table(MESSAGES).query_entities(
-        "linkExpiresAt le @now", parameters={"now": clock.iso(now)}
-    )
+    rows = storage.table(MESSAGES).query_entities("linkExpiresAt le @now", parameters={"now": clock.iso(now)})
     count = 0
     for row in rows:
         message = message_from_entity(row)
@@ -67,8 +65,9 @@ def purge_message(storage: Storage, message: Message) -> bool:
             return None
         if m.state in (SENT, DELIVERED) and not m.revoked_at:
             m = m.with_event("expired", at=m.link_expires_at)
-        return replace(m, purged_at=clock.now(), mobile=None, dob_hash=None, body=None,
-                       sealed_token=None).with_event("purged")
+        return replace(m, purged_at=clock.now(), mobile=None, dob_hash=None, body=None, sealed_token=None).with_event(
+            "purged"
+        )
 
     purged, won = transition(storage, message.org, message.id, to_purged)
     if won:
@@ -98,6 +97,7 @@ def requeue_stuck(storage: Storage, settings: Settings) -> int:
             continue
         if message.send_at and message.send_at - clock.now() > timedelta(hours=1):
             continue  # a long wait: its queue entry is hidden, not lost
+
         # Touch the row first, so the next sweep does not queue it yet again.
         def touch(m: Message) -> Message | None:
             return replace(m, queued_at=clock.now()) if m.state in (QUEUED, SCHEDULED) else None

@@ -40,8 +40,15 @@ def _delegation_key(storage: Storage, now: datetime) -> Any:
         return cached[0]
 
 
-def document_sas_url(storage: Storage, settings: Settings, container: str, blob_name: str, *,
-                     filename_disposition: str, content_type: str) -> str:
+def document_sas_url(
+    storage: Storage,
+    settings: Settings,
+    container: str,
+    blob_name: str,
+    *,
+    filename_disposition: str,
+    content_type: str,
+) -> str:
     """A URL that lets its holder read this one blob for at most SAS_TTL_SECONDS.
 
     Signed with a user delegation key (https only) unless storage is Azurite, where an
@@ -64,7 +71,6 @@ def document_sas_url(storage: Storage, settings: Settings, container: str, blob_
     if settings.uses_azurite:
         sas = generate_blob_sas(account_key=service.credential.account_key, **common)
     else:
-        sas = generate_blob_sas(user_delegation_key=_delegation_key(storage, now),
-                                protocol="https", **common)
+        sas = generate_blob_sas(user_delegation_key=_delegation_key(storage, now), protocol="https", **common)
     base = service.get_blob_client(container, blob_name).url
     return f"{base.split('?', 1)[0]}?{sas}"

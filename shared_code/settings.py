@@ -192,9 +192,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         session_ttl_seconds=min(_int(env, "SESSION_TTL_SECONDS", d.session_ttl_seconds, 1), 900),
         idempotency_ttl_hours=_int(env, "IDEMPOTENCY_TTL_HOURS", d.idempotency_ttl_hours, 1),
         allow_drama_numbers=_flag(env.get("ALLOW_DRAMA_NUMBERS"), d.allow_drama_numbers, "ALLOW_DRAMA_NUMBERS"),
-        allowed_countries=tuple(
-            c.strip().upper() for c in text("ALLOWED_COUNTRIES", "GB").split(",") if c.strip()
-        ),
+        allowed_countries=tuple(c.strip().upper() for c in text("ALLOWED_COUNTRIES", "GB").split(",") if c.strip()),
         scanner=text("SCANNER", d.scanner).lower(),
         clamd_address=text("CLAMD_ADDRESS", d.clamd_address),
         clamd_timeout_seconds=_int(env, "CLAMD_TIMEOUT_SECONDS", d.clamd_timeout_seconds, 1),

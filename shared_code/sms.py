@@ -39,8 +39,15 @@ class SmsError(Exception):
     """Sending failed. `retryable`: trying again may succeed. `may_have_sent`: ACS may
     have accepted the text even so (its answer was an error or never came)."""
 
-    def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None,
-                 may_have_sent: bool = False, throttled: bool = False) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        may_have_sent: bool = False,
+        throttled: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
@@ -54,8 +61,7 @@ class SmsUnconfirmed(SmsError):
     (412): whether that first try was delivered cannot be known from here."""
 
     def __init__(self) -> None:
-        super().__init__("The SMS service no longer remembers the first attempt", retryable=False,
-                         may_have_sent=True)
+        super().__init__("The SMS service no longer remembers the first attempt", retryable=False, may_have_sent=True)
 
 
 @dataclass(frozen=True)
@@ -152,13 +158,18 @@ def _client(settings: Settings) -> Any:
                 # The dispatch queue owns retries (back-off, Retry-After, the attempt count);
                 # the SDK only retries a connection that could not be opened, which never
                 # reached ACS and so cannot send twice.
-                "retry_total": 1, "retry_connect": 1, "retry_read": 0, "retry_status": 0,
+                "retry_total": 1,
+                "retry_connect": 1,
+                "retry_read": 0,
+                "retry_status": 0,
                 "retry_backoff_factor": 0.2,
             }
             # ACS is reached directly, as storage is (see shared_code.transport).
             options["transport"] = DirectTransport(
-                ca_certs=settings.acs_ca_bundle or None, connection_timeout=CONNECT_TIMEOUT_SECONDS,
-                read_timeout=_timeout(settings))
+                ca_certs=settings.acs_ca_bundle or None,
+                connection_timeout=CONNECT_TIMEOUT_SECONDS,
+                read_timeout=_timeout(settings),
+            )
             if settings.acs_connection_string:
                 client = SmsClient.from_connection_string(settings.acs_connection_string, **options)
             elif settings.acs_endpoint:
@@ -171,8 +182,9 @@ def _client(settings: Settings) -> Any:
         return client
 
 
-def send_sms(settings: Settings, *, to: str, text: str, repeatability_id: str,
-             first_sent: datetime, tag: str) -> SmsAccepted:
+def send_sms(
+    settings: Settings, *, to: str, text: str, repeatability_id: str, first_sent: datetime, tag: str
+) -> SmsAccepted:
     """Send one text with a stable repeatability id. Raises SmsError when it was not accepted."""
     from azure.communication.sms._generated.models import (
         SendMessageRequest,
@@ -189,10 +201,13 @@ def send_sms(settings: Settings, *, to: str, text: str, repeatability_id: str,
 
     request = SendMessageRequest(
         from_property=settings.sms_sender,
-        sms_recipients=[SmsRecipient(
-            to=to, repeatability_request_id=repeatability_id,
-            repeatability_first_sent=first_sent_header(first_sent),
-        )],
+        sms_recipients=[
+            SmsRecipient(
+                to=to,
+                repeatability_request_id=repeatability_id,
+                repeatability_first_sent=first_sent_header(first_sent),
+            )
+        ],
         message=text,
         sms_send_options=SmsSendOptions(enable_delivery_report=settings.sms_delivery_reports, tag=tag),
     )
@@ -207,17 +222,24 @@ def send_sms(settings: Settings, *, to: str, text: str, repeatability_id: str,
         if not status:
             # No HTTP status: the answer broke off (cut short, undecodable) after the
             # request went out, so ACS may have the text.
-            raise SmsError("The answer from the SMS service broke off", retryable=True,
-                           may_have_sent=True) from None
+            raise SmsError("The answer from the SMS service broke off", retryable=True, may_have_sent=True) from None
         headers = exc.response.headers if exc.response is not None else None
         if status == 429:
-            raise SmsError("The SMS service asked us to slow down (429)", retryable=True,
-                           retry_after=parse_retry_after(headers), throttled=True) from None
+            raise SmsError(
+                "The SMS service asked us to slow down (429)",
+                retryable=True,
+                retry_after=parse_retry_after(headers),
+                throttled=True,
+            ) from None
         if status >= 500 or status == 408:
             # ACS may have recorded the text before failing: only the repeatability id
             # keeps a retry from sending it twice.
-            raise SmsError(f"The SMS service answered {status}", retryable=True,
-                           retry_after=parse_retry_after(headers), may_have_sent=True) from None
+            raise SmsError(
+                f"The SMS service answered {status}",
+                retryable=True,
+                retry_after=parse_retry_after(headers),
+                may_have_sent=True,
+            ) from None
         raise SmsError(f"The SMS service refused the message ({status})", retryable=False) from None
     except ServiceRequestError:
         raise SmsError("The SMS service could not be reached", retryable=True) from None
@@ -236,6 +258,5 @@ def send_sms(settings: Settings, *, to: str, text: str, repeatability_id: str,
     if status == 429:
         raise SmsError("The SMS service asked us to slow down (429)", retryable=True, throttled=True)
     if status >= 500:
-        raise SmsError(f"The SMS service did not accept the message ({status})", retryable=True,
-                       may_have_sent=True)
+        raise SmsError(f"The SMS service did not accept the message ({status})", retryable=True, may_have_sent=True)
     raise SmsError(f"The SMS service did not accept the message ({status})", retryable=False)

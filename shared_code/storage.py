@@ -75,8 +75,9 @@ class Storage:
             self._blob = (
                 BlobServiceClient.from_connection_string(cs, transport=self._transport())
                 if cs
-                else BlobServiceClient(self._endpoint("blob"), credential=self._azure_credential(),
-                                       transport=self._transport())
+                else BlobServiceClient(
+                    self._endpoint("blob"), credential=self._azure_credential(), transport=self._transport()
+                )
             )
         return self._blob
 
@@ -93,8 +94,9 @@ class Storage:
             self._table = (
                 TableServiceClient.from_connection_string(cs, transport=self._transport())
                 if cs
-                else TableServiceClient(self._endpoint("table"), credential=self._azure_credential(),
-                                        transport=self._transport())
+                else TableServiceClient(
+                    self._endpoint("table"), credential=self._azure_credential(), transport=self._transport()
+                )
             )
         return self._table
 
@@ -117,9 +119,7 @@ class Storage:
             self._queue = (
                 QueueServiceClient.from_connection_string(cs, **policies)
                 if cs
-                else QueueServiceClient(
-                    self._endpoint("queue"), credential=self._azure_credential(), **policies
-                )
+                else QueueServiceClient(self._endpoint("queue"), credential=self._azure_credential(), **policies)
             )
         return self._queue
 
@@ -165,9 +165,12 @@ class Storage:
 
         self._once("q:" + name, lambda: self.queue_service.create_queue(name))
         # get_queue_client does not pass the service client's encode policies on.
-        return self._cached_client("q:" + name, lambda: self.queue_service.get_queue_client(
-            name, message_encode_policy=BinaryBase64EncodePolicy(), message_decode_policy=BinaryBase64DecodePolicy()
-        ))
+        return self._cached_client(
+            "q:" + name,
+            lambda: self.queue_service.get_queue_client(
+                name, message_encode_policy=BinaryBase64EncodePolicy(), message_decode_policy=BinaryBase64DecodePolicy()
+            ),
+        )
 
     def _cached_client(self, key: str, make: Any) -> Any:
         client = self._cached_clients.get(key)

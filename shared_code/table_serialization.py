@@ -26,8 +26,7 @@ _installed = False
 
 def is_flat(data: Any) -> bool:
     """Whether the generic serializer would return this value as an equal dict: str keys, scalar values."""
-    return type(data) is dict and all(
-        type(key) is str and type(value) in _SCALARS for key, value in data.items())
+    return type(data) is dict and all(type(key) is str and type(value) in _SCALARS for key, value in data.items())
 
 
 def install() -> None:

@@ -39,8 +39,7 @@ from azure.core.utils import case_insensitive_dict
 #: Connections kept per storage endpoint: one per worker thread that may call at once.
 POOL_SIZE = 64
 #: Keyword arguments the direct path understands; any other sends the request the stock way.
-_DIRECT_OPTIONS = frozenset({"stream", "connection_timeout", "read_timeout", "connection_verify",
-                             "connection_cert"})
+_DIRECT_OPTIONS = frozenset({"stream", "connection_timeout", "read_timeout", "connection_verify", "connection_cert"})
 
 
 class BufferedResponse(HttpResponseImpl):
@@ -48,10 +47,16 @@ class BufferedResponse(HttpResponseImpl):
 
     def __init__(self, request: Any, response: urllib3.BaseHTTPResponse, block_size: int) -> None:
         headers = case_insensitive_dict(response.headers)
-        super().__init__(request=request, internal_response=response, block_size=block_size,
-                         status_code=response.status, reason=response.reason or "",
-                         content_type=headers.get("Content-Type"), headers=headers,
-                         stream_download_generator=None)
+        super().__init__(
+            request=request,
+            internal_response=response,
+            block_size=block_size,
+            status_code=response.status,
+            reason=response.reason or "",
+            content_type=headers.get("Content-Type"),
+            headers=headers,
+            stream_download_generator=None,
+        )
         self._content = response.data
         self._is_closed = True  # the body is read and the connection back in its pool
 
@@ -86,14 +91,15 @@ class LegacyBufferedResponse(LegacyHttpResponse):
     def stream_download(self, pipeline: Any, **kwargs: Any) -> Iterator[bytes]:
         """The body in blocks (it is already in memory)."""
         size = self.block_size
-        return (self._content[i:i + size] for i in range(0, len(self._content), size))
+        return (self._content[i : i + size] for i in range(0, len(self._content), size))
 
 
 class DirectTransport(HttpTransport):
     """azure-core transport: buffered REST requests through urllib3, everything else through requests."""
 
-    def __init__(self, *, ca_certs: str | None = None, connection_timeout: float | None = None,
-                 read_timeout: float | None = None) -> None:
+    def __init__(
+        self, *, ca_certs: str | None = None, connection_timeout: float | None = None, read_timeout: float | None = None
+    ) -> None:
         """`ca_certs`: a CA bundle to trust instead of the usual roots (the SMS emulator's certificate)."""
         # Storage and ACS are reached directly (private endpoints, or the local emulators): no
         # proxy and no netrc, so neither path reads them from the environment.
@@ -101,8 +107,7 @@ class DirectTransport(HttpTransport):
         config: dict[str, Any] = {"connection_timeout": connection_timeout, "read_timeout": read_timeout}
         if ca_certs:
             config["connection_verify"] = ca_certs
-        self._fallback = RequestsTransport(use_env_settings=False,
-                                           **{k: v for k, v in config.items() if v is not None})
+        self._fallback = RequestsTransport(use_env_settings=False, **{k: v for k, v in config.items() if v is not None})
         self._config = self._fallback.connection_config
         if ca_certs is None:
             import certifi  # the CA bundle requests would use, so both paths trust the same roots
@@ -140,22 +145,35 @@ class DirectTransport(HttpTransport):
         if body is False or proxies or kwargs.get("stream") or not kwargs.keys() <= _DIRECT_OPTIONS:
             return self._fallback.send(request, proxies=proxies, **kwargs)
         if kwargs.get("connection_verify", self._verify) != self._verify or kwargs.get(
-                "connection_cert", self._config.cert):
+            "connection_cert", self._config.cert
+        ):
             return self._fallback.send(request, **kwargs)  # another CA, no checks, or a client certificate
-        timeout = urllib3.Timeout(connect=kwargs.get("connection_timeout", self._config.timeout),
-                                  read=kwargs.get("read_timeout", self._config.read_timeout))
+        timeout = urllib3.Timeout(
+            connect=kwargs.get("connection_timeout", self._config.timeout),
+            read=kwargs.get("read_timeout", self._config.read_timeout),
+        )
         try:
             pool, target = self._route(request.url)
             response = pool.urlopen(
-                request.method, target, body=body, headers=dict(request.headers), timeout=timeout,
-                redirect=False, retries=False, preload_content=True, assert_same_host=False,
+                request.method,
+                target,
+                body=body,
+                headers=dict(request.headers),
+                timeout=timeout,
+                redirect=False,
+                retries=False,
+                preload_content=True,
+                assert_same_host=False,
             )
         except urllib3.exceptions.ConnectTimeoutError as err:
             raise ServiceRequestTimeoutError(err, error=err) from err
         except urllib3.exceptions.ReadTimeoutError as err:
             raise ServiceResponseTimeoutError(err, error=err) from err
-        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.SSLError,
-                urllib3.exceptions.LocationParseError) as err:
+        except (
+            urllib3.exceptions.NewConnectionError,
+            urllib3.exceptions.SSLError,
+            urllib3.exceptions.LocationParseError,
+        ) as err:
             raise ServiceRequestError(err, error=err) from err
         except urllib3.exceptions.ProtocolError as err:
             # The request went out and the answer broke off: it may have been carried out.
@@ -180,10 +198,14 @@ class DirectTransport(HttpTransport):
             with self._pools_lock:
                 pool = self._pools.get(origin)
                 if pool is None:
-                    tls = {"ca_certs": self._ca_certs, "cert_reqs": "CERT_REQUIRED"} if origin.startswith(
-                        "https:") else {}
+                    tls = (
+                        {"ca_certs": self._ca_certs, "cert_reqs": "CERT_REQUIRED"}
+                        if origin.startswith("https:")
+                        else {}
+                    )
                     pool = self._pools[origin] = urllib3.connection_from_url(
-                        origin, maxsize=POOL_SIZE, block=False, retries=False, **tls)
+                        origin, maxsize=POOL_SIZE, block=False, retries=False, **tls
+                    )
         return pool, target
 
 

@@ -44,8 +44,9 @@ def test_bad_file_is_refused_or_rejected_with_its_reason(case: corpus.Case, bad_
         assert result["detail"].startswith("This file")
         return
     assert result["status"] == "rejected", result
-    expected = {"_damaged": DAMAGED, "_encrypted": ENCRYPTED}.get(case.rule[case.rule.rfind("_"):]) \
-        or REASONS[case.rule]
+    expected = {"_damaged": DAMAGED, "_encrypted": ENCRYPTED}.get(case.rule[case.rule.rfind("_") :]) or REASONS[
+        case.rule
+    ]
     assert result["reason"] == f"This file {expected}."
 
 

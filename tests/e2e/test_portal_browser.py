@@ -117,7 +117,10 @@ def test_patient_journey_from_the_text_to_the_file(stack: RunningStack, new_page
     assert summary.get_by_role("link").get_attribute("href") == "#dob-day"
     assert page.locator("#dob-error").text_content() == "Error: Date of birth must be a real date"
     assert set(page.locator("fieldset").get_attribute("aria-describedby").split()) == {
-        "dob-intro", "dob-hint", "dob-error"}
+        "dob-intro",
+        "dob-hint",
+        "dob-error",
+    }
     assert error_fields(page) == ["dob-day", "dob-month", "dob-year"]
     assert page.input_value("#dob-day") == "31"  # what was typed is kept
     assert "tries left" not in page.content()  # not an attempt

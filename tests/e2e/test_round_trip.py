@@ -15,8 +15,12 @@ DOB = "1970-01-31"
 
 
 def _patient(mobile: str | None = None) -> dict:
-    return {"nhsNumber": "9434765919", "dateOfBirth": DOB,
-            "mobile": mobile or f"07700 900{uuid.uuid4().int % 1000:03d}", "name": "Jo Bloggs"}
+    return {
+        "nhsNumber": "9434765919",
+        "dateOfBirth": DOB,
+        "mobile": mobile or f"07700 900{uuid.uuid4().int % 1000:03d}",
+        "name": "Jo Bloggs",
+    }
 
 
 def _e164(mobile: str) -> str:
@@ -35,8 +39,13 @@ def _send_clean(stack: RunningStack, data: bytes, *, filename: str = "fit-note.p
     assert attachment["status"] == "clean", attachment
     mobile = f"07700 900{uuid.uuid4().int % 1000:03d}"
     marker = f"ref {uuid.uuid4().hex[:8]}"
-    sent = stack.send({"patient": _patient(mobile), "body": f"Your fit note is attached ({marker}).",
-                       "attachmentIds": [attachment["id"]]})
+    sent = stack.send(
+        {
+            "patient": _patient(mobile),
+            "body": f"Your fit note is attached ({marker}).",
+            "attachmentIds": [attachment["id"]],
+        }
+    )
     assert sent.status_code == 202, sent.text
     link = stack.wait_link(_e164(mobile), marker)
     return sent.json()["id"], link, mobile
@@ -53,8 +62,9 @@ def test_document_goes_from_toolbar_to_patient_and_back_intact(stack: RunningSta
     assert stack.wait_attachment(created["id"])["status"] == "clean"
 
     mobile = "07700 900123"
-    sent = stack.send({"patient": _patient(mobile), "body": "Dear Jo, your fit note is attached.",
-                       "attachmentIds": [created["id"]]})
+    sent = stack.send(
+        {"patient": _patient(mobile), "body": "Dear Jo, your fit note is attached.", "attachmentIds": [created["id"]]}
+    )
     assert sent.status_code == 202, sent.text
     accepted = sent.json()
     assert accepted["status"] == "queued" and accepted["encoding"] == "GSM-7" and accepted["segments"] == 1
@@ -74,18 +84,27 @@ def test_document_goes_from_toolbar_to_patient_and_back_intact(stack: RunningSta
     assert form.headers["Cache-Control"] == "no-store"
     assert "frame-ancestors 'none'" in form.headers["Content-Security-Policy"]
 
-    wrong = browser.post(link, data={"dob-day": "1", "dob-month": "2", "dob-year": "1970",
-                                     "csrf": _csrf(form.text)}, allow_redirects=False, timeout=10)
+    wrong = browser.post(
+        link,
+        data={"dob-day": "1", "dob-month": "2", "dob-year": "1970", "csrf": _csrf(form.text)},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert wrong.status_code == 200
     assert "does not match" in wrong.text
 
-    right = browser.post(link, data={"dob-day": "31", "dob-month": "1", "dob-year": "1970",
-                                     "csrf": _csrf(form.text)}, allow_redirects=False, timeout=10)
+    right = browser.post(
+        link,
+        data={"dob-day": "31", "dob-month": "1", "dob-year": "1970", "csrf": _csrf(form.text)},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert right.status_code == 303
     assert right.headers["Location"] == f"/p/{token}/documents"
     cookie = right.headers["Set-Cookie"]
-    attributes = {part.strip().split("=", 1)[0].lower(): part.strip().partition("=")[2]
-                  for part in cookie.split(";")[1:]}
+    attributes = {
+        part.strip().split("=", 1)[0].lower(): part.strip().partition("=")[2] for part in cookie.split(";")[1:]
+    }
     assert "httponly" in attributes and attributes["samesite"].lower() == "strict"
     assert attributes["path"] == f"/p/{token}"
     assert attributes["max-age"] == "900"
@@ -95,8 +114,7 @@ def test_document_goes_from_toolbar_to_patient_and_back_intact(stack: RunningSta
     assert documents.status_code == 200
     assert "Fit note.pdf" in documents.text
 
-    download = browser.get(f"{stack.base_url}/p/{token}/documents/{created['id']}",
-                           allow_redirects=False, timeout=10)
+    download = browser.get(f"{stack.base_url}/p/{token}/documents/{created['id']}", allow_redirects=False, timeout=10)
     assert download.status_code == 303
     sas_url = download.headers["Location"]
     query = parse_qs(urlparse(sas_url).query)
@@ -115,8 +133,17 @@ def test_document_goes_from_toolbar_to_patient_and_back_intact(stack: RunningSta
     assert record["status"] == "delivered"
     assert record["sentAt"] and record["deliveredAt"]
     types = [e["type"] for e in record["events"]]
-    for expected in ("created", "scan_clean", "queued", "sent", "delivered", "portal_opened",
-                     "dob_failed", "dob_verified", "downloaded"):
+    for expected in (
+        "created",
+        "scan_clean",
+        "queued",
+        "sent",
+        "delivered",
+        "portal_opened",
+        "dob_failed",
+        "dob_verified",
+        "downloaded",
+    ):
         assert expected in types, (expected, types)
     assert record["attachments"] == [{"id": created["id"], "filename": "Fit note.pdf", "downloads": 2}]
 
@@ -125,8 +152,9 @@ def test_message_waits_for_the_scan_then_sends_itself(stack: RunningStack) -> No
     upload = stack.upload(sample_pdf("Result"), "result.pdf")
     mobile = "07700 900456"
     marker = uuid.uuid4().hex[:8]
-    sent = stack.send({"patient": _patient(mobile), "body": f"Your result {marker}",
-                       "attachmentIds": [upload.json()["id"]]})
+    sent = stack.send(
+        {"patient": _patient(mobile), "body": f"Your result {marker}", "attachmentIds": [upload.json()["id"]]}
+    )
     assert sent.status_code == 202
     assert sent.json()["status"] in {"awaiting_scan", "queued"}
     assert stack.wait_link("+447700900456", marker)
@@ -155,8 +183,12 @@ def test_five_wrong_dates_lock_the_link_and_unlock_reopens_it(stack: RunningStac
     browser = requests.Session()
     csrf = _csrf(browser.get(link, timeout=10).text)
     for attempt in range(1, 6):
-        answer = browser.post(link, data={"dob-day": "2", "dob-month": "2", "dob-year": "1971", "csrf": csrf},
-                              allow_redirects=False, timeout=10)
+        answer = browser.post(
+            link,
+            data={"dob-day": "2", "dob-month": "2", "dob-year": "1971", "csrf": csrf},
+            allow_redirects=False,
+            timeout=10,
+        )
         assert answer.status_code == (200 if attempt < 5 else 403), attempt
     assert "contact" in answer.text.lower()
     assert browser.get(link, timeout=10).status_code == 403
@@ -177,8 +209,12 @@ def test_an_impossible_date_is_not_an_attempt(stack: RunningStack) -> None:
     browser = requests.Session()
     csrf = _csrf(browser.get(link, timeout=10).text)
     for _ in range(7):
-        answer = browser.post(link, data={"dob-day": "31", "dob-month": "2", "dob-year": "1970", "csrf": csrf},
-                              allow_redirects=False, timeout=10)
+        answer = browser.post(
+            link,
+            data={"dob-day": "31", "dob-month": "2", "dob-year": "1970", "csrf": csrf},
+            allow_redirects=False,
+            timeout=10,
+        )
         assert answer.status_code == 200
         assert "real date" in answer.text
     assert stack.message(message_id)["status"] != "locked"
@@ -188,8 +224,15 @@ def test_revoked_expired_and_unknown_links_look_the_same(stack: RunningStack) ->
     message_id, link, _ = _send_clean(stack, sample_pdf("Letter"))
     browser = requests.Session()
     csrf = _csrf(browser.get(link, timeout=10).text)
-    assert browser.post(link, data={"dob-day": "31", "dob-month": "1", "dob-year": "1970", "csrf": csrf},
-                        allow_redirects=False, timeout=10).status_code == 303
+    assert (
+        browser.post(
+            link,
+            data={"dob-day": "31", "dob-month": "1", "dob-year": "1970", "csrf": csrf},
+            allow_redirects=False,
+            timeout=10,
+        ).status_code
+        == 303
+    )
     revoked = requests.post(f"{stack.base_url}/api/v1/messages/{message_id}/revoke", headers=stack.auth(), timeout=10)
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
     gone = browser.get(link, timeout=10)
@@ -209,6 +252,7 @@ def test_documents_without_a_session_redirect_to_the_form(stack: RunningStack) -
 
 
 # -- bad inputs through HTTP ---------------------------------------------------------------
+
 
 def test_no_or_bad_token_is_401(stack: RunningStack) -> None:
     url = f"{stack.base_url}/api/v1/messages/{uuid.uuid4()}"
@@ -233,21 +277,31 @@ def test_upload_limits_and_types(stack: RunningStack) -> None:
     assert exe.status_code == 415
     empty = stack.upload(b"", "empty.pdf")
     assert empty.status_code == 400
-    no_file = requests.post(f"{stack.base_url}/api/v1/attachments", headers=stack.auth(),
-                            files={"other": ("a.pdf", pdf)}, timeout=10)
+    no_file = requests.post(
+        f"{stack.base_url}/api/v1/attachments", headers=stack.auth(), files={"other": ("a.pdf", pdf)}, timeout=10
+    )
     assert no_file.status_code == 400
-    not_multipart = requests.post(f"{stack.base_url}/api/v1/attachments", headers=stack.auth(),
-                                  data=b"hello", timeout=10)
+    not_multipart = requests.post(
+        f"{stack.base_url}/api/v1/attachments", headers=stack.auth(), data=b"hello", timeout=10
+    )
     assert not_multipart.status_code == 400
 
 
 def test_another_organisations_things_are_404(stack: RunningStack) -> None:
     upload = stack.upload(sample_pdf("Letter"), org="B99999")
     attachment_id = upload.json()["id"]
-    assert requests.get(f"{stack.base_url}/api/v1/attachments/{attachment_id}",
-                        headers=stack.auth("A12345"), timeout=10).status_code == 404
-    assert requests.delete(f"{stack.base_url}/api/v1/attachments/{attachment_id}",
-                           headers=stack.auth("A12345"), timeout=10).status_code == 404
+    assert (
+        requests.get(
+            f"{stack.base_url}/api/v1/attachments/{attachment_id}", headers=stack.auth("A12345"), timeout=10
+        ).status_code
+        == 404
+    )
+    assert (
+        requests.delete(
+            f"{stack.base_url}/api/v1/attachments/{attachment_id}", headers=stack.auth("A12345"), timeout=10
+        ).status_code
+        == 404
+    )
     sent = stack.send({"patient": _patient(), "body": "Hi", "attachmentIds": [attachment_id]}, org="A12345")
     assert sent.status_code == 422
     ours = stack.send({"patient": _patient(), "body": "Hi", "attachmentIds": [attachment_id]}, org="B99999")
@@ -282,8 +336,15 @@ def test_each_invalid_field_is_a_422_naming_it(stack: RunningStack) -> None:
     assert six.status_code == 422
     unknown = stack.send({**base, "attachmentIds": [str(uuid.uuid4())]})
     assert unknown.status_code == 422
-    assert requests.post(f"{stack.base_url}/api/v1/messages", data=b"{not json", timeout=10,
-                         headers={**stack.auth(), "Content-Type": "application/json"}).status_code == 400
+    assert (
+        requests.post(
+            f"{stack.base_url}/api/v1/messages",
+            data=b"{not json",
+            timeout=10,
+            headers={**stack.auth(), "Content-Type": "application/json"},
+        ).status_code
+        == 400
+    )
 
 
 def test_idempotency_key_replays_the_first_answer(stack: RunningStack) -> None:
@@ -313,11 +374,16 @@ def test_a_key_whose_first_request_died_is_taken_over_and_sends_once(stack: Runn
     key = str(uuid.uuid4())
     operation_id = str(uuid.uuid4())
     claims = TableClient.from_connection_string(connection_string(stack.ports), "idempotency")
-    claims.create_entity({  # what the dead request left behind
-        "PartitionKey": "A12345", "RowKey": sha256_hex(key.encode()), "state": "pending",
-        "fingerprint": request_fingerprint(body), "operationId": operation_id,
-        "createdAt": clock.iso(clock.now() - TAKEOVER_AFTER - timedelta(seconds=5)),
-    })
+    claims.create_entity(
+        {  # what the dead request left behind
+            "PartitionKey": "A12345",
+            "RowKey": sha256_hex(key.encode()),
+            "state": "pending",
+            "fingerprint": request_fingerprint(body),
+            "operationId": operation_id,
+            "createdAt": clock.iso(clock.now() - TAKEOVER_AFTER - timedelta(seconds=5)),
+        }
+    )
 
     first = stack.send(body, headers={"Idempotency-Key": key})
     assert first.status_code == 202, first.text
@@ -327,4 +393,3 @@ def test_a_key_whose_first_request_died_is_taken_over_and_sends_once(stack: Runn
     stack.wait_message(first.json()["id"], {"sent", "delivered"})
     texts = [m for m in stack.inbox() if m["message"].startswith("Hello after a crash")]
     assert len(texts) == 1 and texts[0]["to"] == _e164(mobile)
-

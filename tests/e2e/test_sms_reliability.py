@@ -64,9 +64,22 @@ class HostOnlyStack(RunningStack):
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child writes to it
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "devstack.host", "--port", str(self.ports.functions),
-             "--settings", str(self.local_dir / "no-local-settings.json"), "--host-json", str(ROOT / "host.json")],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "devstack.host",
+                "--port",
+                str(self.ports.functions),
+                "--settings",
+                str(self.local_dir / "no-local-settings.json"),
+                "--host-json",
+                str(ROOT / "host.json"),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         try:
@@ -97,14 +110,20 @@ def reliability(tmp_path_factory: pytest.TempPathFactory, clamd_address: str) ->
     secrets = ensure_local_secrets(local_dir)
     azurite = start_azurite(local_dir / "azurite", ports)
     emulator = SmsEmulator(
-        api_port=ports.sms_api, inbox_port=ports.sms_inbox, access_key=secrets.value("sms-access-key"),
-        cert_file=secrets.sms_cert, key_file=secrets.sms_key, event_grid_url=event_grid_url(ports.functions),
+        api_port=ports.sms_api,
+        inbox_port=ports.sms_inbox,
+        access_key=secrets.value("sms-access-key"),
+        cert_file=secrets.sms_cert,
+        key_file=secrets.sms_key,
+        event_grid_url=event_grid_url(ports.functions),
         delivery_delay_seconds=0.2,
     )
     emulator.start()
     values = {
-        **local_settings(secrets, ports), "CLAMD_ADDRESS": clamd_address,
-        "SMS_RATE_PER_MINUTE": str(RATE_PER_MINUTE), "SMS_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
+        **local_settings(secrets, ports),
+        "CLAMD_ADDRESS": clamd_address,
+        "SMS_RATE_PER_MINUTE": str(RATE_PER_MINUTE),
+        "SMS_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
         "SMS_TIMEOUT_SECONDS": str(SMS_TIMEOUT_SECONDS),
     }
     timeout = float(load_settings(values).sms_timeout_seconds)
@@ -151,8 +170,12 @@ def _e164(i: int) -> str:
 
 
 def _payload(attachment_id: str, body: str, mobile: str, **extra) -> dict:
-    return {"patient": {"nhsNumber": "9434765919", "dateOfBirth": "1970-01-31", "mobile": mobile},
-            "body": body, "attachmentIds": [attachment_id], **extra}
+    return {
+        "patient": {"nhsNumber": "9434765919", "dateOfBirth": "1970-01-31", "mobile": mobile},
+        "body": body,
+        "attachmentIds": [attachment_id],
+        **extra,
+    }
 
 
 def _texts_with(emulator: SmsEmulator, marker: str) -> list[dict]:
@@ -171,8 +194,7 @@ class FaultFeeder:
     """Keeps one fault pending whenever fewer than `share` of the sends so far have failed, taking
     the kinds in turn, until `total` faults were injected: faults spread over the whole run."""
 
-    def __init__(self, emulator: SmsEmulator, marker: str, total: int, share: float,
-                 timeout_seconds: float) -> None:
+    def __init__(self, emulator: SmsEmulator, marker: str, total: int, share: float, timeout_seconds: float) -> None:
         self.emulator = emulator
         self.marker = marker
         self.total = total
@@ -216,8 +238,12 @@ def _create_all(stack: Reliability, attachment_id: str, marker: str, n: int, **e
         session = getattr(local, "session", None) or requests.Session()
         local.session = session
         body = _payload(attachment_id, f"Reliability {marker} #{i:04d}.", _mobile(i), **extra)
-        reply = session.post(f"{stack.host.base_url}/api/v1/messages", json=body,
-                             headers={**headers, "Idempotency-Key": f"{marker}-{i}"}, timeout=60)
+        reply = session.post(
+            f"{stack.host.base_url}/api/v1/messages",
+            json=body,
+            headers={**headers, "Idempotency-Key": f"{marker}-{i}"},
+            timeout=60,
+        )
         assert reply.status_code == 202, reply.text
         return i, reply.json()["id"]
 
@@ -272,15 +298,18 @@ def _assert_exactly_once(stack: Reliability, marker: str, ids: dict[int, str], t
     for text in texts:
         i = int(re.search(r"#(\d{4})\.", text["message"]).group(1))
         assert text["to"] == _e164(i)
-        assert re.fullmatch(rf"Reliability {marker} #{i:04d}\.\nhttp://127\.0\.0\.1:\d+/p/[A-Za-z0-9_-]+",
-                            text["message"])
+        assert re.fullmatch(
+            rf"Reliability {marker} #{i:04d}\.\nhttp://127\.0\.0\.1:\d+/p/[A-Za-z0-9_-]+", text["message"]
+        )
     return statuses
 
 
 # -- the API's side of sending ----------------------------------------------------------------------
 
+
 def test_the_same_idempotency_key_at_the_same_moment_makes_one_message_and_one_text(
-        sms_stack: Reliability, attachment_id: str) -> None:
+    sms_stack: Reliability, attachment_id: str
+) -> None:
     marker = uuid.uuid4().hex[:8]
     body = _payload(attachment_id, f"Idempotent {marker}", "07700 900321")
     headers = {**sms_stack.headers(), "Idempotency-Key": f"key-{marker}"}
@@ -297,49 +326,70 @@ def test_the_same_idempotency_key_at_the_same_moment_makes_one_message_and_one_t
     _wait_until(lambda: _texts_with(sms_stack.emulator, marker), 60, "the text")
     time.sleep(1)  # room for a second text, were there one
     assert len(_texts_with(sms_stack.emulator, marker)) == 1
-    other = requests.post(f"{sms_stack.host.base_url}/api/v1/messages", json={**body, "body": "Something else"},
-                          headers=headers, timeout=60)
+    other = requests.post(
+        f"{sms_stack.host.base_url}/api/v1/messages",
+        json={**body, "body": "Something else"},
+        headers=headers,
+        timeout=60,
+    )
     assert other.status_code == 422
 
 
 def test_numbers_in_common_forms_are_texted_in_e164_and_others_refused(
-        sms_stack: Reliability, attachment_id: str) -> None:
+    sms_stack: Reliability, attachment_id: str
+) -> None:
     marker = uuid.uuid4().hex[:8]
-    sent = requests.post(f"{sms_stack.host.base_url}/api/v1/messages", headers=sms_stack.headers(), timeout=60,
-                         json=_payload(attachment_id, f"Forms {marker}", "(07700) 900–654"))
+    sent = requests.post(
+        f"{sms_stack.host.base_url}/api/v1/messages",
+        headers=sms_stack.headers(),
+        timeout=60,
+        json=_payload(attachment_id, f"Forms {marker}", "(07700) 900–654"),
+    )
     assert sent.status_code == 202, sent.text
     _wait_until(lambda: _texts_with(sms_stack.emulator, marker), 60, "the text")
     assert _texts_with(sms_stack.emulator, marker)[0]["to"] == "+447700900654"
     for refused in ("020 7946 0000", "0909 879 0000", "+33 6 12 34 56 78", "7700 900654"):
-        reply = requests.post(f"{sms_stack.host.base_url}/api/v1/messages", headers=sms_stack.headers(), timeout=60,
-                              json=_payload(attachment_id, "x", refused))
+        reply = requests.post(
+            f"{sms_stack.host.base_url}/api/v1/messages",
+            headers=sms_stack.headers(),
+            timeout=60,
+            json=_payload(attachment_id, "x", refused),
+        )
         assert reply.status_code == 422, refused
         assert [e["field"] for e in reply.json()["errors"]] == ["patient.mobile"]
 
 
-def test_segments_and_encoding_are_reported_and_too_long_is_a_422(
-        sms_stack: Reliability, attachment_id: str) -> None:
+def test_segments_and_encoding_are_reported_and_too_long_is_a_422(sms_stack: Reliability, attachment_id: str) -> None:
     url, headers = f"{sms_stack.host.base_url}/api/v1/messages", sms_stack.headers()
-    gsm = requests.post(url, headers=headers, timeout=60,
-                        json=_payload(attachment_id, "Your letter {€}", "07700900001"))
+    gsm = requests.post(
+        url, headers=headers, timeout=60, json=_payload(attachment_id, "Your letter {€}", "07700900001")
+    )
     assert (gsm.json()["encoding"], gsm.json()["segments"]) == ("GSM-7", 1)
-    ucs2 = requests.post(url, headers=headers, timeout=60,
-                         json=_payload(attachment_id, "Your letter is ready \u2013 see the link. " * 2, "07700900002"))
+    ucs2 = requests.post(
+        url,
+        headers=headers,
+        timeout=60,
+        json=_payload(attachment_id, "Your letter is ready \u2013 see the link. " * 2, "07700900002"),
+    )
     assert (ucs2.json()["encoding"], ucs2.json()["segments"]) == ("UCS-2", 2)
-    too_long = requests.post(url, headers=headers, timeout=60,
-                             json=_payload(attachment_id, "\u00ea" * 400, "07700900003"))
+    too_long = requests.post(
+        url, headers=headers, timeout=60, json=_payload(attachment_id, "\u00ea" * 400, "07700900003")
+    )
     assert too_long.status_code == 422
     assert [e["field"] for e in too_long.json()["errors"]] == ["body"]
     for accepted in (gsm, ucs2):  # let both go before the next test changes the emulator
         assert sms_stack.host.wait_message(accepted.json()["id"], FINAL)["status"] in FINAL
 
 
-def test_a_failed_delivery_report_fails_the_message_with_the_reason(
-        sms_stack: Reliability, attachment_id: str) -> None:
+def test_a_failed_delivery_report_fails_the_message_with_the_reason(sms_stack: Reliability, attachment_id: str) -> None:
     failed = parse_delivery_override({"status": "Failed", "details": "Unknown subscriber"})
     sms_stack.emulator.add_delivery_outcome(failed)
-    reply = requests.post(f"{sms_stack.host.base_url}/api/v1/messages", headers=sms_stack.headers(), timeout=60,
-                          json=_payload(attachment_id, f"Report {uuid.uuid4().hex[:8]}", "07700 900777"))
+    reply = requests.post(
+        f"{sms_stack.host.base_url}/api/v1/messages",
+        headers=sms_stack.headers(),
+        timeout=60,
+        json=_payload(attachment_id, f"Report {uuid.uuid4().hex[:8]}", "07700 900777"),
+    )
     doc = sms_stack.host.wait_message(reply.json()["id"], {"failed"})
     assert doc["status"] == "failed"
     assert doc["failureReason"] == "The phone network could not deliver the text (Failed: Unknown subscriber)"
@@ -348,15 +398,21 @@ def test_a_failed_delivery_report_fails_the_message_with_the_reason(
 
 # -- scheduling -------------------------------------------------------------------------------------
 
+
 def test_a_scheduled_message_goes_at_its_time_and_a_revoked_one_never(
-        sms_stack: Reliability, attachment_id: str) -> None:
+    sms_stack: Reliability, attachment_id: str
+) -> None:
     marker = uuid.uuid4().hex[:8]
     url, headers = f"{sms_stack.host.base_url}/api/v1/messages", sms_stack.headers()
     soon = clock.now() + timedelta(seconds=4)
 
     def schedule(label: str, at) -> str:
-        reply = requests.post(url, headers=headers, timeout=60, json=_payload(
-            attachment_id, f"Scheduled {marker} {label}", "07700 900888", sendAt=clock.iso(at)))
+        reply = requests.post(
+            url,
+            headers=headers,
+            timeout=60,
+            json=_payload(attachment_id, f"Scheduled {marker} {label}", "07700 900888", sendAt=clock.iso(at)),
+        )
         assert reply.status_code == 202 and reply.json()["status"] == "scheduled", reply.text
         return reply.json()["id"]
 
@@ -375,12 +431,15 @@ def test_a_scheduled_message_goes_at_its_time_and_a_revoked_one_never(
 
 # -- proof under load and faults ----------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_a_thousand_messages_with_a_fifth_of_sends_failing_arrive_exactly_once(
-        sms_stack: Reliability, attachment_id: str) -> None:
+    sms_stack: Reliability, attachment_id: str
+) -> None:
     n, marker = 1000, uuid.uuid4().hex[:8]
-    with FaultFeeder(sms_stack.emulator, marker, total=n // 5, share=0.2,
-                     timeout_seconds=sms_stack.timeout_seconds) as feeder:
+    with FaultFeeder(
+        sms_stack.emulator, marker, total=n // 5, share=0.2, timeout_seconds=sms_stack.timeout_seconds
+    ) as feeder:
         ids = _create_all(sms_stack, attachment_id, marker, n)
         _wait_until(lambda: feeder.count >= feeder.total, 240, "every fault to be injected")
         _wait_until(lambda: not sms_stack.emulator.pending_faults(), 120, "every fault to be used")
@@ -391,16 +450,16 @@ def test_a_thousand_messages_with_a_fifth_of_sends_failing_arrive_exactly_once(
 
 
 @pytest.mark.slow
-def test_killing_the_host_mid_dispatch_loses_and_duplicates_nothing(
-        sms_stack: Reliability, attachment_id: str) -> None:
+def test_killing_the_host_mid_dispatch_loses_and_duplicates_nothing(sms_stack: Reliability, attachment_id: str) -> None:
     n, marker = 300, uuid.uuid4().hex[:8]
     host = sms_stack.host
     # All due at one moment shortly after they are all created, so the kill lands mid-dispatch.
     send_at = clock.iso(clock.now() + timedelta(seconds=25))
     with FaultFeeder(sms_stack.emulator, marker, total=n // 5, share=0.2, timeout_seconds=sms_stack.timeout_seconds):
         ids = _create_all(sms_stack, attachment_id, marker, n, sendAt=send_at)
-        _wait_until(lambda: len(_texts_with(sms_stack.emulator, marker)) >= n // 3, 120, "a third of the texts",
-                    interval=0.05)
+        _wait_until(
+            lambda: len(_texts_with(sms_stack.emulator, marker)) >= n // 3, 120, "a third of the texts", interval=0.05
+        )
         host.stop(signal.SIGKILL)  # the whole host process group, no clean-up
         killed_at = len(_texts_with(sms_stack.emulator, marker))
         assert killed_at < n, "the kill came too late to prove anything"
@@ -409,5 +468,5 @@ def test_killing_the_host_mid_dispatch_loses_and_duplicates_nothing(
         _assert_exactly_once(sms_stack, marker, ids, timeout=240)
     # Entries the killed host was working on came back to the new one (as the real host does after
     # a crash, once their invisibility ran out): the kill really caught sends in flight.
-    after_restart = Path(host.log_path).read_text()[len(log_before_restart):]
+    after_restart = Path(host.log_path).read_text()[len(log_before_restart) :]
     assert re.search(r"dispatch_queued_message.*dequeueCount=[2-9]", after_restart)

@@ -20,8 +20,7 @@ STREAM_MAX_BYTES = 4 * 1024 * 1024
 
 def start_clamd(tmp_dir: Path, *, stream_max_bytes: int = STREAM_MAX_BYTES, timeout: float = 60.0) -> ClamdProcess:
     """Start clamd with only tests/clamav/ as its database; returns once it answers PING."""
-    return _start_clamd(tmp_dir, include_system_signatures=False, stream_max_bytes=stream_max_bytes,
-                        timeout=timeout)
+    return _start_clamd(tmp_dir, include_system_signatures=False, stream_max_bytes=stream_max_bytes, timeout=timeout)
 
 
 def clamd_fixture(scope: str = "session") -> Callable[..., Iterator[ClamdProcess]]:

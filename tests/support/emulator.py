@@ -15,8 +15,12 @@ def start_emulator(local_dir: Path, **options: Any) -> SmsEmulator:
     secrets = ensure_local_secrets(local_dir)
     ports = Ports.free()
     emulator = SmsEmulator(
-        api_port=ports.sms_api, inbox_port=ports.sms_inbox, access_key=secrets.value("sms-access-key"),
-        cert_file=secrets.sms_cert, key_file=secrets.sms_key, **options,
+        api_port=ports.sms_api,
+        inbox_port=ports.sms_inbox,
+        access_key=secrets.value("sms-access-key"),
+        cert_file=secrets.sms_cert,
+        key_file=secrets.sms_key,
+        **options,
     )
     emulator.start()
     emulator.cert = secrets.sms_cert  # type: ignore[attr-defined]

@@ -60,10 +60,15 @@ def _json(obj: Any, status: int = 200) -> func.HttpResponse:
 
 @http_bp.route(route="v1/items/{id}", methods=["GET"])
 def get_item(req: func.HttpRequest) -> func.HttpResponse:
-    return _json({
-        "route": dict(req.route_params), "params": dict(req.params), "method": req.method,
-        "url": req.url, "header": req.headers.get("x-sample"),
-    })
+    return _json(
+        {
+            "route": dict(req.route_params),
+            "params": dict(req.params),
+            "method": req.method,
+            "url": req.url,
+            "header": req.headers.get("x-sample"),
+        }
+    )
 
 
 @http_bp.route(route="v1/items", methods=["POST"])
@@ -99,8 +104,13 @@ def files(req: func.HttpRequest) -> func.HttpResponse:
 
 @http_bp.route(route="v1/problem", methods=["GET"])
 def problem(req: func.HttpRequest) -> func.HttpResponse:
-    body = {"type": "about:blank", "title": "Unprocessable", "status": 422, "detail": "bad",
-            "errors": [{"field": "patient.mobile", "message": "not a mobile"}]}
+    body = {
+        "type": "about:blank",
+        "title": "Unprocessable",
+        "status": 422,
+        "detail": "bad",
+        "errors": [{"field": "patient.mobile", "message": "not a mobile"}],
+    }
     return func.HttpResponse(json.dumps(body), status_code=422, mimetype="application/problem+json")
 
 
@@ -131,8 +141,7 @@ def with_context(req: func.HttpRequest, context: func.Context) -> func.HttpRespo
 @triggers_bp.queue_trigger(arg_name="msg", queue_name=QUEUE, connection=STORAGE)
 def work(msg: func.QueueMessage) -> None:
     body = msg.get_body().decode()
-    calls.add("work", body=body, dequeue_count=msg.dequeue_count, id=msg.id,
-              inserted=msg.insertion_time is not None)
+    calls.add("work", body=body, dequeue_count=msg.dequeue_count, id=msg.id, inserted=msg.insertion_time is not None)
     if body.startswith("slow-"):
         time.sleep(0.5)
         calls.add("work_done", body=body)
@@ -140,8 +149,9 @@ def work(msg: func.QueueMessage) -> None:
         raise ValueError("refusing this message")
 
 
-@triggers_bp.blob_trigger(arg_name="blob", path=CONTAINER + "/{org}/{id}", connection=STORAGE,
-                          source=func.BlobSource.EVENT_GRID)
+@triggers_bp.blob_trigger(
+    arg_name="blob", path=CONTAINER + "/{org}/{id}", connection=STORAGE, source=func.BlobSource.EVENT_GRID
+)
 def scan(blob: func.InputStream) -> None:
     data = blob.read()
     calls.add("scan", name=blob.name, data=data, length=blob.length, uri=blob.uri)
@@ -164,11 +174,27 @@ def yearly(timer: func.TimerRequest) -> None:
 def delivery(event: func.EventGridEvent) -> None:
     data = event.get_json()
     if isinstance(event, func.CloudEvent):  # the worker hands CloudEvents-schema events over as such
-        calls.add("delivery_report", id=event.id, type=event.type, subject=event.subject,
-                  topic=event.source, time=event.time, data=data, schema="cloudevents")
+        calls.add(
+            "delivery_report",
+            id=event.id,
+            type=event.type,
+            subject=event.subject,
+            topic=event.source,
+            time=event.time,
+            data=data,
+            schema="cloudevents",
+        )
     else:
-        calls.add("delivery_report", id=event.id, type=event.event_type, subject=event.subject,
-                  topic=event.topic, time=event.event_time, data=data, schema="eventgrid")
+        calls.add(
+            "delivery_report",
+            id=event.id,
+            type=event.event_type,
+            subject=event.subject,
+            topic=event.topic,
+            time=event.event_time,
+            data=data,
+            schema="eventgrid",
+        )
     if isinstance(data, dict) and data.get("fail"):
         raise ValueError("refusing this event")
 

@@ -24,8 +24,14 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_the_command_prints_one_token_and_nothing_else(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # The command uses the repository's .local/; run it for real, as the README does.
-    out = subprocess.run([sys.executable, "-m", "devstack.devtoken", "--org", "A12345", "--user", "gp1"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "devstack.devtoken", "--org", "A12345", "--user", "gp1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     lines = out.stdout.splitlines()
     assert len(lines) == 1 and out.stdout.endswith("\n")
     claims = jwt.decode(lines[0], options={"verify_signature": False})

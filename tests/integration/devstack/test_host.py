@@ -74,19 +74,25 @@ def storage(azurite: Any) -> str:
 @pytest.fixture(scope="module")
 def host_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("hostjson") / "host.json"
-    path.write_text(json.dumps({
-        "version": "2.0",
-        "extensions": {
-            "http": {"routePrefix": ""},
-            "queues": {"maxDequeueCount": 5, "visibilityTimeout": "00:00:00", "batchSize": 16},
-        },
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "version": "2.0",
+                "extensions": {
+                    "http": {"routePrefix": ""},
+                    "queues": {"maxDequeueCount": 5, "visibilityTimeout": "00:00:00", "batchSize": 16},
+                },
+            }
+        )
+    )
     return path
 
 
 def _new_host(storage: str, host_json: Path) -> LocalHost:
     return LocalHost(
-        sample.FUNCTIONS, port=0, host_json=host_json,
+        sample.FUNCTIONS,
+        port=0,
+        host_json=host_json,
         environ={"AzureWebJobsStorage": storage, "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT": "1048576"},
     )
 
@@ -184,9 +190,7 @@ def test_async_function_and_context_argument(host: LocalHost) -> None:
     assert uuid.UUID(got["invocation"])
 
 
-def test_an_unhandled_exception_is_a_bare_500_and_is_logged(
-    host: LocalHost, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_an_unhandled_exception_is_a_bare_500_and_is_logged(host: LocalHost, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="devstack.host")
     r = requests.get(f"{host.base_url}/v1/boom?token=secret-query", timeout=5)
     assert r.status_code == 500
@@ -204,7 +208,7 @@ def test_bodies_by_length_and_chunked_on_one_kept_alive_connection(host: LocalHo
     first = conn.getresponse()
     assert first.status == 201 and json.loads(first.read())["sha256"] == digest
     sock = conn.sock
-    chunks = (payload[i:i + 65536] for i in range(0, len(payload), 65536))
+    chunks = (payload[i : i + 65536] for i in range(0, len(payload), 65536))
     conn.request("POST", "/v1/items", body=chunks, encode_chunked=True)
     second = conn.getresponse()
     assert second.status == 201 and json.loads(second.read()) == {"size": len(payload), "sha256": digest}
@@ -250,8 +254,9 @@ def test_a_failing_message_is_retried_then_moved_to_poison(storage: str, host_js
     assert [c["dequeue_count"] for c in calls.of("work", body=body)] == [1, 2, 3, 4, 5]
 
 
-def test_an_undecodable_message_goes_to_poison_without_a_call(host: LocalHost, queue: QueueClient,
-                                                               storage: str) -> None:
+def test_an_undecodable_message_goes_to_poison_without_a_call(
+    host: LocalHost, queue: QueueClient, storage: str
+) -> None:
     raw = f"not base64 !! {uuid.uuid4()}"
     queue.send_message(raw)
     _eventually(lambda: raw in _poison_messages(storage, f"{sample.QUEUE}-poison"), "poison message")
@@ -342,15 +347,21 @@ def test_timers_fire_on_schedule_and_on_startup(host: LocalHost) -> None:
 def _grid(host: LocalHost, body: Any, function: str = "delivery_report", kind: str = "Notification") -> Any:
     return requests.post(
         f"{host.base_url}/runtime/webhooks/eventgrid?functionName={function}",
-        data=json.dumps(body), headers={"aeg-event-type": kind, "Content-Type": "application/json"}, timeout=5,
+        data=json.dumps(body),
+        headers={"aeg-event-type": kind, "Content-Type": "application/json"},
+        timeout=5,
     )
 
 
 def _event(data: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": str(uuid.uuid4()), "topic": "/subscriptions/x/resourceGroups/y", "subject": "sms/1",
+        "id": str(uuid.uuid4()),
+        "topic": "/subscriptions/x/resourceGroups/y",
+        "subject": "sms/1",
         "eventType": "Microsoft.Communication.SMSDeliveryReportReceived",
-        "eventTime": "2026-01-02T03:04:05.1234567Z", "dataVersion": "1.0", "data": data,
+        "eventTime": "2026-01-02T03:04:05.1234567Z",
+        "dataVersion": "1.0",
+        "data": data,
     }
 
 
@@ -409,7 +420,7 @@ def test_admin_endpoints_report_status_and_run_a_timer_now(host: LocalHost) -> N
     assert requests.post(f"{host.base_url}/admin/functions/nope", json={}, timeout=5).status_code == 404
 
 
-TINY_APP = '''
+TINY_APP = """
 import os
 import azure.functions as func
 
@@ -419,7 +430,7 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 @app.route(route="hello", methods=["GET"])
 def hello(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(os.environ["GREETING"])
-'''
+"""
 
 
 def test_command_line_serves_an_app_with_its_local_settings_until_sigterm(tmp_path: Path) -> None:
@@ -430,9 +441,23 @@ def test_command_line_serves_an_app_with_its_local_settings_until_sigterm(tmp_pa
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     env.pop("GREETING", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devstack.host", "--app", "tinyapp", "--port", str(port),
-         "--settings", str(tmp_path / "local.settings.json"), "--host-json", str(tmp_path / "host.json")],
-        cwd=Path(__file__).resolve().parents[3], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "devstack.host",
+            "--app",
+            "tinyapp",
+            "--port",
+            str(port),
+            "--settings",
+            str(tmp_path / "local.settings.json"),
+            "--host-json",
+            str(tmp_path / "host.json"),
+        ],
+        cwd=Path(__file__).resolve().parents[3],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_for_port(port, timeout=30)
@@ -533,19 +558,46 @@ def _start_multi(tmp_path: Path, storage: str) -> MultiHost:
     (out / "queue").mkdir(parents=True)
     (out / "blobs").mkdir()
     (tmp_path / "multiapp.py").write_text(MULTI_APP)
-    (tmp_path / "host.json").write_text(json.dumps({
-        "version": "2.0",
-        "extensions": {"http": {"routePrefix": ""}, "queues": {"visibilityTimeout": "00:00:00"}},
-    }))
+    (tmp_path / "host.json").write_text(
+        json.dumps(
+            {
+                "version": "2.0",
+                "extensions": {"http": {"routePrefix": ""}, "queues": {"visibilityTimeout": "00:00:00"}},
+            }
+        )
+    )
     suffix = uuid.uuid4().hex[:12]
     port = Ports.free().functions
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "AzureWebJobsStorage": storage, "MULTI_OUT": str(out),
-           "MULTI_QUEUE": f"multi{suffix}", "MULTI_CONTAINER": f"multi{suffix}"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tmp_path),
+        "AzureWebJobsStorage": storage,
+        "MULTI_OUT": str(out),
+        "MULTI_QUEUE": f"multi{suffix}",
+        "MULTI_CONTAINER": f"multi{suffix}",
+    }
     env.pop("FUNCTIONS_WORKER_PROCESS_COUNT", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devstack.host", "--app", "multiapp", "--port", str(port), "--processes", "2",
-         "--settings", str(tmp_path / "absent.json"), "--host-json", str(tmp_path / "host.json")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "devstack.host",
+            "--app",
+            "multiapp",
+            "--port",
+            str(port),
+            "--processes",
+            "2",
+            "--settings",
+            str(tmp_path / "absent.json"),
+            "--host-json",
+            str(tmp_path / "host.json"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
     lines: list[str] = []
@@ -557,11 +609,13 @@ def _start_multi(tmp_path: Path, storage: str) -> MultiHost:
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    host = MultiHost(proc, port, out, QueueClient.from_connection_string(storage, f"multi{suffix}"),
-                     f"multi{suffix}", lines, reader)
+    host = MultiHost(
+        proc, port, out, QueueClient.from_connection_string(storage, f"multi{suffix}"), f"multi{suffix}", lines, reader
+    )
     try:
-        _eventually(lambda: "Functions host ready at" in host.output() or proc.poll() is not None,
-                    "the ready line", timeout=30)
+        _eventually(
+            lambda: "Functions host ready at" in host.output() or proc.poll() is not None, "the ready line", timeout=30
+        )
         assert proc.poll() is None, host.output()
     except BaseException:
         host.close()
@@ -661,8 +715,10 @@ def test_processes_2_a_killed_worker_is_restarted_while_the_port_keeps_answering
     victim = min(before)
     os.kill(victim, signal.SIGKILL)
     # Reaped by the supervisor (so all its threads are gone, and its listening socket is closed).
-    _eventually(lambda: f"(pid {victim}) exited unexpectedly (signal SIGKILL)" in multi.output(),
-                "the supervisor to see the killed worker exit")
+    _eventually(
+        lambda: f"(pid {victim}) exited unexpectedly (signal SIGKILL)" in multi.output(),
+        "the supervisor to see the killed worker exit",
+    )
     # Every request is answered, by the surviving worker until the new one listens too.
     deadline = time.monotonic() + 20
     seen: set[int] = set()
@@ -718,10 +774,26 @@ def test_processes_2_workers_die_with_a_killed_supervisor(tmp_path: Path, storag
 def test_processes_2_gives_up_on_workers_that_cannot_start(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     done = subprocess.run(
-        [sys.executable, "-m", "devstack.host", "--app", "no_such_app", "--port", str(Ports.free().functions),
-         "--processes", "2", "--settings", str(tmp_path / "absent.json")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        timeout=60, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "devstack.host",
+            "--app",
+            "no_such_app",
+            "--port",
+            str(Ports.free().functions),
+            "--processes",
+            "2",
+            "--settings",
+            str(tmp_path / "absent.json"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        start_new_session=True,
     )
     output = done.stdout.decode(errors="replace")
     assert done.returncode == 1, output

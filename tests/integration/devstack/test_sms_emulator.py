@@ -99,17 +99,23 @@ def emulator(local_secrets: LocalSecrets, receiver: EventReceiver) -> Iterator[S
     emu.stop()
 
 
-def make_client(emu: SmsEmulator, secrets: LocalSecrets, *, access_key: str | None = None,
-                **kwargs: Any) -> SmsClient:
+def make_client(emu: SmsEmulator, secrets: LocalSecrets, *, access_key: str | None = None, **kwargs: Any) -> SmsClient:
     """The real SDK client, trusting the emulator's certificate; no retries unless asked."""
     conn = emu.connection_string if access_key is None else f"endpoint={emu.api_url}/;accesskey={access_key}"
     kwargs.setdefault("retry_total", 0)
     return SmsClient.from_connection_string(conn, connection_verify=str(secrets.sms_cert), **kwargs)
 
 
-def send_with_id(client: SmsClient, *, request_id: str, first_sent: datetime, to: str = MOBILE,
-                 message: str = "Hello", delivery_report: bool = False,
-                 tag: str | None = None) -> SmsSendResponseItem:
+def send_with_id(
+    client: SmsClient,
+    *,
+    request_id: str,
+    first_sent: datetime,
+    to: str = MOBILE,
+    message: str = "Hello",
+    delivery_report: bool = False,
+    tag: str | None = None,
+) -> SmsSendResponseItem:
     """Send through the SDK with our own repeatability id (`SmsClient.send` makes a new one per call).
 
     The generated client under `SmsClient` takes the request model as is, so the id and its
@@ -117,11 +123,13 @@ def send_with_id(client: SmsClient, *, request_id: str, first_sent: datetime, to
     """
     request = SendMessageRequest(
         from_property=SENDER,
-        sms_recipients=[SmsRecipient(
-            to=to,
-            repeatability_request_id=request_id,
-            repeatability_first_sent=format_datetime(first_sent, usegmt=True),
-        )],
+        sms_recipients=[
+            SmsRecipient(
+                to=to,
+                repeatability_request_id=request_id,
+                repeatability_first_sent=format_datetime(first_sent, usegmt=True),
+            )
+        ],
         message=message,
         sms_send_options=SmsSendOptions(enable_delivery_report=delivery_report, tag=tag),
     )
@@ -129,8 +137,9 @@ def send_with_id(client: SmsClient, *, request_id: str, first_sent: datetime, to
     return item
 
 
-def inbox(emu: SmsEmulator, method: str = "GET", path: str = "/messages",
-          body: Any = None) -> tuple[int, dict[str, str], bytes]:
+def inbox(
+    emu: SmsEmulator, method: str = "GET", path: str = "/messages", body: Any = None
+) -> tuple[int, dict[str, str], bytes]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(emu.inbox_url + path, data=data, method=method)
     try:
@@ -186,7 +195,10 @@ def test_send_is_accepted_and_shown_in_the_inbox_json_and_page(
     assert result.message_id.startswith("Outgoing_")
     [entry] = inbox_json(emulator)
     assert entry == {
-        "id": result.message_id, "from": SENDER, "to": MOBILE, "message": text,
+        "id": result.message_id,
+        "from": SENDER,
+        "to": MOBILE,
+        "message": text,
         "receivedAt": entry["receivedAt"],
     }
     assert entry["receivedAt"].endswith("Z")
@@ -294,7 +306,11 @@ def test_the_same_repeatability_id_delivers_once_and_repeats_the_first_answer(
 
     assert first.successful and first.repeatability_result == "accepted"
     assert (again.message_id, again.http_status_code, again.successful, again.repeatability_result) == (
-        first.message_id, 202, True, "accepted")
+        first.message_id,
+        202,
+        True,
+        "accepted",
+    )
     assert [m["id"] for m in inbox_json(emulator)] == [first.message_id]
 
 
@@ -324,9 +340,7 @@ def test_a_first_sent_time_outside_the_tracked_window_is_412_and_not_sent(
     assert inbox_json(emulator) == []
 
 
-def test_a_repeatability_id_that_is_not_a_guid_is_rejected(
-    emulator: SmsEmulator, local_secrets: LocalSecrets
-) -> None:
+def test_a_repeatability_id_that_is_not_a_guid_is_rejected(emulator: SmsEmulator, local_secrets: LocalSecrets) -> None:
     client = make_client(emulator, local_secrets)
 
     item = send_with_id(client, request_id="message-123", first_sent=datetime.now(UTC))
@@ -468,17 +482,20 @@ def test_a_drop_after_recording_then_a_repeat_gets_the_original_answer(
     assert [m["id"] for m in inbox_json(emulator)] == [retry.message_id]
 
 
-@pytest.mark.parametrize("spec", [
-    {"count": 1},
-    {"status": 200, "count": 1},
-    {"status": 500, "count": 0},
-    {"status": "500", "count": 1},
-    {"mode": "explode", "count": 1},
-    {"mode": "timeout", "seconds": -1},
-    {"mode": "drop", "seconds": 3},
-    {"status": 500, "cuont": 2},
-    ["status", 500],
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"count": 1},
+        {"status": 200, "count": 1},
+        {"status": 500, "count": 0},
+        {"status": "500", "count": 1},
+        {"mode": "explode", "count": 1},
+        {"mode": "timeout", "seconds": -1},
+        {"mode": "drop", "seconds": 3},
+        {"status": 500, "cuont": 2},
+        ["status", 500],
+    ],
+)
 def test_malformed_fault_specs_are_400(emulator: SmsEmulator, spec: Any) -> None:
     status, _, _ = inbox(emulator, "POST", "/control/faults", spec)
 
@@ -511,17 +528,20 @@ def test_a_delivery_report_is_posted_as_an_event_grid_event(
     assert headers["aeg-event-type"] == "Notification"
     assert headers["content-type"].startswith("application/json")
     [event] = body
-    assert set(event) == {"id", "topic", "subject", "data", "eventType", "eventTime", "dataVersion",
-                          "metadataVersion"}
+    assert set(event) == {"id", "topic", "subject", "data", "eventType", "eventTime", "dataVersion", "metadataVersion"}
     assert event["eventType"] == "Microsoft.Communication.SMSDeliveryReportReceived"
     assert (event["dataVersion"], event["metadataVersion"]) == ("1.0", "1")
     data = event["data"]
     assert data["MessageId"] == result.message_id
     assert (data["From"], data["To"], data["Tag"]) == (SENDER, MOBILE, "msg-42")
     assert (data["DeliveryStatus"], data["DeliveryStatusDetails"]) == ("Delivered", "No error.")
-    assert data["DeliveryAttempts"] == [{
-        "Timestamp": data["DeliveryAttempts"][0]["Timestamp"], "SegmentsSucceeded": 1, "SegmentsFailed": 0,
-    }]
+    assert data["DeliveryAttempts"] == [
+        {
+            "Timestamp": data["DeliveryAttempts"][0]["Timestamp"],
+            "SegmentsSucceeded": 1,
+            "SegmentsFailed": 0,
+        }
+    ]
     received_at = datetime.fromisoformat(inbox_json(emulator)[-1]["receivedAt"])
     assert datetime.fromisoformat(data["ReceivedTimestamp"]) >= received_at
     assert datetime.fromisoformat(event["eventTime"]) >= received_at
@@ -542,8 +562,9 @@ def test_a_report_is_posted_only_when_asked_for(
 def test_the_delivery_control_makes_the_next_reports_failures(
     emulator: SmsEmulator, local_secrets: LocalSecrets, receiver: EventReceiver
 ) -> None:
-    status, _, _ = inbox(emulator, "POST", "/control/delivery",
-                         {"status": "Failed", "details": "Handset unreachable", "count": 1})
+    status, _, _ = inbox(
+        emulator, "POST", "/control/delivery", {"status": "Failed", "details": "Handset unreachable", "count": 1}
+    )
     assert status == 201
     client = make_client(emulator, local_secrets)
 
@@ -554,7 +575,9 @@ def test_the_delivery_control_makes_the_next_reports_failures(
 
     assert first["data"]["MessageId"] == failed.message_id
     assert (first["data"]["DeliveryStatus"], first["data"]["DeliveryStatusDetails"]) == (
-        "Failed", "Handset unreachable")
+        "Failed",
+        "Handset unreachable",
+    )
     assert first["data"]["DeliveryAttempts"][0]["SegmentsFailed"] == 1
     assert second["data"]["MessageId"] == delivered.message_id
     assert second["data"]["DeliveryStatus"] == "Delivered"
@@ -579,16 +602,21 @@ def test_a_report_the_receiver_does_not_take_is_posted_again(
 def test_a_report_to_a_receiver_that_is_not_up_yet_arrives_once_it_is(local_secrets: LocalSecrets) -> None:
     ports = Ports.free()  # ports.functions: where the Functions host will be
     emu = SmsEmulator(
-        api_port=ports.sms_api, inbox_port=ports.sms_inbox, access_key=local_secrets.value("sms-access-key"),
-        cert_file=local_secrets.sms_cert, key_file=local_secrets.sms_key,
-        event_grid_url=event_grid_url(ports.functions), delivery_delay_seconds=0.0,
+        api_port=ports.sms_api,
+        inbox_port=ports.sms_inbox,
+        access_key=local_secrets.value("sms-access-key"),
+        cert_file=local_secrets.sms_cert,
+        key_file=local_secrets.sms_key,
+        event_grid_url=event_grid_url(ports.functions),
+        delivery_delay_seconds=0.0,
     )
     with emu:
         # A host still starting: it takes the connection and drops it without an answer.
         with socket.create_server(("127.0.0.1", ports.functions)) as starting:
             starting.settimeout(10)
             [result] = make_client(emu, local_secrets).send(
-                from_=SENDER, to=MOBILE, message="Hello", enable_delivery_report=True)
+                from_=SENDER, to=MOBILE, message="Hello", enable_delivery_report=True
+            )
             conn, _ = starting.accept()
             conn.close()
         host = EventReceiver(port=ports.functions)
@@ -605,7 +633,9 @@ def test_a_report_to_a_receiver_that_is_not_up_yet_arrives_once_it_is(local_secr
 
 
 def test_logs_carry_message_ids_but_never_numbers_or_text(
-    emulator: SmsEmulator, local_secrets: LocalSecrets, receiver: EventReceiver,
+    emulator: SmsEmulator,
+    local_secrets: LocalSecrets,
+    receiver: EventReceiver,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="devstack.sms_emulator")

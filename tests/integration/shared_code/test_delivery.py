@@ -74,8 +74,9 @@ def sink() -> Iterator[EventSink]:
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory, sink: EventSink) -> Iterator[SmsEmulator]:
-    emu = start_emulator(tmp_path_factory.mktemp("delivery") / ".local", event_grid_url=sink.url,
-                         delivery_delay_seconds=0.05)
+    emu = start_emulator(
+        tmp_path_factory.mktemp("delivery") / ".local", event_grid_url=sink.url, delivery_delay_seconds=0.05
+    )
     yield emu
     emu.stop()
 

@@ -46,8 +46,9 @@ EMULATOR_WINDOW_SECONDS = 120
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmsEmulator]:
-    emu = start_emulator(tmp_path_factory.mktemp("dispatch") / ".local",
-                         repeatability_window_seconds=EMULATOR_WINDOW_SECONDS)
+    emu = start_emulator(
+        tmp_path_factory.mktemp("dispatch") / ".local", repeatability_window_seconds=EMULATOR_WINDOW_SECONDS
+    )
     yield emu
     emu.stop()
 
@@ -342,7 +343,8 @@ def _waited(storage, message):
 
 
 def test_a_message_whose_attachment_was_rejected_since_it_waited_is_not_sent(
-        storage, sms_settings, emulator, pacer) -> None:
+    storage, sms_settings, emulator, pacer
+) -> None:
     message = _waited(storage, _unique_message(storage, sms_settings))
     attachment = find_attachment(storage, message.org, message.attachment_ids[0])
     save_attachment(storage, replace(attachment, status=REJECTED, reason="contains a virus"))
@@ -352,8 +354,7 @@ def test_a_message_whose_attachment_was_rejected_since_it_waited_is_not_sent(
     assert _texts(emulator, message) == []
 
 
-def test_a_message_whose_document_copy_went_while_it_waited_is_not_sent(
-        storage, sms_settings, emulator, pacer) -> None:
+def test_a_message_whose_document_copy_went_while_it_waited_is_not_sent(storage, sms_settings, emulator, pacer) -> None:
     message = _waited(storage, _unique_message(storage, sms_settings))
     storage.container(DOCUMENTS).delete_blob(message.document_blob(message.attachment_ids[0]))
     assert _dispatch(storage, sms_settings, message, pacer) == "failed"

@@ -59,10 +59,16 @@ def test_a_failed_first_request_frees_the_key(storage) -> None:
 def _abandoned_claim(storage, key: str, fingerprint: str, age) -> str:
     """The pending claim a request leaves when its process dies before answering; its operation id."""
     operation_id = str(uuid.uuid4())
-    storage.table(IDEMPOTENCY).create_entity({
-        "PartitionKey": "A12345", "RowKey": sha256_hex(key.encode()), "state": "pending",
-        "fingerprint": fingerprint, "createdAt": clock.iso(clock.now() - age), "operationId": operation_id,
-    })
+    storage.table(IDEMPOTENCY).create_entity(
+        {
+            "PartitionKey": "A12345",
+            "RowKey": sha256_hex(key.encode()),
+            "state": "pending",
+            "fingerprint": fingerprint,
+            "createdAt": clock.iso(clock.now() - age),
+            "operationId": operation_id,
+        }
+    )
     return operation_id
 
 
@@ -113,10 +119,15 @@ def test_a_claim_from_before_operation_ids_is_not_taken_over(storage, monkeypatc
 
     monkeypatch.setattr(idempotency, "WAIT_FOR_FIRST_SECONDS", 0.3)
     key = str(uuid.uuid4())
-    storage.table(IDEMPOTENCY).create_entity({
-        "PartitionKey": "A12345", "RowKey": sha256_hex(key.encode()), "state": "pending", "fingerprint": "fp",
-        "createdAt": clock.iso(clock.now() - TAKEOVER_AFTER - timedelta(minutes=1)),
-    })
+    storage.table(IDEMPOTENCY).create_entity(
+        {
+            "PartitionKey": "A12345",
+            "RowKey": sha256_hex(key.encode()),
+            "state": "pending",
+            "fingerprint": "fp",
+            "createdAt": clock.iso(clock.now() - TAKEOVER_AFTER - timedelta(minutes=1)),
+        }
+    )
     with pytest.raises(Conflict):
         run_once(storage, "A12345", key, "fp", 24, lambda _op: Reply(202, {}, {}))
 
@@ -136,4 +147,3 @@ def test_each_claim_has_its_own_operation_id_and_an_expired_key_gets_a_new_one(s
     assert len(seen) == 3 and len(set(seen)) == 3
     assert all(uuid.UUID(op).version == 4 for op in seen)
     assert run_once(storage, "A12345", None, "fp", 24, action).body == {"id": None}
-

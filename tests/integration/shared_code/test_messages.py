@@ -65,8 +65,14 @@ def test_a_row_from_before_the_history_still_shows_its_events(storage, settings)
     del row["history"]
     storage.table(MESSAGES).update_entity(row, mode=UpdateMode.REPLACE)
     for n, event_type in enumerate(("created", "queued")):  # as the code before wrote them
-        storage.table(EVENTS).create_entity({"PartitionKey": message.id, "RowKey": f"2026-01-01T00:00:0{n}.000Z|0",
-                                             "type": event_type, "at": f"2026-01-01T00:00:0{n}.000Z"})
+        storage.table(EVENTS).create_entity(
+            {
+                "PartitionKey": message.id,
+                "RowKey": f"2026-01-01T00:00:0{n}.000Z|0",
+                "type": event_type,
+                "at": f"2026-01-01T00:00:0{n}.000Z",
+            }
+        )
     old = get_message(storage, message.org, message.id)
     assert old.history == ()
     assert [e.type for e in message_events(storage, old)] == ["created", "queued"]
@@ -168,11 +174,15 @@ def _runs_under_one_id(storage, settings, text: str):
     from shared_code.message_request import parse_new_message
 
     attachment = clean_attachment(storage, settings)
-    payload = {"patient": {"nhsNumber": "9434765919", "dateOfBirth": "1970-01-31", "mobile": "07700900123"},
-               "body": text, "attachmentIds": [attachment.id]}
+    payload = {
+        "patient": {"nhsNumber": "9434765919", "dateOfBirth": "1970-01-31", "mobile": "07700900123"},
+        "body": text,
+        "attachmentIds": [attachment.id],
+    }
     message_id = str(uuid.uuid4())
-    return message_id, lambda: create_message(storage, settings, principal(), parse_new_message(payload, settings),
-                                              message_id=message_id)
+    return message_id, lambda: create_message(
+        storage, settings, principal(), parse_new_message(payload, settings), message_id=message_id
+    )
 
 
 def test_a_second_run_under_one_message_id_finds_the_first_run_s_message(storage, settings) -> None:
@@ -186,8 +196,11 @@ def test_a_second_run_under_one_message_id_finds_the_first_run_s_message(storage
     assert again.id == first.id == message_id and again.token_hash == first.token_hash
     links = list(storage.table(LINKS).query_entities("messageId eq @id", parameters={"id": message_id}))
     assert len(links) == 1
-    queued = [m for m in storage.queue(DISPATCH).receive_messages(messages_per_page=32, visibility_timeout=1)
-              if message_id.encode() in m.content]
+    queued = [
+        m
+        for m in storage.queue(DISPATCH).receive_messages(messages_per_page=32, visibility_timeout=1)
+        if message_id.encode() in m.content
+    ]
     assert len(queued) == 2  # queued again, in case the first run died before it could; sent once
 
 
@@ -211,4 +224,3 @@ def test_two_runs_racing_under_one_message_id_make_one_message_and_one_link(stor
     assert second.id == first.id and second.token_hash == first.token_hash
     links = list(storage.table(LINKS).query_entities("messageId eq @id", parameters={"id": message_id}))
     assert [link["PartitionKey"] for link in links] == [first.token_hash]
-

@@ -86,10 +86,22 @@ def test_an_sms_send_takes_the_direct_path(counted, base_env, tmp_path) -> None:
     _, stock = counted
     emulator = start_emulator(tmp_path / ".local")
     try:
-        settings = load_settings({**base_env, "ACS_CONNECTION_STRING": emulator.connection_string,
-                                  "ACS_CA_BUNDLE": str(emulator.cert), "SMS_SENDER": "Enclose"})
-        accepted = send_sms(settings, to="+447700900123", text="Transport test", repeatability_id=str(uuid.uuid4()),
-                            first_sent=clock.now(), tag="org/transport-test")
+        settings = load_settings(
+            {
+                **base_env,
+                "ACS_CONNECTION_STRING": emulator.connection_string,
+                "ACS_CA_BUNDLE": str(emulator.cert),
+                "SMS_SENDER": "Enclose",
+            }
+        )
+        accepted = send_sms(
+            settings,
+            to="+447700900123",
+            text="Transport test",
+            repeatability_id=str(uuid.uuid4()),
+            first_sent=clock.now(),
+            tag="org/transport-test",
+        )
         assert accepted.acs_message_id
         assert [m["message"] for m in emulator.messages] == ["Transport test"]
         assert stock == []
@@ -129,8 +141,14 @@ def _server(answer: Callable[[socket.socket, bytes], None]) -> Iterator[str]:
                         break
                     data += chunk
                 head, _, body = data.partition(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
                 while len(body) < length:
                     body += conn.recv(65536)
                 answer(conn, data[: len(head) + 4] + body)
@@ -148,29 +166,30 @@ def _server(answer: Callable[[socket.socket, bytes], None]) -> Iterator[str]:
 @pytest.fixture
 def echo() -> Iterator[str]:
     def answer(conn: socket.socket, request: bytes) -> None:
-        conn.sendall(b"HTTP/1.1 418 I'm a teapot\r\nContent-Type: application/octet-stream\r\n"
-                     b"X-Test: yes\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(request), request))
+        conn.sendall(
+            b"HTTP/1.1 418 I'm a teapot\r\nContent-Type: application/octet-stream\r\n"
+            b"X-Test: yes\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(request), request)
+        )
 
     yield from _server(answer)
 
 
 def test_the_request_goes_out_as_given_and_the_answer_comes_back_whole(echo) -> None:
     transport = DirectTransport()
-    request = HttpRequest("PUT", f"{echo}/thing?x=1", headers={"x-ms-test": "1"}, content="{\"name\": \"Siân\"}")
+    request = HttpRequest("PUT", f"{echo}/thing?x=1", headers={"x-ms-test": "1"}, content='{"name": "Siân"}')
     response = transport.send(request, read_timeout=5)
     assert isinstance(response, BufferedResponse)
     assert response.status_code == 418 and response.headers["x-test"] == "yes"
     sent = response.read()
     assert sent.startswith(b"PUT /thing?x=1 HTTP/1.1\r\n")
     assert b"\r\nx-ms-test: 1\r\n" in sent
-    assert sent.endswith("{\"name\": \"Siân\"}".encode())  # a text body goes as UTF-8
+    assert sent.endswith('{"name": "Siân"}'.encode())  # a text body goes as UTF-8
     assert b"".join(response.iter_bytes()) == sent == b"".join(response.iter_raw())
 
 
 def test_each_origin_is_answered_by_its_own_server(echo) -> None:
     def named(conn: socket.socket, request: bytes) -> None:
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
-                     % (len(request), request))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(request), request))
 
     transport = DirectTransport()
     for other in _server(named):

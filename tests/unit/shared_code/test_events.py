@@ -24,9 +24,11 @@ def test_history_round_trips_through_its_stored_form() -> None:
     history = (Event("created", AT), Event("scan_clean", AT, "att-1"), Event("queued", AT))
     stored = history_to_json(history)
     assert history_from_json(stored) == history
-    assert stored == ('[["created","2026-11-27T09:30:15.123Z",null],'
-                      '["scan_clean","2026-11-27T09:30:15.123Z","att-1"],'
-                      '["queued","2026-11-27T09:30:15.123Z",null]]')
+    assert stored == (
+        '[["created","2026-11-27T09:30:15.123Z",null],'
+        '["scan_clean","2026-11-27T09:30:15.123Z","att-1"],'
+        '["queued","2026-11-27T09:30:15.123Z",null]]'
+    )
 
 
 @pytest.mark.parametrize("stored", [None, "", "[]"])
@@ -56,6 +58,11 @@ def test_lifecycle_and_activity_events_are_kept_apart() -> None:
 
 
 def test_downloads_are_counted_per_attachment() -> None:
-    events = [Event("downloaded", AT, "a"), Event("downloaded", AT, "a"), Event("downloaded", AT, "b"),
-              Event("portal_opened", AT), Event("scan_clean", AT, "a")]
+    events = [
+        Event("downloaded", AT, "a"),
+        Event("downloaded", AT, "a"),
+        Event("downloaded", AT, "b"),
+        Event("portal_opened", AT),
+        Event("scan_clean", AT, "a"),
+    ]
     assert download_counts(events) == Counter({"a": 2, "b": 1})

@@ -13,9 +13,18 @@ from azure.data.tables._serialize import _add_entity_properties
 from shared_code import table_serialization
 
 ENTITY = {
-    "PartitionKey": "org-1", "RowKey": str(uuid.uuid4()), "state": "queued", "body": "Llythyr – café ✓",
-    "segments": 2, "ratio": 0.5, "revoked": False, "sentAt": datetime(2026, 11, 27, 6, 0, tzinfo=UTC),
-    "blob": b"\x00\x01", "id": uuid.uuid4(), "typed": EntityProperty("12", EdmType.INT64), "empty": None,
+    "PartitionKey": "org-1",
+    "RowKey": str(uuid.uuid4()),
+    "state": "queued",
+    "body": "Llythyr – café ✓",
+    "segments": 2,
+    "ratio": 0.5,
+    "revoked": False,
+    "sentAt": datetime(2026, 11, 27, 6, 0, tzinfo=UTC),
+    "blob": b"\x00\x01",
+    "id": uuid.uuid4(),
+    "typed": EntityProperty("12", EdmType.INT64),
+    "empty": None,
 }
 
 
@@ -32,9 +41,19 @@ def test_a_row_is_serialised_as_the_sdk_would() -> None:
 
 
 def test_a_row_read_back_is_deserialised_as_the_sdk_would() -> None:
-    data = {"odata.etag": "W/\"1\"", "PartitionKey": "org-1", "RowKey": "1", "Timestamp": "2026-11-27T06:00:00Z",
-            "body": "Llythyr – café ✓", "segments": 2, "ratio": 0.5, "revoked": True, "sentAt@odata.type":
-            "Edm.DateTime", "sentAt": "2026-11-27T06:00:00.000Z", "empty": None}
+    data = {
+        "odata.etag": 'W/"1"',
+        "PartitionKey": "org-1",
+        "RowKey": "1",
+        "Timestamp": "2026-11-27T06:00:00Z",
+        "body": "Llythyr – café ✓",
+        "segments": 2,
+        "ratio": 0.5,
+        "revoked": True,
+        "sentAt@odata.type": "Edm.DateTime",
+        "sentAt": "2026-11-27T06:00:00.000Z",
+        "empty": None,
+    }
     deserializer = generated.Deserializer()
     assert deserializer("{object}", data) == deserializer.deserialize_dict(data, "object") == data
 
@@ -57,8 +76,9 @@ def test_the_short_cut_takes_flat_rows_only(monkeypatch) -> None:
     assert generic == ["{object}", "{object}", "str"]  # anything else: the SDK's own way
 
 
-@pytest.mark.parametrize("value", [{"a": {"b": 1}}, {"a": [1]}, {1: "a"}, {"a": datetime(2026, 1, 1, tzinfo=UTC)},
-                                   ["a"], "a"])
+@pytest.mark.parametrize(
+    "value", [{"a": {"b": 1}}, {"a": [1]}, {1: "a"}, {"a": datetime(2026, 1, 1, tzinfo=UTC)}, ["a"], "a"]
+)
 def test_anything_but_a_flat_dict_of_scalars_is_not_flat(value) -> None:
     assert not table_serialization.is_flat(value)
 
