@@ -7,7 +7,8 @@ import azure.functions as func
 from functions.http import api_call, json_response
 from shared_code.auth import Principal
 from shared_code.idempotency import Reply, check_key, request_fingerprint, run_once
-from shared_code.message_request import parse_json_object, parse_new_message
+from shared_code.json_body import parse_json_object
+from shared_code.message_request import parse_new_message
 from shared_code.messages import (
     accepted_view,
     create_message,

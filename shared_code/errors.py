@@ -68,6 +68,12 @@ class TooLarge(DomainError):
     status, title, slug = 413, "File too large", "too-large"
 
 
+class RequestTooLarge(DomainError):
+    """A request body (not a file) over its limit."""
+
+    status, title, slug = 413, "Request too large", "request-too-large"
+
+
 class UnsupportedType(DomainError):
     status, title, slug = 415, "File type not allowed", "unsupported-type"
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared_code import clock
-from shared_code.errors import BadRequest, FieldError, Unprocessable
+from shared_code.errors import FieldError, Unprocessable
 from shared_code.nhs import is_valid_nhs_number
 from shared_code.phones import InvalidMobile, to_e164_mobile
 from shared_code.settings import Settings
@@ -31,17 +30,6 @@ class NewMessage:
     body: str
     attachment_ids: tuple[str, ...]
     send_at: datetime | None
-
-
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    """The request body as a JSON object, or 400."""
-    try:
-        value = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequest("The request body is not valid JSON.") from None
-    if not isinstance(value, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    return value
 
 
 def parse_date_of_birth(raw: Any, today: date) -> tuple[date | None, str | None]:

@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 
 from shared_code import clock
-from shared_code.errors import BadRequest, Unprocessable
+from shared_code.errors import Unprocessable
 from shared_code.message_request import (
     MAX_BODY_CHARS,
     NewMessage,
     parse_date_of_birth,
-    parse_json_object,
     parse_new_message,
 )
 from shared_code.settings import Settings
@@ -359,17 +358,3 @@ def test_problem_document_lists_the_errors_without_personal_data() -> None:
     text = json.dumps(problem)
     for secret in ["9434765918", "2099-01-31", "7946", "Jo Bloggs"]:
         assert secret not in text
-
-
-# -- the JSON body -------------------------------------------------------------------------------
-
-
-def test_parse_json_object() -> None:
-    assert parse_json_object(json.dumps(GOOD).encode()) == GOOD
-
-
-@pytest.mark.parametrize("body", [b"", b"{", b"[]", b'"text"', b"null", b"42", b"\xff\xfe{}", b"{'a': 1}"])
-def test_parse_json_object_refuses_what_is_not_an_object(body: bytes) -> None:
-    with pytest.raises(BadRequest) as caught:
-        parse_json_object(body)
-    assert caught.value.status == 400
