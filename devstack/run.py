@@ -1,8 +1,11 @@
 """Run the whole local stack in the foreground: `python -m devstack.run` (what `make run` does).
 
-Starts Azurite (data under `.local/azurite`, kept across restarts), ClamAV's clamd when
-it is installed (or uses CLAMD_ADDRESS when set), the SMS emulator, and the local
-Functions host with the app. Ctrl-C (or SIGTERM) stops everything.
+Starts Azurite (data under `.local/azurite`, kept across restarts), ClamAV's clamd (or
+uses the one at CLAMD_ADDRESS when set), the SMS emulator, and the local Functions host
+with the app. clamd loads its signatures while the others start; "Enclose is running" is
+printed only once every service, clamd included, answers. Without clamd (and no
+CLAMD_ADDRESS) it refuses to start, in one sentence saying what to install, rather than
+run a stack that rejects every upload. Ctrl-C (or SIGTERM) stops everything.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ from devstack.localsecrets import (
 from devstack.ports import Ports
 
 ROOT = Path(__file__).resolve().parent.parent
+#: How long clamd may take to answer its first PING (loading a full signature set takes a while).
+CLAMD_START_TIMEOUT = 300.0
+
+
+class StartupError(Exception):
+    """The stack cannot start; the message is one plain sentence for the person running it."""
 
 
 class Stack:
@@ -38,14 +47,17 @@ class Stack:
         self.settings: dict[str, str] = {}
 
     def start(self) -> None:
-        """Start everything; returns when every service answers."""
+        """Start everything; returns when every service answers (StartupError if one cannot start)."""
+        from devstack.clamd import NOT_INSTALLED, clamd_available
+
+        clamd_address = os.environ.get("CLAMD_ADDRESS")
+        if not clamd_address and not clamd_available():
+            raise StartupError(NOT_INSTALLED)
         secrets = ensure_local_secrets(self.local_dir)
         values = local_settings(secrets, self.ports)
-        clamd_address = os.environ.get("CLAMD_ADDRESS")
-        if not clamd_address:
-            clamd_address = self._start_clamd()
-        if clamd_address:
-            values["CLAMD_ADDRESS"] = clamd_address
+        # Launched first (from this thread, which outlives it) so it loads while the rest starts.
+        clamd = None if clamd_address else self._launch_clamd()
+        values["CLAMD_ADDRESS"] = clamd.address if clamd else clamd_address
         self.settings = values
         if self.write_settings_json:
             write_local_settings_json(values)
@@ -78,20 +90,45 @@ class Stack:
         )
         host.start()
         self._stoppers.append(host.stop)
+        # An upload made before this returns waits in the scan for clamd (CLAMD_STARTUP_WAIT_SECONDS).
+        if clamd is not None:
+            self._wait_for_own_clamd(clamd)
+        else:
+            self._wait_for_clamd_at(values["CLAMD_ADDRESS"])
 
-    def _start_clamd(self) -> str | None:
-        from devstack.clamd import clamd_available, start_clamd
+    def _launch_clamd(self) -> Any:
+        from devstack.clamd import free_port, launch_clamd
 
-        if not clamd_available():
-            print(
-                "warning: ClamAV (clamd) is not installed, so uploads cannot be scanned and will be "
-                "rejected. Install it with: apt-get install clamav-daemon",
-                file=sys.stderr,
-            )
-            return None
-        clamd = start_clamd(self.local_dir / "clamd")
+        clamd = launch_clamd(self.local_dir / "clamd", port=free_port())
         self._stoppers.append(clamd.stop)
-        return clamd.address
+        return clamd
+
+    def _wait_for_own_clamd(self, clamd: Any) -> None:
+        try:
+            clamd.wait_until_ready(CLAMD_START_TIMEOUT)
+        except (RuntimeError, TimeoutError) as exc:
+            log_file = clamd.workdir / "clamd.out"
+            how = "stopped" if isinstance(exc, RuntimeError) else f"did not answer within {CLAMD_START_TIMEOUT:g} s"
+            raise StartupError(
+                f"ClamAV (clamd) {how} at start-up, so Enclose cannot scan uploads: see {log_file}."
+            ) from None
+
+    def _wait_for_clamd_at(self, address: str) -> None:
+        from shared_code.scanning import ClamAvScanner, ScanError
+
+        scanner = ClamAvScanner(address, 5.0, startup_wait=CLAMD_START_TIMEOUT, poll_interval=0.1)
+        try:
+            scanner.wait_until_ready()
+        except ScanError:
+            raise StartupError(
+                f"No clamd answered at CLAMD_ADDRESS ({address}) within {CLAMD_START_TIMEOUT:g} s, "
+                "so Enclose cannot scan uploads: start it, or unset CLAMD_ADDRESS to use a local one."
+            ) from None
+
+    @property
+    def has_services(self) -> bool:
+        """Whether anything was started (and so needs stopping)."""
+        return bool(self._stoppers)
 
     def stop(self) -> None:
         """Stop everything, the host first so no invocation is cut off mid-way."""
@@ -119,10 +156,24 @@ def main() -> int:
     local_dir = Path(os.environ.get("ENCLOSE_LOCAL_DIR") or DEFAULT_LOCAL_DIR)
     stack = Stack(ports, local_dir, write_settings_json=local_dir == DEFAULT_LOCAL_DIR)
     done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
+    starting = True
+
+    def on_signal(*_: Any) -> None:
+        done.set()
+        if starting:
+            raise KeyboardInterrupt  # stop waiting for a service; `finally` stops what started
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
-        stack.start()
+        try:
+            stack.start()
+        except StartupError as exc:
+            print(exc, file=sys.stderr, flush=True)
+            return 1
+        except KeyboardInterrupt:
+            return 130
+        starting = False
         print(
             "Enclose is running.\n"
             f"  Toolbar API and portal  http://127.0.0.1:{ports.functions}\n"
@@ -135,8 +186,10 @@ def main() -> int:
         )
         done.wait()
     finally:
-        print("Stopping…", flush=True)
-        stack.stop()
+        starting = False
+        if stack.has_services:
+            print("Stopping…", flush=True)
+            stack.stop()
     return 0
 
 

@@ -6,6 +6,8 @@
 
 Both fail closed. When no verdict can be had *now* (clamd down, a time-out, no tag yet) they
 raise `ScanError`, and the caller retries, then rejects the file as "could not be scanned".
+A clamd that is not listening yet (still starting, or restarting) is first waited for, up to
+CLAMD_STARTUP_WAIT_SECONDS, so an upload made while the scanner starts gets its real verdict.
 When the scanner has answered that it cannot scan this file (too large for clamd, a Defender
 error state) the answer is final, so they return a rejecting `Verdict` straight away.
 """
@@ -50,6 +52,10 @@ class ScanError(Exception):
     """The scanner could not give a verdict now; the caller retries, then fails closed."""
 
 
+class ClamdNotListening(ScanError):
+    """Nothing accepts connections at the clamd address: clamd is not started (yet) or is restarting."""
+
+
 class Scanner(Protocol):
     """Anything that can judge a file's bytes (or its blob) for malware."""
 
@@ -76,15 +82,38 @@ _SIZE_LIMIT = "INSTREAM size limit exceeded"
 _MAX_REPLY = 4096
 
 
+#: While waiting for a starting clamd, each PING may take this long: a clamd that has bound its
+#: socket but is still loading its database leaves the connection unanswered in the backlog.
+_STARTUP_PING_TIMEOUT = 1.0
+
+
 class ClamAvScanner:
-    """Scans with clamd's INSTREAM command; `timeout` bounds the whole exchange, in seconds."""
+    """Scans with clamd's INSTREAM command; `timeout` bounds the whole exchange, in seconds.
+
+    When nothing listens at `address`, `scan` waits up to `startup_wait` seconds for clamd to
+    answer PING (asking every `poll_interval` s) and then scans; 0 means do not wait.
+    """
 
     engine = "clamav"
 
-    def __init__(self, address: str, timeout: float, *, chunk_size: int = 64 * 1024) -> None:
+    def __init__(
+        self,
+        address: str,
+        timeout: float,
+        *,
+        chunk_size: int = 64 * 1024,
+        startup_wait: float = 0.0,
+        poll_interval: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.address = address
         self.timeout = timeout
         self.chunk_size = chunk_size
+        self.startup_wait = startup_wait
+        self.poll_interval = poll_interval
+        self._clock = clock
+        self._sleep = sleep
         self._family, self._target = parse_clamd_address(address)
 
     def ping(self) -> bool:
@@ -100,10 +129,31 @@ class ClamAvScanner:
 
     def scan(self, data: bytes, *, blob_name: str) -> Verdict:
         """Stream `data` to clamd and turn its reply into a Verdict (or raise ScanError)."""
-        deadline = time.monotonic() + self.timeout
-        reply = self._instream(data, deadline)
+        try:
+            reply = self._instream(data, time.monotonic() + self.timeout)
+        except ClamdNotListening:
+            if self.startup_wait <= 0:
+                raise
+            self.wait_until_ready()
+            reply = self._instream(data, time.monotonic() + self.timeout)
         log.info("clamd scanned %s: %s", blob_name, reply)
         return verdict_from_clamd_reply(reply)
+
+    def wait_until_ready(self) -> None:
+        """Return once clamd answers PING; ScanError when it has not within `startup_wait` seconds."""
+        log.warning("clamd at %s is not answering; waiting up to %g s for it to start", self.address, self.startup_wait)
+        deadline = self._clock() + self.startup_wait
+        while True:
+            try:
+                if self._command(b"zPING\0", min(self.timeout, _STARTUP_PING_TIMEOUT)) == "PONG":
+                    log.info("clamd at %s is answering", self.address)
+                    return
+            except ScanError:
+                pass  # not up yet
+            left = deadline - self._clock()
+            if left <= 0:
+                raise ScanError(f"clamd at {self.address} did not start within {self.startup_wait:g} s")
+            self._sleep(min(self.poll_interval, left))
 
     # -- protocol
 
@@ -117,16 +167,24 @@ class ClamAvScanner:
             raise
         return sock
 
-    def _command(self, command: bytes) -> str:
-        deadline = time.monotonic() + self.timeout
+    def _command(self, command: bytes, timeout: float | None = None) -> str:
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         try:
             with self._connect(deadline) as sock:
                 sock.sendall(command)
                 return _read_reply(sock, deadline)
         except TimeoutError:
-            raise ScanError(f"clamd did not answer within {self.timeout:g} s") from None
+            raise ScanError(f"clamd did not answer within {timeout:g} s") from None
         except OSError as exc:
-            raise ScanError(f"could not reach clamd at {self.address}: {exc.strerror or exc}") from None
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: OSError) -> ScanError:
+        message = f"could not reach clamd at {self.address}: {exc.strerror or exc}"
+        # Refused (TCP, or a unix socket nobody holds) or no socket file: clamd is not listening.
+        if isinstance(exc, (ConnectionRefusedError, FileNotFoundError)):
+            return ClamdNotListening(message)
+        return ScanError(message)
 
     def _instream(self, data: bytes, deadline: float) -> str:
         try:
@@ -149,7 +207,7 @@ class ClamAvScanner:
         except TimeoutError:
             raise ScanError(f"clamd did not answer within {self.timeout:g} s") from None
         except OSError as exc:
-            raise ScanError(f"could not reach clamd at {self.address}: {exc.strerror or exc}") from None
+            raise self._unreachable(exc) from None
 
 
 def verdict_from_clamd_reply(reply: str) -> Verdict:
@@ -301,7 +359,11 @@ def _parse_time(value: object) -> datetime:
 def scanner_from_settings(settings: Settings, get_tags: Callable[[str], Mapping[str, str]] | None = None) -> Scanner:
     """The scanner the SCANNER setting names ("clamav" or "defender")."""
     if settings.scanner == "clamav":
-        return ClamAvScanner(settings.clamd_address, float(settings.clamd_timeout_seconds))
+        return ClamAvScanner(
+            settings.clamd_address,
+            float(settings.clamd_timeout_seconds),
+            startup_wait=float(settings.clamd_startup_wait_seconds),
+        )
     if settings.scanner == "defender":
         if get_tags is None:
             raise SettingsError("the defender scanner needs a way to read blob index tags")

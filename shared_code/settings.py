@@ -86,6 +86,9 @@ class Settings:
     scanner: str = "clamav"
     clamd_address: str = "tcp://127.0.0.1:3310"
     clamd_timeout_seconds: int = 30
+    #: How long a scan waits for a clamd that is not listening yet (starting or restarting) before it
+    #: counts as a failed attempt; well under host.json's functionTimeout (5 minutes).
+    clamd_startup_wait_seconds: int = 120
     defender_verdict_timeout_seconds: int = 300
     # How the upload blob trigger learns of new blobs: Event Grid in Azure (Flex Consumption
     # supports nothing else), container polling under a local host or Core Tools.
@@ -139,6 +142,7 @@ ENVIRONMENT_NAMES: dict[str, str] = {
     "SCANNER": "scanner",
     "CLAMD_ADDRESS": "clamd_address",
     "CLAMD_TIMEOUT_SECONDS": "clamd_timeout_seconds",
+    "CLAMD_STARTUP_WAIT_SECONDS": "clamd_startup_wait_seconds",
     "DEFENDER_VERDICT_TIMEOUT_SECONDS": "defender_verdict_timeout_seconds",
     "BLOB_TRIGGER_SOURCE": "blob_trigger_source",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "applicationinsights_connection_string",
@@ -196,6 +200,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         scanner=text("SCANNER", d.scanner).lower(),
         clamd_address=text("CLAMD_ADDRESS", d.clamd_address),
         clamd_timeout_seconds=_int(env, "CLAMD_TIMEOUT_SECONDS", d.clamd_timeout_seconds, 1),
+        clamd_startup_wait_seconds=_int(env, "CLAMD_STARTUP_WAIT_SECONDS", d.clamd_startup_wait_seconds, 0),
         defender_verdict_timeout_seconds=_int(
             env, "DEFENDER_VERDICT_TIMEOUT_SECONDS", d.defender_verdict_timeout_seconds, 1
         ),

@@ -77,7 +77,10 @@ def test_active_content_is_rejected_by_the_validator_before_the_scanner(storage,
 
 
 def test_a_scanner_that_is_down_fails_closed_after_the_last_attempt(storage, scan_settings) -> None:
-    down = replace(scan_settings, clamd_address="tcp://127.0.0.1:9", clamd_timeout_seconds=1)
+    # Each attempt first waits (1 s here) for a clamd that might be starting; it never comes.
+    down = replace(
+        scan_settings, clamd_address="tcp://127.0.0.1:9", clamd_timeout_seconds=1, clamd_startup_wait_seconds=1
+    )
     attachment, data = _upload(storage, down, sample_pdf("Letter"))
     for attempt in range(1, MAX_SCAN_ATTEMPTS):
         with pytest.raises(ScanError):

@@ -380,6 +380,7 @@ LOCAL_ONLY = {
     # ClamAV runs only on the local stack; Azure uses Defender for Storage (SCANNER=defender).
     "CLAMD_ADDRESS": "local ClamAV",
     "CLAMD_TIMEOUT_SECONDS": "local ClamAV",
+    "CLAMD_STARTUP_WAIT_SECONDS": "local ClamAV",
 }
 
 # Settings for the platform rather than the app's code.

@@ -3,14 +3,19 @@
 ClamAV itself is tested for real in tests/integration/shared_code/test_clamav.py. Defender for
 Storage is an Azure service that cannot run here, so its scanner is tested with a plain
 function standing in for "read the blob's index tags" (the only thing it asks of storage) and
-a fake clock, so polling and time-outs are exact and instant.
+a fake clock, so polling and time-outs are exact and instant. Waiting for a clamd that is still
+starting is tested the same way (a fake clock), against a tiny clamd stand-in on a real loopback
+socket that appears after so many sleeps.
 """
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
+import struct
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +24,7 @@ from shared_code.scanning import (
     RESULT_TAG,
     TIME_TAG,
     ClamAvScanner,
+    ClamdNotListening,
     DefenderScanner,
     ScanError,
     Verdict,
@@ -190,6 +196,175 @@ def test_defender_event_clean_and_incomplete() -> None:
     assert verdict_from_event({"blobUri": "x"}) is None
 
 
+# --------------------------------------------------------------------------- waiting for a starting clamd
+
+
+class FakeClamd:
+    """Enough of clamd on a real socket: PING, and INSTREAM answered OK (or FOUND for b"EICAR")."""
+
+    def __init__(self, family: int, target: object) -> None:
+        self.server = socket.socket(family, socket.SOCK_STREAM)
+        if family == socket.AF_INET:
+            self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.server.bind(target)
+        self.server.listen()
+        self.commands: list[bytes] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return  # closed
+            with conn:
+                command = _read_until_nul(conn)
+                self.commands.append(command)
+                if command == b"zPING":
+                    conn.sendall(b"PONG\0")
+                elif command == b"zINSTREAM":
+                    data = b""
+                    while size := struct.unpack(">I", _read_exactly(conn, 4))[0]:
+                        data += _read_exactly(conn, size)
+                    conn.sendall(b"stream: Test.EICAR FOUND\0" if b"EICAR" in data else b"stream: OK\0")
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def _read_until_nul(conn: socket.socket) -> bytes:
+    out = b""
+    while not out.endswith(b"\0"):
+        chunk = conn.recv(1)
+        if not chunk:
+            break
+        out += chunk
+    return out.rstrip(b"\0")
+
+
+def _read_exactly(conn: socket.socket, size: int) -> bytes:
+    out = b""
+    while len(out) < size:
+        chunk = conn.recv(size - len(out))
+        if not chunk:
+            raise ConnectionError("closed mid-chunk")
+        out += chunk
+    return out
+
+
+def _free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StartingClock(FakeClock):
+    """A fake clock whose `after`-th sleep starts the clamd stand-in (`after=None`: it never starts)."""
+
+    def __init__(self, start: Callable[[], FakeClamd], after: int | None) -> None:
+        super().__init__()
+        self.start, self.after = start, after
+        self.clamd: FakeClamd | None = None
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        if self.after is not None and len(self.sleeps) == self.after:
+            self.clamd = self.start()
+
+
+@pytest.fixture
+def tcp_target() -> Iterator[tuple[str, Callable[[], FakeClamd], list[FakeClamd]]]:
+    port = _free_tcp_port()
+    started: list[FakeClamd] = []
+
+    def start() -> FakeClamd:
+        started.append(FakeClamd(socket.AF_INET, ("127.0.0.1", port)))
+        return started[-1]
+
+    yield f"tcp://127.0.0.1:{port}", start, started
+    for clamd in started:
+        clamd.close()
+
+
+def starting_scanner(address: str, clock: FakeClock, wait: float = 10.0) -> ClamAvScanner:
+    return ClamAvScanner(address, 5.0, startup_wait=wait, poll_interval=0.25, clock=clock, sleep=clock.sleep)
+
+
+def test_a_scan_waits_for_a_clamd_that_is_not_listening_yet(tcp_target) -> None:
+    address, start, _ = tcp_target
+    clock = StartingClock(start, after=3)
+    verdict = starting_scanner(address, clock).scan(b"%PDF-1.7 letter", blob_name="A12345/doc")
+    assert verdict.clean is True
+    assert clock.sleeps == [0.25, 0.25, 0.25]  # pinged every 0.25 s until clamd answered
+    assert clock.clamd is not None and clock.clamd.commands == [b"zPING", b"zINSTREAM"]
+
+
+def test_after_waiting_the_verdict_is_the_real_one(tcp_target) -> None:
+    address, start, _ = tcp_target
+    clock = StartingClock(start, after=1)
+    verdict = starting_scanner(address, clock).scan(b"X EICAR X", blob_name="A12345/doc")
+    assert (verdict.clean, verdict.signature) == (False, "Test.EICAR")
+
+
+def test_a_clamd_that_never_comes_is_a_scan_error_exactly_at_the_deadline(tcp_target) -> None:
+    address, start, started = tcp_target
+    clock = StartingClock(start, after=None)
+    with pytest.raises(ScanError, match=r"did not start within 1\.1 s") as raised:
+        starting_scanner(address, clock, wait=1.1).scan(b"x", blob_name="A12345/doc")
+    assert not isinstance(raised.value, ClamdNotListening)
+    assert clock.sleeps == pytest.approx([0.25, 0.25, 0.25, 0.25, 0.1])  # never sleeps past the deadline
+    assert clock.now == pytest.approx(1001.1)
+    assert started == []
+
+
+def test_a_clamd_answering_on_the_last_ping_counts(tcp_target) -> None:
+    address, start, _ = tcp_target
+    clock = StartingClock(start, after=4)  # the sleep that reaches the deadline exactly
+    assert starting_scanner(address, clock, wait=1.0).scan(b"x", blob_name="A12345/doc").clean is True
+    assert clock.now == 1001.0
+
+
+def test_no_startup_wait_fails_at_once(tcp_target) -> None:
+    address, start, _ = tcp_target
+    clock = StartingClock(start, after=1)
+    with pytest.raises(ClamdNotListening, match="could not reach clamd"):
+        starting_scanner(address, clock, wait=0).scan(b"x", blob_name="A12345/doc")
+    assert clock.sleeps == []
+
+
+def test_a_missing_unix_socket_is_waited_for(tmp_path: Path) -> None:
+    path = tmp_path / "clamd.sock"
+    clock = StartingClock(lambda: FakeClamd(socket.AF_UNIX, str(path)), after=2)
+    try:
+        assert starting_scanner(f"unix://{path}", clock).scan(b"x", blob_name="A12345/doc").clean is True
+        assert clock.sleeps == [0.25, 0.25]
+    finally:
+        if clock.clamd:
+            clock.clamd.close()
+
+
+def test_a_clamd_that_answers_badly_is_not_waited_for() -> None:
+    # Listening but hanging up without a reply: clamd is there and failing, so waiting cannot help.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def hang_up() -> None:
+        conn, _ = server.accept()
+        conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    clock = FakeClock()
+    try:
+        with pytest.raises(ScanError) as raised:
+            starting_scanner(f"tcp://127.0.0.1:{server.getsockname()[1]}", clock).scan(b"x", blob_name="b")
+        assert not isinstance(raised.value, ClamdNotListening)
+        assert clock.sleeps == []
+    finally:
+        server.close()
+
+
 # --------------------------------------------------------------------------- choosing
 
 
@@ -198,6 +373,22 @@ def test_scanner_from_settings_clamav() -> None:
     scanner = scanner_from_settings(settings)
     assert isinstance(scanner, ClamAvScanner)
     assert (scanner.address, scanner.timeout) == ("unix:///tmp/c.sock", 7.0)
+    assert scanner.startup_wait == 120.0  # the default: well under host.json's 5-minute functionTimeout
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", 0.0), ("45", 45.0), (" 200 ", 200.0)])
+def test_clamd_startup_wait_setting(value: str, expected: float) -> None:
+    settings = load_settings({"CLAMD_STARTUP_WAIT_SECONDS": value})
+    assert settings.clamd_startup_wait_seconds == int(expected)
+    scanner = scanner_from_settings(settings)
+    assert isinstance(scanner, ClamAvScanner)
+    assert scanner.startup_wait == expected
+
+
+@pytest.mark.parametrize("bad", ["-1", "abc", "1.5"])
+def test_bad_clamd_startup_wait_is_a_settings_error(bad: str) -> None:
+    with pytest.raises(SettingsError, match="CLAMD_STARTUP_WAIT_SECONDS"):
+        load_settings({"CLAMD_STARTUP_WAIT_SECONDS": bad})
 
 
 def test_scanner_from_settings_defender() -> None:
