@@ -1,14 +1,23 @@
-"""The whole local stack (`python -m devstack.run`) started as a process on free ports."""
+"""The whole local stack (`python -m devstack.run`) started as a process on free ports.
+
+Every answer an e2e test receives from `/api/v1/...` on the local stack is checked against
+`docs/openapi.yaml`; a test that meets one that does not match fails, naming each mismatch.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from devstack.ports import Ports
+from tests.support.openapi import is_checked, mismatch_report, response_problems
 from tests.support.stack import RunningStack
+
+_MISMATCHES = pytest.StashKey[list[str]]()
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +32,52 @@ def stack(tmp_path_factory: pytest.TempPathFactory, clamd_address: str) -> Itera
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(autouse=True)
+def api_answers_match_openapi(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Check every `/api/v1` answer from the local stack against the OpenAPI document.
+
+    All of `requests` (its module-level functions too) sends through `Session.send`, from any
+    thread, so wrapping it catches every answer the test receives. Mismatches are collected
+    rather than raised where they happen: a test's own retry loop must not swallow them.
+    """
+    mismatches: list[str] = []
+    lock = threading.Lock()
+    request.node.stash[_MISMATCHES] = mismatches
+    original_send = requests.Session.send
+
+    def checked_send(session: requests.Session, prepared: requests.PreparedRequest, **kwargs) -> requests.Response:
+        response = original_send(session, prepared, **kwargs)
+        # A redirect the session follows is sent through here again and checked there; this call's
+        # own answer is the first of the chain.
+        own = response.history[0] if response.history else response
+        if is_checked(prepared.url or ""):
+            problems = response_problems(own)
+            if problems:
+                with lock:
+                    mismatches.append(mismatch_report(own, problems))
+        return response
+
+    monkeypatch.setattr(requests.Session, "send", checked_send)
+    yield
+    # Answers received after the test body (by a function-scoped fixture's teardown) end up here.
+    if mismatches:
+        pytest.fail(_report(mismatches), pytrace=False)
+
+
+def _report(mismatches: list[str]) -> str:
+    """Every mismatch so far, once: the list is emptied so the fixture's teardown does not repeat them."""
+    report = "answers that do not match docs/openapi.yaml:\n\n" + "\n\n".join(mismatches)
+    mismatches.clear()
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Fail the test itself (not only its teardown) when an answer it received does not match the document."""
+    result = yield
+    mismatches = item.stash.get(_MISMATCHES, [])
+    if mismatches:
+        pytest.fail(_report(mismatches), pytrace=False)
+    return result
