@@ -12,6 +12,7 @@ from devstack.localsecrets import (
     LOCAL_AUDIENCE,
     LOCAL_ISSUER,
     ensure_local_secrets,
+    local_dir_from_env,
 )
 
 
@@ -53,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=None, help="practice name shown to patients")
     parser.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     args = parser.parse_args(argv)
-    sys.stdout.write(make_token(args.org.upper(), args.user, org_name=args.name, ttl_seconds=args.ttl) + "\n")
+    # The same keys as the stack that `make run` started, wherever ENCLOSE_LOCAL_DIR moved them.
+    token = make_token(
+        args.org.upper(), args.user, org_name=args.name, ttl_seconds=args.ttl, local_dir=local_dir_from_env()
+    )
+    sys.stdout.write(token + "\n")
     return 0
 
 

@@ -651,7 +651,14 @@ class _HttpHandler(BaseHTTPRequestHandler):
                 answer = HttpAnswer(500)
             self._send(answer)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _dispatch
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server answers 501 for a method it has no do_X for; the real host routes every
+        # method, and one no function declares gets the router's 404.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
 
     def _read_body(self, limit: int) -> bytes:
         te = self.headers.get("Transfer-Encoding")

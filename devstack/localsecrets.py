@@ -26,6 +26,11 @@ LOCAL_ISSUER = "https://login.enclose.local/devstack"
 LOCAL_AUDIENCE = "api://enclose"
 
 
+def local_dir_from_env() -> Path:
+    """Where local secrets and data live: ENCLOSE_LOCAL_DIR, else `.local/` in the checkout."""
+    return Path(os.environ.get("ENCLOSE_LOCAL_DIR") or DEFAULT_LOCAL_DIR)
+
+
 @dataclass(frozen=True)
 class LocalSecrets:
     """Paths and values of the local secrets."""

@@ -22,6 +22,7 @@ from devstack.azurite import start_azurite
 from devstack.localsecrets import (
     DEFAULT_LOCAL_DIR,
     ensure_local_secrets,
+    local_dir_from_env,
     local_settings,
     write_local_settings_json,
 )
@@ -153,7 +154,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every request at INFO
     ports = Ports.from_env()
-    local_dir = Path(os.environ.get("ENCLOSE_LOCAL_DIR") or DEFAULT_LOCAL_DIR)
+    local_dir = local_dir_from_env()
     stack = Stack(ports, local_dir, write_settings_json=local_dir == DEFAULT_LOCAL_DIR)
     done = threading.Event()
     starting = True

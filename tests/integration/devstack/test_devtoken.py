@@ -65,3 +65,21 @@ def test_secrets_are_made_once_and_kept(tmp_path: Path) -> None:
     assert json.loads(again.jwks.read_text()) == jwks
     assert oct(first.jwt_private_key.stat().st_mode & 0o777) == "0o600"
     assert oct((tmp_path / ".local").stat().st_mode & 0o777) == "0o700"
+
+
+def test_the_command_signs_with_the_keys_under_enclose_local_dir(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ENCLOSE_LOCAL_DIR": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-m", "devstack.devtoken", "--org", "A12345", "--user", "gp1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # A stack started with the same ENCLOSE_LOCAL_DIR accepts it: it verifies with that directory's key.
+    key = load_pem_private_key(ensure_local_secrets(tmp_path).jwt_private_key.read_bytes(), password=None)
+    claims = jwt.decode(out.stdout.strip(), key.public_key(), algorithms=["RS256"], audience=LOCAL_AUDIENCE)
+    assert claims["org"] == "A12345"

@@ -158,6 +158,9 @@ def test_wrong_method_and_unknown_route_answer_404_like_the_real_host(host: Loca
     assert requests.post(f"{base}/v1/nums/1", timeout=5).status_code == 404
     assert requests.get(f"{base}/nowhere", timeout=5).status_code == 404
     assert requests.get(f"{base}/api/v1/nums/1", timeout=5).status_code == 404  # routePrefix is ""
+    # Methods http.server has no handler for still reach the router (its 404), never a 501.
+    for method in ("TRACE", "PROPFIND", "FOO"):
+        assert requests.request(method, f"{base}/v1/items/abc", timeout=5).status_code == 404
     assert requests.delete(f"{base}/v1/docs/{uuid.uuid4()}", timeout=5).json()["method"] == "DELETE"
 
 
