@@ -21,19 +21,23 @@ from shared_code.settings import load_settings
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_the_command_prints_one_token_and_nothing_else(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    # The command uses the repository's .local/; run it for real, as the README does.
-    out = subprocess.run(
+def _devtoken(**env: str) -> str:
+    """What `python -m devstack.devtoken --org A12345 --user gp1` prints, run for real as the README does."""
+    return subprocess.run(
         [sys.executable, "-m", "devstack.devtoken", "--org", "A12345", "--user", "gp1"],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
         capture_output=True,
         text=True,
         check=True,
-    )
-    lines = out.stdout.splitlines()
-    assert len(lines) == 1 and out.stdout.endswith("\n")
+    ).stdout
+
+
+def test_the_command_prints_one_token_and_nothing_else(tmp_path: Path) -> None:
+    # The command uses the repository's .local/ unless ENCLOSE_LOCAL_DIR moves it.
+    out = _devtoken()
+    lines = out.splitlines()
+    assert len(lines) == 1 and out.endswith("\n")
     claims = jwt.decode(lines[0], options={"verify_signature": False})
     assert claims["org"] == "A12345" and claims["sub"] == "gp1"
     assert claims["iss"] == LOCAL_ISSUER and claims["aud"] == LOCAL_AUDIENCE
@@ -70,16 +74,8 @@ def test_secrets_are_made_once_and_kept(tmp_path: Path) -> None:
 def test_the_command_signs_with_the_keys_under_enclose_local_dir(tmp_path: Path) -> None:
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "ENCLOSE_LOCAL_DIR": str(tmp_path)}
-    out = subprocess.run(
-        [sys.executable, "-m", "devstack.devtoken", "--org", "A12345", "--user", "gp1"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    out = _devtoken(ENCLOSE_LOCAL_DIR=str(tmp_path))
     # A stack started with the same ENCLOSE_LOCAL_DIR accepts it: it verifies with that directory's key.
     key = load_pem_private_key(ensure_local_secrets(tmp_path).jwt_private_key.read_bytes(), password=None)
-    claims = jwt.decode(out.stdout.strip(), key.public_key(), algorithms=["RS256"], audience=LOCAL_AUDIENCE)
+    claims = jwt.decode(out.strip(), key.public_key(), algorithms=["RS256"], audience=LOCAL_AUDIENCE)
     assert claims["org"] == "A12345"
