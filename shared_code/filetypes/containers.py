@@ -1,0 +1,364 @@
+"""ZIP-based documents: Word (DOCX, Office Open XML) and OpenDocument text (ODT).
+
+What both share: the ZIP structure and archive-bomb checks and streaming XML parsing. Then what
+each rejects: macros, ActiveX, DDE and remote-content fields, embedded objects, external content,
+unsafe links, nested archives, encryption and damage. Which ZIP files count as DOCX or ODT at all
+(and which are refused as spreadsheets, presentations or plain archives) is decided here too.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import re
+import struct
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+from shared_code.filetypes.active_content import Fields, raise_first, unsafe_link
+from shared_code.filetypes.common import (
+    DOCX,
+    MAX_ZIP_ENTRIES,
+    MAX_ZIP_RATIO,
+    MAX_ZIP_TOTAL_BYTES,
+    ODT,
+    ODT_MIMETYPE,
+    OLE_MAGIC,
+    ZIP_RATIO_MIN_BYTES,
+    FileType,
+    Refusal,
+    damaged,
+    encrypted,
+)
+
+# --------------------------------------------------------------------------- identifying (sniff)
+
+
+def identify_zip(data: bytes) -> FileType:
+    """DOCX or ODT for a ZIP upload, or a `Refusal` saying what other kind of ZIP it is.
+
+    The caller (sniffing) checks for polyglots afterwards, as for every other family.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+            names = {i.filename for i in infos}
+            kind = _zip_kind(zf, infos, names)
+    except Refusal:
+        raise
+    except Exception:  # noqa: BLE001 - any parser failure means "not a readable document"
+        raise Refusal("not_allowed", "is damaged, or is a compressed archive rather than a document") from None
+    return kind
+
+
+def _zip_kind(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], names: set[str]) -> FileType:
+    if infos and infos[0].filename == "mimetype":
+        if infos[0].file_size > 200:
+            raise Refusal("not_allowed", "is an unrecognised compressed file")
+        mimetype = zf.read(infos[0]).strip()
+        if mimetype == ODT_MIMETYPE:
+            return ODT
+        if mimetype.startswith(b"application/vnd.oasis.opendocument."):
+            raise Refusal(
+                "not_allowed",
+                "is an OpenDocument file that is not a text document (for example a spreadsheet or presentation)",
+            )
+    if "[Content_Types].xml" in names:
+        if any(n.startswith("word/") for n in names):
+            return DOCX
+        if any(n.startswith("xl/") for n in names):
+            raise Refusal("not_allowed", "is an Excel spreadsheet, not a document")
+        if any(n.startswith("ppt/") for n in names):
+            raise Refusal("not_allowed", "is a PowerPoint presentation, not a document")
+    raise Refusal("not_allowed", "is a compressed archive (ZIP), not a document")
+
+
+def is_zip(data: bytes) -> bool:
+    """True when a ZIP reader would find at least one real entry in `data`."""
+    if b"PK\x05\x06" not in data[-(0xFFFF + 22) :]:
+        return False
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+    except Exception:  # noqa: BLE001 - not a readable ZIP directory, so not a ZIP
+        return False
+    # A stray end-of-directory signature inside compressed data is not an archive; a real one
+    # points at a local file header.
+    return any(data[i.header_offset : i.header_offset + 4] == b"PK\x03\x04" for i in infos)
+
+
+# --------------------------------------------------------------------------- the ZIP structure
+
+
+_STORED_OR_DEFLATED = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+_ARCHIVE_MAGIC = (
+    b"PK\x03\x04",
+    b"\x1f\x8b",
+    b"7z\xbc\xaf\x27\x1c",
+    b"Rar!\x1a\x07",
+    b"BZh",
+    b"\xfd7zXZ\x00",
+)
+
+
+def check_zip_limits(infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse archive bombs from the directory alone (entry count, total size, ratio)."""
+    if len(infos) > MAX_ZIP_ENTRIES:
+        raise Refusal("zip_entries")
+    if sum(i.file_size for i in infos) > MAX_ZIP_TOTAL_BYTES:
+        raise Refusal("zip_size")
+    for info in infos:
+        if info.file_size > ZIP_RATIO_MIN_BYTES and (info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1)):
+            raise Refusal("zip_ratio")
+
+
+def _eocd_ends_file(data: bytes) -> bool:
+    pos = data.rfind(b"PK\x05\x06")
+    if pos < 0 or pos + 22 > len(data):
+        return False
+    (comment_len,) = struct.unpack_from("<H", data, pos + 20)
+    return pos + 22 + comment_len == len(data)
+
+
+def _open_container(data: bytes, kind: str, findings: set[str]) -> zipfile.ZipFile:
+    """Open a DOCX/ODT ZIP after its structural and bomb checks, reading every entry once.
+
+    Adds "zip_nested" (an archive inside) and "embedded_object" (an OLE file inside) to
+    `findings`: the caller reports the most telling finding (macros before objects).
+    """
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError):
+        raise damaged(kind) from None
+    infos = zf.infolist()
+    if not infos:
+        raise damaged(kind)
+    check_zip_limits(infos)
+    if min(i.header_offset for i in infos) != 0 or not _eocd_ends_file(data):
+        raise Refusal("trailing_data")  # data before the first entry or after the directory
+    seen: set[str] = set()
+    for info in infos:
+        name = info.filename
+        folded = name.casefold()
+        if folded in seen or name.startswith(("/", "\\")) or "\\" in name or "\x00" in name or ".." in name.split("/"):
+            raise damaged(kind)  # duplicate or escaping names: readers would disagree
+        seen.add(folded)
+        if info.flag_bits & 0x1:
+            raise encrypted(kind)
+        if info.compress_type not in _STORED_OR_DEFLATED:
+            raise damaged(kind)
+    # zipfile never expands an entry past its declared size (the checksum fails instead), so
+    # the directory checks above bound everything read here.
+    for info in infos:
+        if info.is_dir():
+            continue
+        with zf.open(info) as stream:  # reading to the end checks the CRC
+            first = stream.read(8)
+            if first.startswith(_ARCHIVE_MAGIC):
+                findings.add("zip_nested")
+            elif first.startswith(OLE_MAGIC):
+                findings.add("embedded_object")
+            while stream.read(1 << 16):
+                pass
+    return zf
+
+
+def _iter_xml(zf: zipfile.ZipFile, name: str) -> Iterator[tuple[str, Any]]:
+    """(local tag name, element) for each element of an XML part, at its end, DTDs forbidden.
+
+    Each element is dropped from the tree once seen, so memory follows the nesting depth,
+    not the size of the part.
+    """
+    from defusedxml.ElementTree import iterparse
+
+    open_elements: list[Any] = []
+    with zf.open(name) as stream:
+        for event, elem in iterparse(stream, events=("start", "end"), forbid_dtd=True):
+            if event == "start":
+                open_elements.append(elem)
+                continue
+            open_elements.pop()
+            yield _local(elem.tag), elem
+            elem.clear()
+            if open_elements:
+                open_elements[-1].remove(elem)
+
+
+def _local(name: str) -> str:
+    return name.rsplit("}", 1)[-1]
+
+
+def _attr(elem: Any, local_name: str) -> str | None:
+    for key, value in elem.attrib.items():
+        if _local(key) == local_name:
+            return value
+    return None
+
+
+# --------------------------------------------------------------------------- DOCX
+
+
+_OOXML_MAIN_TYPES = {
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml",
+}
+_REL_EMBEDDED = ("/oleobject", "/package", "/afchunk")
+_REL_ACTIVEX = ("/control", "/activexcontrolbinary")
+_REL_MACROS = ("/vbaproject", "/wordvbadata", "/vbaprojectsignature")
+
+
+def validate_docx(data: bytes) -> None:
+    """Raise a `Refusal` for a DOCX with active, remote or embedded content, or one that is damaged."""
+    findings: set[str] = set()
+    zf = _open_container(data, "docx", findings)
+    with zf:
+        names = {i.filename for i in zf.infolist() if not i.is_dir()}
+        if "[Content_Types].xml" not in names or "_rels/.rels" not in names:
+            raise damaged("docx")
+        defaults: dict[str, str] = {}
+        overrides: dict[str, str] = {}
+        for tag, elem in _iter_xml(zf, "[Content_Types].xml"):
+            if tag == "Default":
+                defaults[(_attr(elem, "Extension") or "").lower()] = _attr(elem, "ContentType") or ""
+            elif tag == "Override":
+                part = (_attr(elem, "PartName") or "").lstrip("/").casefold()
+                overrides[part] = _attr(elem, "ContentType") or ""
+        main_part: str | None = None
+        fields = Fields()
+        for name in sorted(names):
+            lower = name.casefold()
+            content_type = overrides.get(lower) or defaults.get(lower.rsplit(".", 1)[-1], "")
+            ct = content_type.lower()
+            if "macroenabled" in ct or "vbaproject" in ct or "vbadata" in ct:
+                findings.add("macros")
+            if "activex" in ct:
+                findings.add("activex")
+            if "oleobject" in ct:
+                findings.add("embedded_object")
+            if lower.endswith(("vbaproject.bin", "vbadata.xml")):
+                findings.add("macros")
+            if lower.startswith("word/activex/"):
+                findings.add("activex")
+            if lower.startswith("word/embeddings/"):
+                findings.add("embedded_object")
+            if lower.endswith(".rels"):
+                main_part = _docx_rels(zf, name, findings) or main_part
+            elif lower.endswith(".xml") and name != "[Content_Types].xml":
+                for tag, elem in _iter_xml(zf, name):
+                    _docx_element(tag, elem, fields, findings)
+        findings |= fields.findings
+        raise_first(findings)
+        if main_part is None or main_part not in names:
+            raise damaged("docx")
+        main_type = overrides.get(main_part.casefold()) or defaults.get(main_part.rsplit(".", 1)[-1].lower(), "")
+        if main_type.lower() not in _OOXML_MAIN_TYPES:
+            raise damaged("docx")
+
+
+def _docx_rels(zf: zipfile.ZipFile, name: str, findings: set[str]) -> str | None:
+    """Check one relationships part; returns the main document part if this is the root."""
+    main: str | None = None
+    # "word/_rels/document.xml.rels" describes "word/document.xml": targets are relative to "word/".
+    base = posixpath.dirname(posixpath.dirname(name))
+    for tag, elem in _iter_xml(zf, name):
+        if tag != "Relationship":
+            continue
+        rel_type = (_attr(elem, "Type") or "").lower()
+        target = _attr(elem, "Target") or ""
+        external = (_attr(elem, "TargetMode") or "").lower() == "external"
+        if rel_type.endswith(_REL_MACROS):
+            findings.add("macros")
+        elif rel_type.endswith(_REL_ACTIVEX):
+            findings.add("activex")
+        elif rel_type.endswith(_REL_EMBEDDED):
+            findings.add("embedded_object")
+        if external:
+            if rel_type.endswith("/hyperlink"):
+                if unsafe_link(target):
+                    findings.add("unsafe_link")
+            else:
+                findings.add("external_content")
+        elif name == "_rels/.rels" and rel_type.endswith("/officedocument"):
+            main = posixpath.normpath(posixpath.join(base, target)).lstrip("/")
+    return main
+
+
+def _docx_element(tag: str, elem: Any, fields: Fields, findings: set[str]) -> None:
+    if tag == "fldChar":
+        kind = _attr(elem, "fldCharType")
+        if kind == "begin":
+            fields.begin()
+        elif kind == "separate":
+            fields.separate()
+        elif kind == "end":
+            fields.end()
+    elif tag == "instrText":
+        fields.text(elem.text or "")
+    elif tag == "fldSimple":
+        fields.judge(_attr(elem, "instr") or "")
+    elif tag in ("OLEObject", "altChunk", "objectEmbed", "objectLink"):
+        findings.add("embedded_object")
+    elif tag == "control":
+        findings.add("activex")
+
+
+# --------------------------------------------------------------------------- ODT
+
+
+_ODF_EMBEDDED = {"object", "object-ole", "applet", "plugin"}
+_ODF_DDE = {"dde-connection-decl", "dde-source", "dde-link", "dde-connection"}
+_ODF_LINK_TAGS = {"a"}  # text:a and draw:a are hyperlinks: followed only when clicked
+
+
+def validate_odt(data: bytes) -> None:
+    """Raise a `Refusal` for an ODT with macros, DDE, remote or embedded content, encryption or damage."""
+    findings: set[str] = set()
+    zf = _open_container(data, "odt", findings)
+    with zf:
+        infos = zf.infolist()
+        if infos[0].filename != "mimetype" or zf.read(infos[0]).strip() != ODT_MIMETYPE:
+            raise damaged("odt")
+        names = {i.filename for i in infos if not i.is_dir()}
+        if "META-INF/manifest.xml" not in names or "content.xml" not in names:
+            raise damaged("odt")
+        for name in sorted(names):
+            top = name.split("/", 1)[0]
+            if top in ("Basic", "Scripts"):
+                findings.add("macros")
+            elif top.startswith("Object ") or top == "ObjectReplacements":
+                findings.add("embedded_object")
+            if name.endswith(".xml") or name.endswith(".rdf"):
+                for tag, elem in _iter_xml(zf, name):
+                    _odt_element(tag, elem, findings)
+        if "encrypted" in findings:
+            raise encrypted("odt")
+        raise_first(findings)
+
+
+def _odt_element(tag: str, elem: Any, findings: set[str]) -> None:
+    if tag == "encryption-data":
+        findings.add("encrypted")
+    elif tag in ("event-listener", "script"):
+        findings.add("macros")
+    elif tag in _ODF_EMBEDDED:
+        findings.add("embedded_object")
+    elif tag in _ODF_DDE:
+        findings.add("dde")
+    elif tag == "floating-frame":
+        findings.add("external_content")
+    href = _attr(elem, "href")
+    if href is not None:
+        if tag in _ODF_LINK_TAGS:
+            if unsafe_link(href):
+                findings.add("unsafe_link")
+        elif not _odf_internal(href):
+            findings.add("external_content")
+
+
+def _odf_internal(href: str) -> bool:
+    """True for a reference to something inside the package (or in the document itself)."""
+    h = href.strip()
+    if h.startswith(("/", "\\", "../")) or h == "..":
+        return False
+    return re.match(r"[A-Za-z][A-Za-z0-9+.\-]*:", h) is None
