@@ -1,0 +1,118 @@
+"""The controls tests drive: faults for the next sends, and the outcome of the next delivery reports."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+DELIVERY_STATUSES = ("Delivered", "Failed")
+# status: answer an error; timeout: answer nothing for a while; drop: close the connection;
+# accept_then_status / accept_then_cut: record the text, then answer an error / break the 202
+# answer off half-way (timeout and drop record it first with "record": true).
+FAULT_MODES = ("status", "timeout", "accept_then_status", "drop", "accept_then_cut")
+
+
+@dataclass
+class Fault:
+    """One pending fault: how the next `remaining` sends misbehave."""
+
+    id: str
+    mode: str
+    count: int
+    remaining: int
+    status: int | None = None
+    seconds: float | None = None
+    record: bool = False
+    retry_after: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The fault as `GET /control/faults` shows it."""
+        return {
+            "id": self.id,
+            "mode": self.mode,
+            "status": self.status,
+            "count": self.count,
+            "remaining": self.remaining,
+            "seconds": self.seconds,
+            "record": self.record,
+            "retryAfter": self.retry_after,
+        }
+
+
+def _int_field(spec: dict[str, Any], name: str, default: int | None, low: int, high: int) -> int | None:
+    value = spec.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer from {low} to {high}")
+    return value
+
+
+def parse_fault(spec: Any) -> Fault:
+    """A `Fault` from a `POST /control/faults` body; ValueError says what is wrong with it."""
+    if not isinstance(spec, dict):
+        raise ValueError("a fault is a JSON object")
+    unknown = set(spec) - {"mode", "status", "count", "seconds", "record", "retryAfter"}
+    if unknown:
+        raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+    mode = spec.get("mode", "status")
+    if mode not in FAULT_MODES:
+        raise ValueError(f"mode must be one of {', '.join(FAULT_MODES)}")
+    count = _int_field(spec, "count", 1, 1, 1_000_000)
+    assert count is not None
+    fault = Fault(id=uuid.uuid4().hex, mode=mode, count=count, remaining=count)
+    allowed = {"mode", "count"}
+    if mode in ("status", "accept_then_status"):
+        allowed |= {"status", "retryAfter"}
+        if mode == "status" and "status" not in spec:
+            raise ValueError("status is required")
+        fault.status = _int_field(spec, "status", 500, 400, 599)
+        fault.retry_after = _int_field(spec, "retryAfter", 1 if fault.status == 429 else None, 0, 3600)
+    else:
+        allowed |= {"record"} | ({"seconds"} if mode == "timeout" else set())
+        record = spec.get("record", False)
+        if not isinstance(record, bool):
+            raise ValueError("record must be true or false")
+        fault.record = record
+        if mode == "timeout":
+            seconds = spec.get("seconds", 30)
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 600:
+                raise ValueError("seconds must be a number above 0 and at most 600")
+            fault.seconds = float(seconds)
+    extra = set(spec) - allowed
+    if extra:
+        raise ValueError(f"not used by mode {mode}: {', '.join(sorted(extra))}")
+    return fault
+
+
+@dataclass
+class DeliveryOverride:
+    """The outcome of the next `remaining` delivery reports."""
+
+    status: str
+    details: str
+    count: int
+    remaining: int
+
+    def as_json(self) -> dict[str, Any]:
+        """The override as `GET /control/delivery` shows it."""
+        return {"status": self.status, "details": self.details, "count": self.count, "remaining": self.remaining}
+
+
+def parse_delivery_override(spec: Any) -> DeliveryOverride:
+    """A `DeliveryOverride` from a `POST /control/delivery` body; ValueError if malformed."""
+    if not isinstance(spec, dict):
+        raise ValueError("a delivery outcome is a JSON object")
+    unknown = set(spec) - {"status", "details", "count"}
+    if unknown:
+        raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+    status = spec.get("status")
+    if status not in DELIVERY_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(DELIVERY_STATUSES)}")
+    details = spec.get("details", "No error." if status == "Delivered" else "Delivery failed.")
+    if not isinstance(details, str) or len(details) > 500:
+        raise ValueError("details must be a string of at most 500 characters")
+    count = _int_field(spec, "count", 1, 1, 1_000_000)
+    assert count is not None
+    return DeliveryOverride(status=status, details=details, count=count, remaining=count)

@@ -1,0 +1,161 @@
+"""Delivery reports: the Event Grid event ACS sends for a message, and posting it to the Functions host with retries."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import urllib3
+
+from devstack.sms_emulator.auth import iso, utc_now
+
+# The emulator has always logged as "devstack.sms_emulator": every module keeps that one name.
+log = logging.getLogger("devstack.sms_emulator")
+
+
+DELIVERY_EVENT_TYPE = "Microsoft.Communication.SMSDeliveryReportReceived"
+TOPIC = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/enclose-local"
+    "/providers/microsoft.communication/communicationservices/sms-emulator"
+)
+
+
+def event_grid_url(functions_port: int, host: str = "127.0.0.1") -> str:
+    """Where the local Functions host takes the `delivery_report` Event Grid trigger."""
+    return f"http://{host}:{functions_port}/runtime/webhooks/eventgrid?functionName=delivery_report"
+
+
+def _segments(text: str) -> int:
+    from shared_code.sms_text import measure
+
+    return measure(text).segments
+
+
+def delivery_event(
+    message_id: str, sender: str, to: str, text: str, tag: str | None, outcome: tuple[str, str], delay: float
+) -> dict[str, Any]:
+    """The `SMSDeliveryReportReceived` event for one accepted message, reported `delay` seconds from now."""
+    status, details = outcome
+    reported = utc_now() + timedelta(seconds=delay)
+    segments = _segments(text)
+    delivered = status == "Delivered"
+    data: dict[str, Any] = {
+        "MessageId": message_id,
+        # ACS's sample events give From without the '+' and To with it.
+        "From": sender.lstrip("+"),
+        "To": to,
+        "DeliveryStatus": status,
+        "DeliveryStatusDetails": details,
+        "ReceivedTimestamp": iso(reported),
+        "DeliveryAttempts": [
+            {
+                "Timestamp": iso(reported - timedelta(milliseconds=50)),
+                "SegmentsSucceeded": segments if delivered else 0,
+                "SegmentsFailed": 0 if delivered else segments,
+            }
+        ],
+    }
+    if tag is not None:
+        data["Tag"] = tag
+    return {
+        "id": message_id,
+        "topic": TOPIC,
+        "subject": f"/phonenumber/{sender.lstrip('+')}",
+        "data": data,
+        "eventType": DELIVERY_EVENT_TYPE,
+        "dataVersion": "1.0",
+        "metadataVersion": "1",
+        "eventTime": iso(reported),
+    }
+
+
+class DeliveryReporter:
+    """Posts delivery report events after a delay, retrying while the receiver is not up."""
+
+    # Seconds before each retry; Event Grid retries too, on a longer schedule.
+    RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
+    # Event Grid does not retry these answers.
+    FINAL_STATUSES = (400, 401, 403, 413)
+
+    def __init__(self, url: str, delay: float) -> None:
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError("the Event Grid URL must be http(s)")
+        self._url = url
+        self._delay = delay
+        self._heap: list[tuple[float, int, dict[str, Any], int]] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sms-delivery")
+        # Kept-alive connections, as Event Grid keeps them to a subscriber; never through a
+        # proxy (urllib3 reads no proxy settings): the receiver is always local.
+        self._http = urllib3.PoolManager(maxsize=4, retries=False, timeout=10)
+        self._thread = threading.Thread(target=self._run, name="sms-delivery-scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._heap.clear()
+            self._cond.notify_all()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def schedule(self, event: dict[str, Any], delay: float | None = None, attempt: int = 0) -> None:
+        due = time.monotonic() + (self._delay if delay is None else delay)
+        with self._cond:
+            if self._stopped:
+                return
+            heapq.heappush(self._heap, (due, next(self._seq), event, attempt))
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopped and (not self._heap or self._heap[0][0] > time.monotonic()):
+                    self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+                if self._stopped:
+                    return
+                _, _, event, attempt = heapq.heappop(self._heap)
+            try:
+                self._pool.submit(self._post, event, attempt)
+            except RuntimeError:  # the pool was shut down by stop()
+                return
+
+    def _post(self, event: dict[str, Any], attempt: int) -> None:
+        status: int | None
+        try:
+            response = self._http.request(
+                "POST",
+                self._url,
+                body=json.dumps([event]).encode("utf-8"),
+                headers={
+                    "Content-Type": "application/json; charset=utf-8",
+                    "aeg-event-type": "Notification",
+                    "aeg-subscription-name": "SMS-EMULATOR",
+                    "aeg-delivery-count": str(attempt),
+                    "aeg-data-version": event["dataVersion"],
+                    "aeg-metadata-version": event["metadataVersion"],
+                },
+            )
+            status = response.status
+        except urllib3.exceptions.HTTPError:
+            status = None
+        message_id = event["data"]["MessageId"]
+        if status is not None and 200 <= status < 300:
+            log.info("delivery report posted for %s (%s)", message_id, event["data"]["DeliveryStatus"])
+            return
+        if status in self.FINAL_STATUSES or attempt >= len(self.RETRY_DELAYS):
+            log.warning("delivery report for %s not taken (last answer %s); giving up", message_id, status)
+            return
+        log.info("delivery report for %s not taken (answer %s); retrying", message_id, status)
+        self.schedule(event, self.RETRY_DELAYS[attempt], attempt + 1)
