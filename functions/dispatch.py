@@ -6,8 +6,8 @@ import logging
 
 import azure.functions as func
 
-from shared_code.dispatch import dispatch_message, poison_unreadable
-from shared_code.messages import DispatchRequest
+from shared_code.dispatch import dispatch_message
+from shared_code.dispatch_queue import DispatchRequest, poison_unreadable
 from shared_code.settings import get_settings
 from shared_code.storage import DISPATCH, get_storage
 

@@ -1,6 +1,7 @@
 """The one place where domain errors become HTTP answers, and the bearer-token gate.
 
-API errors become `application/problem+json`; portal errors become pages.
+API errors become `application/problem+json` (`api_call`); portal errors become pages
+(`portal_call`), with the portal's security headers on every one.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ import azure.functions as func
 
 from shared_code.auth import Principal, authenticate
 from shared_code.errors import DomainError, dependency_failure, internal_error_problem
+from shared_code.pages import render
+from shared_code.portal import LinkGone, LinkLocked, security_headers
 from shared_code.settings import get_settings
 
 log = logging.getLogger("enclose.http")
+# Page headings patients see for API-style error titles (NHS service manual wording).
+_PATIENT_TITLES = {404: "Page not found", 503: "Sorry, the service is unavailable"}
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -54,3 +59,51 @@ def api_call(req: func.HttpRequest, action: Callable[[Principal], func.HttpRespo
         log.exception("unhandled error in an API %s request", req.method)
         unavailable = dependency_failure(exc)
         return problem_response(unavailable.problem() if unavailable else internal_error_problem())
+
+
+def is_https(req: func.HttpRequest) -> bool:
+    """Whether the browser reached us over https (directly or through the platform's front end)."""
+    return req.url.startswith("https:") or req.headers.get("X-Forwarded-Proto", "") == "https"
+
+
+def portal_page(
+    req: func.HttpRequest, status: int, html: str, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    """A portal HTML page with the portal's security headers."""
+    merged = security_headers(is_https(req))
+    merged.update(headers or {})
+    return func.HttpResponse(html, status_code=status, headers=merged, mimetype="text/html", charset="utf-8")
+
+
+def portal_redirect(req: func.HttpRequest, location: str, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """A 303 to another portal address (or a download URL) with the portal's security headers."""
+    merged = security_headers(is_https(req))
+    merged["Location"] = location
+    merged.update(headers or {})
+    return func.HttpResponse(status_code=303, headers=merged)
+
+
+def _error_page(req: func.HttpRequest, status: int, title: str, detail: str) -> func.HttpResponse:
+    html = render("error.html", title=title, detail=detail, practice_name=None, error_summary=None)
+    return portal_page(req, status, html)
+
+
+def portal_call(req: func.HttpRequest, action: Callable[[], func.HttpResponse]) -> func.HttpResponse:
+    """Run a portal action and turn any domain error into its page (one page for every dead link)."""
+    try:
+        return action()
+    except LinkLocked as locked:
+        html = render(
+            "locked.html", title="This link has been locked", practice_name=locked.practice_name, error_summary=None
+        )
+        return portal_page(req, 403, html)
+    except LinkGone:
+        # Unknown, expired and revoked links get the very same page, so none can be told apart.
+        html = render("not_found.html", title="This link does not work", practice_name=None, error_summary=None)
+        return portal_page(req, 404, html)
+    except DomainError as error:
+        return _error_page(req, error.status, _PATIENT_TITLES.get(error.status, error.title), error.detail)
+    except Exception as exc:  # the last line of defence: never a stack trace or PII to the patient
+        log.exception("unhandled error in the portal")
+        status = 503 if dependency_failure(exc) else 500
+        return _error_page(req, status, "Sorry, there is a problem with the service", "Try again later.")

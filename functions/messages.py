@@ -8,15 +8,11 @@ from functions.http import api_call, json_response
 from shared_code.auth import Principal
 from shared_code.idempotency import Reply, check_key, request_fingerprint, run_once
 from shared_code.json_body import parse_json_object
+from shared_code.message_create import create_message
+from shared_code.message_links import revoke_message, unlock_message
 from shared_code.message_request import parse_new_message
-from shared_code.messages import (
-    accepted_view,
-    create_message,
-    get_message,
-    message_view,
-    revoke_message,
-    unlock_message,
-)
+from shared_code.message_store import get_message
+from shared_code.message_views import accepted_view, message_view
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
 

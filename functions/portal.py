@@ -1,46 +1,43 @@
 """Patient portal: the date-of-birth form, the document list, the download redirect.
 
 No GET changes anything a patient relies on (link previews fetch links first); the
-only write a GET makes is the `portal_opened` receipt.
+only write a GET makes is the `portal_opened` receipt. Errors become pages in
+`functions/http.py`; the form and cookies are read by `shared_code/portal_forms.py`.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from http.cookies import SimpleCookie
-from urllib.parse import parse_qs
 
 import azure.functions as func
 
-from shared_code.errors import DomainError, dependency_failure
-from shared_code.messages import Message
+from functions.http import is_https, portal_call, portal_page, portal_redirect
+from shared_code.message_model import Message
 from shared_code.pages import KIND_LABELS, STATIC, human_size, render
 from shared_code.portal import (
-    CSRF_COOKIE,
-    SESSION_COOKIE,
-    LinkGone,
-    LinkLocked,
     check_dob,
-    cookie_header,
-    csrf_valid,
     download_url,
     list_documents,
-    new_csrf,
     new_session,
     note_opened,
     practice_name,
     resolve_link,
-    security_headers,
     session_valid,
+)
+from shared_code.portal_forms import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    cookie_header,
+    csrf_max_age,
+    csrf_valid,
+    new_csrf,
+    parse_form,
+    read_cookies,
 )
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
 
 bp = func.Blueprint()
-log = logging.getLogger("enclose.portal")
-# Page headings patients see for API-style error titles (NHS service manual wording).
-_PATIENT_TITLES = {404: "Page not found", 503: "Sorry, the service is unavailable"}
 _STATIC_TYPES = {
     ".css": "text/css",
     ".js": "text/javascript",
@@ -51,69 +48,8 @@ _STATIC_TYPES = {
 }
 
 
-def _https(req: func.HttpRequest) -> bool:
-    return req.url.startswith("https:") or req.headers.get("X-Forwarded-Proto", "") == "https"
-
-
-def _page(req: func.HttpRequest, status: int, html: str, extra: dict[str, str] | None = None) -> func.HttpResponse:
-    headers = security_headers(_https(req))
-    headers.update(extra or {})
-    return func.HttpResponse(html, status_code=status, headers=headers, mimetype="text/html", charset="utf-8")
-
-
-def _redirect(req: func.HttpRequest, location: str, extra: dict[str, str] | None = None) -> func.HttpResponse:
-    headers = security_headers(_https(req))
-    headers["Location"] = location
-    headers.update(extra or {})
-    return func.HttpResponse(status_code=303, headers=headers)
-
-
 def _cookies(req: func.HttpRequest) -> dict[str, str]:
-    jar = SimpleCookie()
-    try:
-        jar.load(req.headers.get("Cookie", ""))
-    except Exception:  # noqa: BLE001 - a malformed Cookie header counts as no cookies
-        return {}
-    return {k: v.value for k, v in jar.items()}
-
-
-def _portal(req: func.HttpRequest, action: Callable[[], func.HttpResponse]) -> func.HttpResponse:
-    """Run a portal action; a domain error becomes its page (one page for every dead link)."""
-    try:
-        return action()
-    except LinkLocked as locked:
-        return _page(
-            req,
-            403,
-            render(
-                "locked.html", title="This link has been locked", practice_name=locked.practice_name, error_summary=None
-            ),
-        )
-    except LinkGone:
-        return _page(
-            req, 404, render("not_found.html", title="This link does not work", practice_name=None, error_summary=None)
-        )
-    except DomainError as error:
-        title = _PATIENT_TITLES.get(error.status, error.title)
-        return _page(
-            req,
-            error.status,
-            render("error.html", title=title, detail=error.detail, practice_name=None, error_summary=None),
-        )
-    except Exception as exc:
-        log.exception("unhandled error in the portal")
-        status = 503 if dependency_failure(exc) else 500
-        return _page(
-            req,
-            status,
-            render(
-                "error.html",
-                title="Sorry, there is a problem with the service",
-                detail="Try again later.",
-                practice_name=None,
-                error_summary=None,
-            ),
-        )
+    return read_cookies(req.headers.get("Cookie"))
 
 
 def _form(
@@ -146,9 +82,9 @@ def _form(
     extra = {}
     if set_csrf:
         extra["Set-Cookie"] = cookie_header(
-            CSRF_COOKIE, csrf, token, secure=_https(req), max_age=get_settings().session_ttl_seconds * 4
+            CSRF_COOKIE, csrf, token, secure=is_https(req), max_age=csrf_max_age(get_settings())
         )
-    return _page(req, status, html, extra)
+    return portal_page(req, status, html, extra)
 
 
 @bp.route(route="p/{token}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -165,7 +101,7 @@ def portal_link(req: func.HttpRequest) -> func.HttpResponse:
             csrf = cookies.get(CSRF_COOKIE) or new_csrf()
             return _form(req, token, message, 200, csrf, set_csrf=CSRF_COOKIE not in cookies)
 
-        form = {k: v[0] for k, v in parse_qs(req.get_body().decode("utf-8", "replace")).items()}
+        form = parse_form(req.get_body())
         values = {"day": form.get("dob-day", ""), "month": form.get("dob-month", ""), "year": form.get("dob-year", "")}
         if not csrf_valid(cookies.get(CSRF_COOKIE), form.get("csrf")):
             csrf = new_csrf()
@@ -186,10 +122,10 @@ def portal_link(req: func.HttpRequest) -> func.HttpResponse:
                 SESSION_COOKIE,
                 new_session(settings, token),
                 token,
-                secure=_https(req),
+                secure=is_https(req),
                 max_age=settings.session_ttl_seconds,
             )
-            return _redirect(req, f"/p/{token}/documents", {"Set-Cookie": cookie})
+            return portal_redirect(req, f"/p/{token}/documents", {"Set-Cookie": cookie})
         return _form(
             req,
             token,
@@ -203,7 +139,7 @@ def portal_link(req: func.HttpRequest) -> func.HttpResponse:
             set_csrf=False,
         )
 
-    return _portal(req, action)
+    return portal_call(req, action)
 
 
 def _signed_in(req: func.HttpRequest, then: Callable[[Message], func.HttpResponse]) -> func.HttpResponse:
@@ -213,10 +149,10 @@ def _signed_in(req: func.HttpRequest, then: Callable[[Message], func.HttpRespons
     def action() -> func.HttpResponse:
         message = resolve_link(get_storage(), token)
         if not session_valid(get_settings(), token, _cookies(req).get(SESSION_COOKIE)):
-            return _redirect(req, f"/p/{token}")
+            return portal_redirect(req, f"/p/{token}")
         return then(message)
 
-    return _portal(req, action)
+    return portal_call(req, action)
 
 
 @bp.route(route="p/{token}/documents", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -228,7 +164,7 @@ def portal_documents(req: func.HttpRequest) -> func.HttpResponse:
             {"id": d.id, "name": d.name, "label": KIND_LABELS.get(d.kind, d.kind.upper()), "size": human_size(d.size)}
             for d in list_documents(get_storage(), message)
         ]
-        return _page(
+        return portal_page(
             req,
             200,
             render(
@@ -251,7 +187,7 @@ def portal_download(req: func.HttpRequest) -> func.HttpResponse:
 
     def redirect(message: Message) -> func.HttpResponse:
         attachment_id = req.route_params.get("attachmentId", "")
-        return _redirect(req, download_url(get_storage(), get_settings(), message, attachment_id))
+        return portal_redirect(req, download_url(get_storage(), get_settings(), message, attachment_id))
 
     return _signed_in(req, redirect)
 

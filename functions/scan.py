@@ -7,7 +7,7 @@ import logging
 import azure.functions as func
 
 from shared_code.attachments import scan_upload
-from shared_code.messages import on_attachment_scanned
+from shared_code.message_create import on_attachment_scanned
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
 

@@ -215,7 +215,7 @@ def delete_attachment(storage: Storage, org: str, attachment_id: str) -> None:
     """Delete an attachment: gone from the API at once, its blobs removed.
 
     Messages already made with it keep working: each message has its own copy
-    of its documents (see `messages.copy_documents`).
+    of its documents (see `message_store.copy_document`).
     """
     attachment = get_attachment(storage, org, attachment_id)
     save_attachment(storage, replace(attachment, deleted=True), etag_check=False)

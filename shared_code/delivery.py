@@ -5,7 +5,8 @@ so a report finds its message directly, also when it arrives before the dispatch
 heard ACS's answer (ACS reports quickly; and when the answer was lost, the dispatcher
 learns the ACS id only on its retry). A report without a usable tag is not ours.
 
-Rules, so that duplicates and any order of arrival end in the same state:
+What a report does to its message is the lifecycle's rule (`lifecycle.reported`), so that
+duplicates and any order of arrival end in the same state:
 
 * each report carries the time ACS received it; one no newer than the last applied
   changes nothing (duplicates, and older reports arriving late);
@@ -19,13 +20,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from shared_code import clock
+from shared_code import clock, lifecycle
 from shared_code.errors import NotFound
-from shared_code.messages import DELIVERED, FAILED, QUEUED, SCHEDULED, SENT, Message, transition
+from shared_code.message_model import Message
+from shared_code.message_store import transition
 from shared_code.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -92,33 +94,8 @@ def parse_report(data: dict[str, Any]) -> DeliveryReport:
 
 def apply_report(m: Message, report: DeliveryReport) -> Message | None:
     """The message after this report, or None when the report changes nothing."""
-    if m.acs_message_id and m.acs_message_id != report.acs_message_id:
-        return None  # a report for some other text
-    if m.state not in (QUEUED, SCHEDULED, SENT, DELIVERED, FAILED):
-        return None
-    if m.sent_at is None and m.first_sent_at is None:
-        return None  # never tried, so ACS cannot have sent it
-    if m.delivery_reported_at and report.received <= m.delivery_reported_at:
-        return None  # a duplicate, or older than what we know
-    if m.state == DELIVERED and not report.delivered:
-        return None  # delivered is final
-    common: dict[str, Any] = {
-        "acs_message_id": report.acs_message_id,
-        "delivery_reported_at": report.received,
-        # Sent just before it was reported, when the dispatcher never heard ACS's answer.
-        "sent_at": m.sent_at or report.received - timedelta(milliseconds=1),
-        "body": None,
-        "sealed_token": None,
-    }
-    if m.sent_at is None:
-        # It went, though the dispatcher never heard ACS say so: the report is the proof.
-        m = m.with_event("sent", at=common["sent_at"])
-    if report.delivered:
-        return replace(
-            m, state=DELIVERED, delivered_at=m.delivered_at or report.received, failure_reason=None, **common
-        ).with_event("delivered", at=report.received)
-    return replace(m, state=FAILED, failure_reason=report.failure_reason, **common).with_event(
-        "delivery_failed", at=report.received
+    return lifecycle.reported(
+        m, report.acs_message_id, report.received, delivered=report.delivered, failure_reason=report.failure_reason
     )
 
 

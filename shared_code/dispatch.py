@@ -1,7 +1,7 @@
 """Sending a queued message: the last checks, the SMS, retries, and what it leaves in the record.
 
-A queue entry is `{"org", "id", "attempts"}`; `attempts` counts the send attempts made
-before the entry was written, so try number n is `attempts + dequeue count`.
+The queue entry and every write to the queue are in `shared_code.dispatch_queue`; every
+change to the message is a `shared_code.lifecycle` transition.
 
 Exactly once, in four parts:
 
@@ -29,41 +29,26 @@ Exactly once, in four parts:
 from __future__ import annotations
 
 import logging
-import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
-from shared_code import clock
+from shared_code import clock, lifecycle
 from shared_code.attachments import REJECTED, find_attachment
 from shared_code.crypto import unseal
-from shared_code.messages import (
-    AWAITING_SCAN,
-    FAILED,
-    QUEUED,
-    SCHEDULED,
-    SENT,
-    DispatchRequest,
-    Message,
-    advance_message,
-    enqueue_dispatch,
-    find_message,
-    portal_link,
-    save_message,
-    sms_text,
-    token_seal_key,
-    transition,
-)
+from shared_code.dispatch_queue import DispatchRequest, enqueue_dispatch, poison_dispatch, requeue_dispatch
+from shared_code.message_create import advance_message, portal_link, sms_text, token_seal_key
+from shared_code.message_model import Message
+from shared_code.message_store import Change, find_message, transition
 from shared_code.pacing import Pacer, pacer_for
 from shared_code.settings import Settings
 from shared_code.sms import SmsError, SmsUnconfirmed, send_sms
-from shared_code.storage import DISPATCH, DOCUMENTS, Storage
+from shared_code.storage import DOCUMENTS, Storage
 
 log = logging.getLogger(__name__)
 
-DISPATCH_POISON = f"{DISPATCH}-poison"
 #: How long ACS remembers a repeatability id after its first-sent time (ACS documents 5 minutes).
 REPEATABILITY_WINDOW = timedelta(minutes=5)
 #: Room for clock differences between this host and ACS.
@@ -87,12 +72,6 @@ UNCONFIRMED = (
     "The SMS service did not confirm that the text was sent, and it cannot be tried again "
     "without risking a second copy. If the patient did not receive it, send a new message."
 )
-
-
-def poison_unreadable(storage: Storage, body: bytes) -> None:
-    """Move an entry that is not a dispatch request straight to the poison queue (retrying cannot help)."""
-    storage.queue(DISPATCH_POISON).send_message(body)
-    log.warning("an unreadable dispatch entry was moved to %s", DISPATCH_POISON)
 
 
 def retry_delay(attempt: int, retry_after: float | None, rand: Callable[[], float] = random.random) -> float:
@@ -158,12 +137,12 @@ def _dispatch(
     message = find_message(storage, org, message_id)
     if message is None:
         return "unknown"
-    if message.state == AWAITING_SCAN:
+    if message.state == lifecycle.AWAITING_SCAN:
         advance_message(storage, settings, org, message_id)
         return "awaiting_scan"
     if message.revoked_at:
         return "revoked"
-    if message.state not in (QUEUED, SCHEDULED):
+    if not lifecycle.waiting_to_send(message):
         return message.state  # sent, delivered or failed already: nothing to do
     if message.send_at:
         due_in = (message.send_at - clock.now()).total_seconds()
@@ -187,7 +166,7 @@ def _dispatch(
     wait = pacer.reserve(MAX_PACING_WAIT_SECONDS)
     if wait is None:
         # Not a try: the entry comes back when the sender has room, with the same count.
-        _requeue(storage, replace(request, attempts=attempt - 1), pacer.next_slot_in() + random.random())
+        requeue_dispatch(storage, replace(request, attempts=attempt - 1), pacer.next_slot_in() + random.random())
         return "paced"
     if wait > 0:
         sleep(wait)
@@ -196,16 +175,10 @@ def _dispatch(
     # under the ETag: a message revoked by now is never sent.
     now = clock.now()
     started = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as stored: whole milliseconds
-
-    def claim(m: Message) -> Message | None:
-        if m.revoked_at or m.state not in (QUEUED, SCHEDULED) or m.first_sent_at:
-            return None
-        return replace(m, first_sent_at=started)
-
-    message, opened_window = _update(storage, message, claim)
+    message, opened_window = _update(storage, message, lambda m: lifecycle.send_claimed(m, started))
     if message.revoked_at:
         return "revoked"
-    if message.state not in (QUEUED, SCHEDULED):
+    if not lifecycle.waiting_to_send(message):
         return message.state
 
     try:
@@ -243,66 +216,34 @@ def _after_failure(
     if error.throttled or error.retry_after is not None:
         # The limit is the sender's: every message holds off, not only this one.
         pacer.pause(error.retry_after if error.retry_after is not None else DEFAULT_THROTTLE_PAUSE_SECONDS)
-    first = clock.iso(message.first_sent_at)
     # This try provably never reached ACS, so the window it opened protects nothing:
-    # close it again, and the next try starts a fresh one.
-    reopen = opened_window and not error.may_have_sent
-
-    def close_window(m: Message) -> Message:
-        return replace(m, first_sent_at=None) if reopen and clock.iso(m.first_sent_at) == first else m
+    # give it back, and the next try starts a fresh one.
+    reopen = message.first_sent_at if opened_window and not error.may_have_sent else None
 
     if not error.retryable or attempt >= settings.sms_max_attempts:
-        if reopen:
-            transition(storage, message.org, message.id, close_window)
+        if reopen is not None:
+            transition(storage, message.org, message.id, lambda m: lifecycle.window_reopened(m, reopen))
         if not error.retryable:
             _fail(storage, message, f"The text could not be sent: {error.reason}.")
         else:
             _give_up(storage, request, message, f"The text could not be sent after {attempt} tries: {error.reason}.")
         return "failed"
 
-    def to_retry(m: Message) -> Message | None:
-        if m.state not in (QUEUED, SCHEDULED):
-            return None
-        return close_window(m).with_event("send_retry")
-
-    _update(storage, message, to_retry)
+    _update(storage, message, lambda m: lifecycle.send_retried(m, clock.now(), reopen=reopen))
     delay = retry_delay(attempt, error.retry_after)
-    _requeue(storage, replace(request, attempts=attempt), delay)
+    requeue_dispatch(storage, replace(request, attempts=attempt), delay)
     log.warning("message %s: try %d failed (%s); next try in %.1fs", message.id, attempt, error.reason, delay)
     return "retry"
 
 
-def _requeue(storage: Storage, request: DispatchRequest, delay: float) -> None:
-    seconds = math.ceil(max(0.0, delay))
-    storage.queue(DISPATCH).send_message(request.to_bytes(), visibility_timeout=seconds or None)
-
-
-def _update(storage: Storage, message: Message, change: Callable[[Message], Message | None]) -> tuple[Message, bool]:
+def _update(storage: Storage, message: Message, change: Change) -> tuple[Message, bool]:
     """`transition`, trying first with the version in hand (one read fewer on the busy path)."""
-    from azure.core.exceptions import ResourceModifiedError
-
-    changed = change(message)
-    if changed is None or changed == message:
-        # Judged on what we read; the stored row may be newer, so only a write is final.
-        return transition(storage, message.org, message.id, change)
-    try:
-        return save_message(storage, changed), True
-    except ResourceModifiedError:
-        return transition(storage, message.org, message.id, change)
+    return transition(storage, message.org, message.id, change, known=message)
 
 
 def _record_sent(storage: Storage, message: Message, acs_message_id: str) -> None:
     # Delivery reports find the message by the tag sent with the text: no id table to write.
-    def to_sent(m: Message) -> Message | None:
-        if m.state not in (QUEUED, SCHEDULED):
-            return None  # a delivery report got here first
-        # The text has gone: its words and the token are no longer needed, so not kept.
-        now = clock.now()
-        return replace(
-            m, state=SENT, sent_at=now, acs_message_id=acs_message_id, body=None, sealed_token=None
-        ).with_event("sent", at=now)
-
-    sent, won = _update(storage, message, to_sent)
+    sent, won = _update(storage, message, lambda m: lifecycle.sent(m, acs_message_id, clock.now()))
     if won:
         log.info("message %s sent (acs id %s)", sent.id, acs_message_id)
 
@@ -331,14 +272,7 @@ def _why_not_sendable(storage: Storage, message: Message) -> str | None:
 
 
 def _fail(storage: Storage, message: Message, reason: str) -> None:
-    def to_failed(m: Message) -> Message | None:
-        if m.state not in (QUEUED, SCHEDULED):
-            return None
-        return replace(m, state=FAILED, failure_reason=reason, sealed_token=None, body=None).with_event(
-            "delivery_failed"
-        )
-
-    failed, won = _update(storage, message, to_failed)
+    failed, won = _update(storage, message, lambda m: lifecycle.send_failed(m, reason, clock.now()))
     if won:
         log.info("message %s failed to send", failed.id)
 
@@ -346,5 +280,4 @@ def _fail(storage: Storage, message: Message, reason: str) -> None:
 def _give_up(storage: Storage, request: DispatchRequest, message: Message, reason: str) -> None:
     """The last try failed: fail the message and keep its entry in the poison queue for operators."""
     _fail(storage, message, reason)
-    storage.queue(DISPATCH_POISON).send_message(request.to_bytes())
-    log.warning("message %s: gave up; its entry is in %s", message.id, DISPATCH_POISON)
+    poison_dispatch(storage, request)

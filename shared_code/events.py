@@ -4,12 +4,12 @@ Events carry types, times and attachment ids only, never personal data. They liv
 places, chosen by who causes them:
 
 * The message's lifecycle (created, scanned, queued, sent, delivered, locked, revoked,
-  purged...)
-  is kept in the message row itself, appended in the same ETag-checked write that makes
-  the change (`Message.history`): a state is never stored without its event, nor an event
-  without its state, and the busy send path makes no extra writes for it. Each kind
-  happens a bounded number of times (locked and unlocked: once per practice unlock), so
-  the row stays far below the 64 KiB a table property can hold.
+  purged...; see `shared_code.lifecycle`) is kept in the message row itself, appended in
+  the same ETag-checked write that makes the change (`Message.history`): a state is never
+  stored without its event, nor an event without its state, and the busy send path makes
+  no extra writes for it. Each kind happens a bounded number of times (locked and
+  unlocked: once per practice unlock), so the row stays far below the 64 KiB a table
+  property can hold.
 * The patient's activity (opening the link, date-of-birth checks, downloads) can happen any
   number of times, so it is appended to the `events` table, one row each.
 """
@@ -78,9 +78,9 @@ def history_to_json(history: Iterable[Event]) -> str:
     return json.dumps([[e.type, clock.iso(e.at), e.attachment_id] for e in history], separators=(",", ":"))
 
 
-def history_from_json(text: str | None) -> tuple[Event, ...]:
-    """The lifecycle events stored in a message row (none for rows written before they were kept there)."""
-    return tuple(Event(t, clock.parse_iso(at), attachment_id) for t, at, attachment_id in json.loads(text or "[]"))
+def history_from_json(text: str) -> tuple[Event, ...]:
+    """The lifecycle events stored in a message row."""
+    return tuple(Event(t, clock.parse_iso(at), attachment_id) for t, at, attachment_id in json.loads(text))
 
 
 def record_event(

@@ -113,10 +113,9 @@ def run_once(
             )
         if row.get("state") == "done":
             return Reply(int(row["status"]), json.loads(row["body"]), json.loads(row["headers"]))
-        if created and clock.now() - created > TAKEOVER_AFTER and row.get("operationId"):
+        if created and clock.now() - created > TAKEOVER_AFTER:
             # Abandoned: take it over, with its operation id, by a conditional write that only
-            # one repeat wins. (A claim without an operation id is from before they existed:
-            # its message could not be found again, so it is left to expire.)
+            # one repeat wins.
             claim["operationId"] = row["operationId"]
             try:
                 table.update_entity(

@@ -6,8 +6,8 @@ as one "theoretical arrival time" (the GCRA form), which is exact, needs no time
 thread, and lets a caller know how long it would wait *before* it commits to waiting.
 
 A 429's Retry-After pauses the whole bucket, because the limit belongs to the sender,
-not to the one message that hit it. The pacing is per process: with several instances
-the limit must be divided between them (see the report on scale-out).
+not to the one message that hit it. The pacing is per process: the limit is divided
+between the worker processes (`Settings.sms_rate_per_process`).
 """
 
 from __future__ import annotations

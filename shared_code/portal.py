@@ -1,31 +1,29 @@
 """The patient portal's rules: which links work, the date-of-birth check, sessions, downloads.
 
-The HTTP shape (pages, cookies, headers) is in `functions/portal.py`; what a cookie
-or header must say is decided here.
+The HTTP shape (pages, headers) is in `functions/portal.py`; the form, cookies and
+CSRF value in `shared_code/portal_forms.py`.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-import secrets
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 
-from shared_code import clock
+from shared_code import clock, lifecycle
 from shared_code.attachments import find_attachment
 from shared_code.crypto import derive_key, dob_matches, sign, token_hash, unsign
 from shared_code.errors import Forbidden, NotFound
 from shared_code.events import record_event
-from shared_code.messages import DELIVERED, SENT, Message, find_message, transition
+from shared_code.message_model import Message
+from shared_code.message_store import find_message, transition
 from shared_code.settings import Settings
 from shared_code.storage import DOCUMENTS, LINKS, Storage
 
 log = logging.getLogger(__name__)
 
-SESSION_COOKIE = "enclose_session"
-CSRF_COOKIE = "enclose_csrf"
 DEFAULT_PRACTICE_NAME = "Your GP practice"
 _TOKEN_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
@@ -66,13 +64,7 @@ def resolve_link(storage: Storage, token: str) -> Message:
         raise LinkGone() from None
     message = find_message(storage, row["org"], row["messageId"])
     # A link works only once its text has gone, until it expires or is revoked.
-    if (
-        message is None
-        or message.revoked_at
-        or message.purged_at
-        or message.expired
-        or message.state not in (SENT, DELIVERED)
-    ):
+    if message is None or not lifecycle.link_open(message, clock.now()):
         raise LinkGone()
     if message.locked:
         raise LinkLocked(practice_name(message))
@@ -145,15 +137,8 @@ def check_dob(storage: Storage, settings: Settings, message: Message, day: str, 
     seen: dict[str, Message] = {}
 
     def count(m: Message) -> Message | None:
-        seen["m"] = m
-        if m.locked:
-            return None
-        if right:
-            return replace(m, dob_attempts=0) if m.dob_attempts else None
-        attempts = m.dob_attempts + 1
-        if attempts >= limit:
-            return replace(m, dob_attempts=attempts, locked=True).with_event("locked")
-        return replace(m, dob_attempts=attempts)
+        seen["m"] = m  # a refusal on a locked link leaves the message as it was: kept to tell why
+        return lifecycle.dob_checked(m, right, limit, clock.now())
 
     updated, won = transition(storage, message.org, message.id, count, attempts=200)
     if seen["m"].locked:
@@ -174,7 +159,7 @@ def check_dob(storage: Storage, settings: Settings, message: Message, day: str, 
     )
 
 
-# -- sessions and CSRF --------------------------------------------------------------------
+# -- sessions ---------------------------------------------------------------------------
 
 
 def _session_key(settings: Settings) -> bytes:
@@ -196,26 +181,6 @@ def session_valid(settings: Settings, token: str, value: str | None) -> bool:
         return False
     bound, _, expires = payload.partition("~")
     return hmac.compare_digest(bound, token_hash(token)[:32]) and expires.isdigit() and int(expires) > time.time()
-
-
-def new_csrf() -> str:
-    """A fresh CSRF value (double-submit: the form's hidden field must equal the cookie)."""
-    return secrets.token_urlsafe(24)
-
-
-def csrf_valid(cookie: str | None, field: str | None) -> bool:
-    """Whether the form's CSRF field matches its cookie."""
-    if not cookie or not field:
-        return False
-    return hmac.compare_digest(cookie.encode("utf-8", "replace"), field.encode("utf-8", "replace"))
-
-
-def cookie_header(name: str, value: str, token: str, *, secure: bool, max_age: int) -> str:
-    """A Set-Cookie value: HttpOnly, SameSite=Strict, limited to this link's path."""
-    parts = [f"{name}={value}", f"Path=/p/{token}", f"Max-Age={max_age}", "HttpOnly", "SameSite=Strict"]
-    if secure:
-        parts.append("Secure")
-    return "; ".join(parts)
 
 
 def security_headers(https: bool) -> dict[str, str]:

@@ -7,23 +7,14 @@ number and date-of-birth hash are dropped; the event log is kept for the practic
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 
-from shared_code import clock
-from shared_code.messages import (
-    AWAITING_SCAN,
-    DELIVERED,
-    QUEUED,
-    SCHEDULED,
-    SENT,
-    Message,
-    advance_message,
-    delete_documents,
-    enqueue_dispatch,
-    message_from_entity,
-    transition,
-)
+from shared_code import clock, lifecycle
+from shared_code.dispatch_queue import enqueue_dispatch
+from shared_code.message_create import advance_message
+from shared_code.message_model import Message, message_from_entity
+from shared_code.message_store import delete_documents, transition
 from shared_code.settings import Settings
 from shared_code.storage import MESSAGES, Storage
 
@@ -59,17 +50,7 @@ def purge_expired(storage: Storage) -> int:
 def purge_message(storage: Storage, message: Message) -> bool:
     """Delete a message's documents and personal data, keep its log; True if this call did it."""
     delete_documents(storage, message)
-
-    def to_purged(m: Message) -> Message | None:
-        if m.purged_at:
-            return None
-        if m.state in (SENT, DELIVERED) and not m.revoked_at:
-            m = m.with_event("expired", at=m.link_expires_at)
-        return replace(m, purged_at=clock.now(), mobile=None, dob_hash=None, body=None, sealed_token=None).with_event(
-            "purged"
-        )
-
-    purged, won = transition(storage, message.org, message.id, to_purged)
+    purged, won = transition(storage, message.org, message.id, lambda m: lifecycle.purged(m, clock.now()))
     if won:
         log.info("message %s purged", message.id)
     return won
@@ -80,7 +61,7 @@ def requeue_stuck(storage: Storage, settings: Settings) -> int:
     cutoff = clock.now() - STUCK_AFTER
     rows = storage.table(MESSAGES).query_entities(
         "status eq @a or status eq @q or status eq @s",
-        parameters={"a": AWAITING_SCAN, "q": QUEUED, "s": SCHEDULED},
+        parameters={"a": lifecycle.AWAITING_SCAN, "q": lifecycle.QUEUED, "s": lifecycle.SCHEDULED},
     )
     count = 0
     for row in rows:
@@ -92,17 +73,14 @@ def requeue_stuck(storage: Storage, settings: Settings) -> int:
             changed = changed.replace(tzinfo=clock.now().tzinfo)
         if changed > cutoff:
             continue
-        if message.state == AWAITING_SCAN:
+        if message.state == lifecycle.AWAITING_SCAN:
             advance_message(storage, settings, message.org, message.id)
             continue
         if message.send_at and message.send_at - clock.now() > timedelta(hours=1):
             continue  # a long wait: its queue entry is hidden, not lost
 
         # Touch the row first, so the next sweep does not queue it yet again.
-        def touch(m: Message) -> Message | None:
-            return replace(m, queued_at=clock.now()) if m.state in (QUEUED, SCHEDULED) else None
-
-        message, won = transition(storage, message.org, message.id, touch)
+        message, won = transition(storage, message.org, message.id, lambda m: lifecycle.requeued(m, clock.now()))
         if won:
             enqueue_dispatch(storage, message)
             count += 1

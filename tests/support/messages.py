@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared_code import clock
-from shared_code.messages import QUEUED, Message
+from shared_code.lifecycle import QUEUED
+from shared_code.message_model import Message
 
 
 def message_record(*, at: datetime | None = None, **changes: Any) -> Message:

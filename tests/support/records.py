@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
+from shared_code import clock, lifecycle
 from shared_code.attachments import CLEAN, Attachment, _settle, upload_attachment
 from shared_code.auth import Principal
+from shared_code.message_create import create_message
+from shared_code.message_model import Message
 from shared_code.message_request import parse_new_message
-from shared_code.messages import SENT, Message, create_message, transition
+from shared_code.message_store import transition
 from tests.support.stack import sample_pdf
 
 DOB = "1970-01-31"
@@ -43,6 +46,5 @@ def new_message(
 
 def mark_sent(storage, message: Message) -> Message:
     """Pretend the SMS went (dispatch is tested on its own)."""
-    return transition(
-        storage, message.org, message.id, lambda m: replace(m, state=SENT, acs_message_id=str(uuid.uuid4()))
-    )[0]
+    acs_message_id = str(uuid.uuid4())
+    return transition(storage, message.org, message.id, lambda m: lifecycle.sent(m, acs_message_id, clock.now()))[0]

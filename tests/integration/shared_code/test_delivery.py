@@ -17,8 +17,11 @@ import pytest
 from devstack.sms_emulator import DELIVERY_EVENT_TYPE, SmsEmulator, parse_delivery_override, parse_fault
 from shared_code import clock
 from shared_code.delivery import apply_delivery_report
-from shared_code.dispatch import DispatchRequest, dispatch_message
-from shared_code.messages import DELIVERED, FAILED, QUEUED, SENT, get_message, message_events
+from shared_code.dispatch import dispatch_message
+from shared_code.dispatch_queue import DispatchRequest
+from shared_code.lifecycle import DELIVERED, FAILED, QUEUED, SENT
+from shared_code.message_store import get_message
+from shared_code.message_views import message_events
 from shared_code.pacing import Pacer
 from shared_code.settings import load_settings
 from tests.support.emulator import start_emulator

@@ -13,25 +13,12 @@ import pytest
 from devstack.sms_emulator import SmsEmulator, parse_fault
 from shared_code import clock
 from shared_code.attachments import REJECTED, find_attachment, save_attachment
-from shared_code.dispatch import (
-    DISPATCH_POISON,
-    INTERNAL_ERROR,
-    RECHECK_AFTER,
-    UNCONFIRMED,
-    DispatchRequest,
-    dispatch_message,
-    poison_unreadable,
-)
-from shared_code.messages import (
-    FAILED,
-    QUEUED,
-    SCHEDULED,
-    SENT,
-    get_message,
-    message_events,
-    revoke_message,
-    transition,
-)
+from shared_code.dispatch import INTERNAL_ERROR, RECHECK_AFTER, UNCONFIRMED, dispatch_message
+from shared_code.dispatch_queue import DISPATCH_POISON, DispatchRequest, poison_unreadable
+from shared_code.lifecycle import FAILED, QUEUED, SCHEDULED, SENT
+from shared_code.message_links import revoke_message
+from shared_code.message_store import get_message, transition
+from shared_code.message_views import message_events
 from shared_code.pacing import Pacer
 from shared_code.settings import load_settings
 from shared_code.storage import DISPATCH, DOCUMENTS

@@ -111,27 +111,6 @@ def test_an_abandoned_claim_of_another_request_is_still_a_422(storage) -> None:
         run_once(storage, "A12345", key, request_fingerprint({"a": 2}), 24, lambda _op: Reply(202, {}, {}))
 
 
-def test_a_claim_from_before_operation_ids_is_not_taken_over(storage, monkeypatch) -> None:
-    # Its run made its message under a random id: a takeover could not find it and would make a second.
-    from datetime import timedelta
-
-    import shared_code.idempotency as idempotency
-
-    monkeypatch.setattr(idempotency, "WAIT_FOR_FIRST_SECONDS", 0.3)
-    key = str(uuid.uuid4())
-    storage.table(IDEMPOTENCY).create_entity(
-        {
-            "PartitionKey": "A12345",
-            "RowKey": sha256_hex(key.encode()),
-            "state": "pending",
-            "fingerprint": "fp",
-            "createdAt": clock.iso(clock.now() - TAKEOVER_AFTER - timedelta(minutes=1)),
-        }
-    )
-    with pytest.raises(Conflict):
-        run_once(storage, "A12345", key, "fp", 24, lambda _op: Reply(202, {}, {}))
-
-
 def test_each_claim_has_its_own_operation_id_and_an_expired_key_gets_a_new_one(storage) -> None:
     seen = []
 

@@ -9,7 +9,9 @@ from datetime import timedelta
 import pytest
 
 from shared_code import clock
-from shared_code.messages import get_message, message_events, revoke_message, transition, unlock_message
+from shared_code.message_links import revoke_message, unlock_message
+from shared_code.message_store import get_message, transition
+from shared_code.message_views import message_events
 from shared_code.portal import LinkGone, LinkLocked, check_dob, resolve_link
 from tests.support.records import mark_sent, new_message
 
@@ -17,7 +19,7 @@ from tests.support.records import mark_sent, new_message
 def _linked(storage, settings):
     """A sent message and its token (read from the sealed value, as dispatch would)."""
     from shared_code.crypto import unseal
-    from shared_code.messages import token_seal_key
+    from shared_code.message_create import token_seal_key
 
     message = new_message(storage, settings)
     token = unseal(token_seal_key(settings), get_message(storage, message.org, message.id).sealed_token)
@@ -76,7 +78,7 @@ def test_locked_link_is_403_until_unlocked(storage, settings) -> None:
 def test_unsent_revoked_and_expired_links_are_gone(storage, settings) -> None:
     message = new_message(storage, settings)
     from shared_code.crypto import unseal
-    from shared_code.messages import token_seal_key
+    from shared_code.message_create import token_seal_key
 
     token = unseal(token_seal_key(settings), message.sealed_token)
     with pytest.raises(LinkGone):

@@ -6,7 +6,9 @@ from dataclasses import replace
 from datetime import timedelta
 
 from shared_code import clock
-from shared_code.messages import QUEUED, get_message, message_events, transition
+from shared_code.lifecycle import QUEUED
+from shared_code.message_store import get_message, transition
+from shared_code.message_views import message_events
 from shared_code.retention import purge_expired, requeue_stuck
 from shared_code.storage import DISPATCH, DOCUMENTS
 from tests.support.records import mark_sent, new_message

@@ -159,7 +159,7 @@ def test_each_problem_response_names_the_type_and_status_the_code_gives_it(doc: 
 
 
 def test_enums_are_the_codes_own(doc: dict[str, Any]) -> None:
-    from shared_code import attachments, messages
+    from shared_code import attachments, lifecycle
     from shared_code.events import EVENT_TYPES
     from shared_code.sms_text import GSM7, UCS2
 
@@ -170,15 +170,15 @@ def test_enums_are_the_codes_own(doc: dict[str, Any]) -> None:
         attachments.REJECTED,
     }
     statuses = {
-        messages.AWAITING_SCAN,
-        messages.SCHEDULED,
-        messages.QUEUED,
-        messages.SENT,
-        messages.DELIVERED,
-        messages.FAILED,
-        messages.LOCKED,
-        messages.REVOKED,
-        messages.EXPIRED,
+        lifecycle.AWAITING_SCAN,
+        lifecycle.SCHEDULED,
+        lifecycle.QUEUED,
+        lifecycle.SENT,
+        lifecycle.DELIVERED,
+        lifecycle.FAILED,
+        lifecycle.LOCKED,
+        lifecycle.REVOKED,
+        lifecycle.EXPIRED,
     }
     assert set(_schema(doc, "MessageStatus")["enum"]) == statuses
     assert set(_schema(doc, "Encoding")["enum"]) == {GSM7, UCS2}

@@ -1,4 +1,4 @@
-"""The one place errors become HTTP answers (functions/http.py), driven without a host."""
+"""The one place errors become HTTP answers (functions/http.py): API problems and portal pages, without a host."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
 import functions.http as http
 from shared_code.auth import Principal
-from shared_code.errors import TooLarge
+from shared_code.errors import NotFound, ServiceUnavailable, TooLarge
+from shared_code.portal import LinkGone, LinkLocked
+from shared_code.portal_forms import BadForm
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +55,95 @@ def test_anything_else_is_a_500_without_its_details() -> None:
     assert status == 500
     assert "Jo Bloggs" not in json.dumps(problem) and "07700900123" not in json.dumps(problem)
     assert set(problem) == {"type", "title", "status", "detail"}
+
+
+# -- portal pages ----------------------------------------------------------------------------------
+
+
+def _portal_request(url: str = "http://127.0.0.1/p/AbCdEfGhIjKlMnOpQrStUvWx", **headers: str) -> func.HttpRequest:
+    return func.HttpRequest("GET", url, headers=headers, body=b"")
+
+
+def _portal(exc: BaseException, request: func.HttpRequest | None = None) -> tuple[int, str, str, dict]:
+    def action() -> func.HttpResponse:
+        raise exc
+
+    answer = http.portal_call(request or _portal_request(), action)
+    return answer.status_code, answer.mimetype, answer.get_body().decode(), dict(answer.headers)
+
+
+def _assert_portal_headers(headers: dict) -> None:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    assert lowered["cache-control"] == "no-store"
+    assert lowered["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in lowered["content-security-policy"]
+
+
+def test_a_portal_action_that_succeeds_is_its_own_answer() -> None:
+    page = http.portal_page(_portal_request(), 200, "<p>ok</p>", {"Set-Cookie": "a=b"})
+    assert http.portal_call(_portal_request(), lambda: page) is page
+    assert page.mimetype == "text/html" and page.headers["Set-Cookie"] == "a=b"
+    _assert_portal_headers(dict(page.headers))
+
+
+def test_a_dead_link_is_one_404_page() -> None:
+    status, mimetype, html, headers = _portal(LinkGone())
+    assert (status, mimetype) == (404, "text/html")
+    assert "This link does not work" in html
+    _assert_portal_headers(headers)
+
+
+def test_a_locked_link_is_a_403_page_naming_the_practice() -> None:
+    status, _, html, headers = _portal(LinkLocked("Riverside Surgery"))
+    assert status == 403
+    assert "This link has been locked" in html and "Riverside Surgery" in html
+    _assert_portal_headers(headers)
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "heading"),
+    [
+        (BadForm(), 400, "Sorry, we could not read your answer"),
+        (NotFound("There is no such document."), 404, "Page not found"),
+        (ServiceUnavailable("Try again in a minute."), 503, "Sorry, the service is unavailable"),
+    ],
+)
+def test_a_domain_error_is_a_page_with_its_status(exc: BaseException, status: int, heading: str) -> None:
+    answer_status, mimetype, html, headers = _portal(exc)
+    assert (answer_status, mimetype) == (status, "text/html")
+    assert heading in html and exc.detail in html
+    _assert_portal_headers(headers)
+
+
+@pytest.mark.parametrize("exc", [ServiceRequestError("connection refused"), HttpResponseError("503 from storage")])
+def test_a_dependency_that_fails_is_a_503_page(exc: BaseException) -> None:
+    status, _, html, _ = _portal(exc)
+    assert status == 503
+    assert "Try again later" in html and "connection refused" not in html
+
+
+def test_anything_else_is_a_500_page_without_its_details() -> None:
+    status, mimetype, html, headers = _portal(RuntimeError("patient Jo Bloggs 07700900123"))
+    assert (status, mimetype) == (500, "text/html")
+    assert "Jo Bloggs" not in html and "07700900123" not in html
+    _assert_portal_headers(headers)
+
+
+@pytest.mark.parametrize(
+    ("url", "headers", "https"),
+    [
+        ("https://enclose.example/p/x", {}, True),
+        ("http://127.0.0.1/p/x", {"X-Forwarded-Proto": "https"}, True),
+        ("http://127.0.0.1/p/x", {}, False),
+    ],
+)
+def test_error_pages_over_https_are_strict(url: str, headers: dict, https: bool) -> None:
+    _, _, _, answer = _portal(LinkGone(), _portal_request(url, **headers))
+    assert ("Strict-Transport-Security" in answer) is https
+
+
+def test_a_portal_redirect_is_a_303_with_the_portal_headers() -> None:
+    answer = http.portal_redirect(_portal_request(), "/p/x/documents", {"Set-Cookie": "a=b"})
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == "/p/x/documents" and answer.headers["Set-Cookie"] == "a=b"
+    _assert_portal_headers(dict(answer.headers))

@@ -11,7 +11,8 @@ import pytest
 
 from shared_code import clock
 from shared_code.delivery import DeliveryReport, apply_report, parse_report
-from shared_code.messages import DELIVERED, FAILED, QUEUED, SENT, Message
+from shared_code.lifecycle import DELIVERED, FAILED, QUEUED, SENT
+from shared_code.message_model import Message
 from tests.support.messages import message_record
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=clock.now().tzinfo)

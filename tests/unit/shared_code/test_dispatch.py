@@ -16,7 +16,7 @@ from shared_code.dispatch import (
     sms_tag,
     window_closed,
 )
-from shared_code.messages import Message
+from shared_code.message_model import Message
 from tests.support.messages import message_record
 
 

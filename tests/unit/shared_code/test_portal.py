@@ -1,8 +1,7 @@
-"""The portal's pure rules: date-of-birth fields, sessions, CSRF, cookies and security headers."""
+"""The portal's pure rules: date-of-birth fields, sessions and security headers."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 from types import SimpleNamespace
 
@@ -11,13 +10,8 @@ import pytest
 from shared_code import portal
 from shared_code.crypto import derive_key, sign, token_hash
 from shared_code.portal import (
-    CSRF_COOKIE,
-    SESSION_COOKIE,
     LinkGone,
     LinkLocked,
-    cookie_header,
-    csrf_valid,
-    new_csrf,
     new_session,
     parse_dob_fields,
     security_headers,
@@ -222,64 +216,6 @@ def test_signed_session_with_a_non_numeric_expiry_is_refused(at) -> None:
 @pytest.mark.parametrize("value", [None, "", ".", "garbage", "a~1.b", "é~1.x", "ü"])
 def test_missing_or_garbage_session_is_refused(at, value: str | None) -> None:
     assert not session_valid(SETTINGS, TOKEN, value)
-
-
-# -- CSRF ----------------------------------------------------------------------------------------------
-
-
-def test_new_csrf_values_are_url_safe_and_unique() -> None:
-    values = {new_csrf() for _ in range(100)}
-    assert len(values) == 100
-    assert all(re.fullmatch(r"[A-Za-z0-9_-]{32}", v) for v in values)
-
-
-def test_csrf_matches_its_cookie() -> None:
-    value = new_csrf()
-    assert csrf_valid(value, value)
-
-
-@pytest.mark.parametrize(
-    ("cookie", "field"),
-    [("abc", "abd"), ("abc", "ab"), ("abc", None), (None, "abc"), (None, None), ("", ""), ("abc", ""), ("", "abc")],
-)
-def test_csrf_mismatch_or_missing(cookie: str | None, field: str | None) -> None:
-    assert not csrf_valid(cookie, field)
-
-
-@pytest.mark.parametrize(("cookie", "field"), [("abc", "é"), ("é", "abc"), ("abc", "abc\u00a0")])
-def test_csrf_with_non_ascii_input_is_refused_not_an_error(cookie: str, field: str) -> None:
-    # The form field comes straight from a (possibly hostile) POST body.
-    assert not csrf_valid(cookie, field)
-
-
-# -- cookies -----------------------------------------------------------------------------------------
-
-
-def test_session_cookie_over_https() -> None:
-    header = cookie_header(SESSION_COOKIE, "v.sig", TOKEN, secure=True, max_age=900)
-    assert header == f"enclose_session=v.sig; Path=/p/{TOKEN}; Max-Age=900; HttpOnly; SameSite=Strict; Secure"
-
-
-def test_cookie_over_http_is_not_secure() -> None:
-    header = cookie_header(CSRF_COOKIE, "abc", TOKEN, secure=False, max_age=3600)
-    assert header == f"enclose_csrf=abc; Path=/p/{TOKEN}; Max-Age=3600; HttpOnly; SameSite=Strict"
-    assert "Secure" not in header
-
-
-def test_cookie_path_is_limited_to_the_link() -> None:
-    attributes = dict(
-        part.split("=", 1)
-        for part in cookie_header(SESSION_COOKIE, "v", TOKEN, secure=True, max_age=1).split("; ")
-        if "=" in part
-    )
-    assert attributes["Path"] == f"/p/{TOKEN}"
-    assert "Domain" not in attributes
-
-
-def test_session_cookie_from_settings_lasts_at_most_15_minutes() -> None:
-    max_age = Settings().session_ttl_seconds
-    assert max_age <= 900
-    assert f"Max-Age={max_age}" in cookie_header(SESSION_COOKIE, "v", TOKEN, secure=True, max_age=max_age)
 
 
 # -- security headers --------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The message lifecycle against real Azurite: waiting on scans, copies, revoke."""
+"""Making a message against real Azurite: its own copies, waiting on scans, checks, and runs under one id."""
 
 from __future__ import annotations
 
@@ -9,20 +9,11 @@ import pytest
 
 from shared_code.attachments import REJECTED, _settle, delete_attachment, find_attachment, upload_attachment
 from shared_code.errors import NotFound, Unprocessable
-from shared_code.events import record_event
-from shared_code.messages import (
-    AWAITING_SCAN,
-    FAILED,
-    QUEUED,
-    SCHEDULED,
-    create_message,
-    get_message,
-    message_events,
-    message_view,
-    on_attachment_scanned,
-    revoke_message,
-)
-from shared_code.storage import DOCUMENTS, EVENTS, MESSAGES
+from shared_code.lifecycle import AWAITING_SCAN, FAILED, QUEUED, SCHEDULED
+from shared_code.message_create import create_message, on_attachment_scanned
+from shared_code.message_store import get_message
+from shared_code.message_views import message_events
+from shared_code.storage import DOCUMENTS
 from tests.support.records import clean_attachment, new_message, principal
 from tests.support.stack import sample_pdf
 
@@ -39,43 +30,6 @@ def test_a_message_with_clean_attachments_is_queued_with_its_own_copies(storage,
     assert copy.exists()
     with pytest.raises(NotFound):
         delete_attachment(storage, attachment.org, attachment.id)
-
-
-def test_the_lifecycle_is_written_into_the_row_with_the_state_it_records(storage, settings) -> None:
-    # Created, scanned and queued arrive with the row itself: no separate writes that a crash
-    # could leave out, and none in the events table, which keeps the patient's activity.
-    message = new_message(storage, settings)
-    stored = get_message(storage, message.org, message.id)
-    assert [e.type for e in stored.history] == ["created", "scan_clean", "queued"]
-    assert stored.history[1].attachment_id == message.attachment_ids[0]
-    assert list(storage.table(EVENTS).query_entities("PartitionKey eq @pk", parameters={"pk": message.id})) == []
-
-    record_event(storage, message.id, "portal_opened")
-    revoke_message(storage, message.org, message.id)
-    view = message_view(storage, get_message(storage, message.org, message.id))
-    assert [e["type"] for e in view["events"]] == ["created", "scan_clean", "queued", "portal_opened", "revoked"]
-
-
-def test_a_row_from_before_the_history_still_shows_its_events(storage, settings) -> None:
-    # Rows written before lifecycle events moved into the message kept them all in the table.
-    from azure.data.tables import UpdateMode
-
-    message = new_message(storage, settings)
-    row = dict(storage.table(MESSAGES).get_entity(message.org, message.id))
-    del row["history"]
-    storage.table(MESSAGES).update_entity(row, mode=UpdateMode.REPLACE)
-    for n, event_type in enumerate(("created", "queued")):  # as the code before wrote them
-        storage.table(EVENTS).create_entity(
-            {
-                "PartitionKey": message.id,
-                "RowKey": f"2026-01-01T00:00:0{n}.000Z|0",
-                "type": event_type,
-                "at": f"2026-01-01T00:00:0{n}.000Z",
-            }
-        )
-    old = get_message(storage, message.org, message.id)
-    assert old.history == ()
-    assert [e.type for e in message_events(storage, old)] == ["created", "queued"]
 
 
 def test_a_message_waits_for_a_scan_and_fails_when_it_is_rejected(storage, settings) -> None:
@@ -121,43 +75,20 @@ def test_a_future_send_time_schedules_the_message(storage, settings) -> None:
     assert message.link_expires_at - message.send_at == timedelta(days=settings.link_ttl_days)
 
 
-def test_revoke_deletes_the_documents_and_is_idempotent(storage, settings) -> None:
-    message = new_message(storage, settings)
-    blob = storage.container(DOCUMENTS).get_blob_client(message.document_blob(message.attachment_ids[0]))
-    assert blob.exists()
-    revoked = revoke_message(storage, message.org, message.id)
-    assert revoked.status == "revoked" and not blob.exists()
-    assert revoked.sealed_token is None and revoked.body is None
-    revoke_message(storage, message.org, message.id)
-    view = message_view(storage, get_message(storage, message.org, message.id))
-    assert [e["type"] for e in view["events"]].count("revoked") == 1
-    assert view["attachments"][0]["downloads"] == 0
-
-
-def test_another_organisation_cannot_see_or_revoke(storage, settings) -> None:
-    message = new_message(storage, settings)
-    with pytest.raises(NotFound):
-        get_message(storage, "B99999", message.id)
-    with pytest.raises(NotFound):
-        revoke_message(storage, "B99999", message.id)
-    with pytest.raises(NotFound):
-        get_message(storage, message.org, "not-a-uuid")
-
-
 def test_a_failure_after_the_message_is_accepted_is_not_an_error(storage, settings, monkeypatch) -> None:
     """An error answer would make the caller retry and the patient get two texts; the sweeper finishes it."""
     from datetime import timedelta
 
     from azure.core.exceptions import ServiceRequestError
 
-    import shared_code.messages as messages
+    import shared_code.message_create as message_create
     import shared_code.retention as retention
     from shared_code.storage import DISPATCH
 
     def queue_down(*_args, **_kwargs):
         raise ServiceRequestError("queue unreachable")
 
-    monkeypatch.setattr(messages, "enqueue_dispatch", queue_down)
+    monkeypatch.setattr(message_create, "enqueue_dispatch", queue_down)
     message = new_message(storage, settings)
     assert get_message(storage, message.org, message.id).state == QUEUED
     monkeypatch.undo()
@@ -205,13 +136,13 @@ def test_a_second_run_under_one_message_id_finds_the_first_run_s_message(storage
 
 
 def test_two_runs_racing_under_one_message_id_make_one_message_and_one_link(storage, settings, monkeypatch) -> None:
-    import shared_code.messages as messages
+    import shared_code.message_create as message_create
     from shared_code.storage import LINKS
 
     message_id, run = _runs_under_one_id(storage, settings, "Raced")
     first = run()
     # The second run looked before the first had written its row, so it goes on to write its own.
-    real_find, looked = messages.find_message, []
+    real_find, looked = message_create.find_message, []
 
     def not_there_yet(*args):
         if not looked:
@@ -219,7 +150,7 @@ def test_two_runs_racing_under_one_message_id_make_one_message_and_one_link(stor
             return None
         return real_find(*args)
 
-    monkeypatch.setattr(messages, "find_message", not_there_yet)
+    monkeypatch.setattr(message_create, "find_message", not_there_yet)
     second = run()
     assert second.id == first.id and second.token_hash == first.token_hash
     links = list(storage.table(LINKS).query_entities("messageId eq @id", parameters={"id": message_id}))

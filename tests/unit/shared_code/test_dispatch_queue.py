@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from shared_code.messages import DispatchRequest
+from shared_code.dispatch_queue import DispatchRequest
 
 
 def test_an_entry_round_trips() -> None:
@@ -14,9 +14,12 @@ def test_an_entry_round_trips() -> None:
     assert DispatchRequest.from_bytes(request.to_bytes()) == request
 
 
-def test_an_entry_from_before_retries_were_counted_has_no_attempts() -> None:
+def test_an_entry_without_its_attempts_is_not_one_of_ours() -> None:
     body = json.dumps({"org": "A12345", "id": "x"}).encode()
-    assert DispatchRequest.from_bytes(body) == DispatchRequest("A12345", "x", 0)
+    assert DispatchRequest.from_bytes(body) is None
+    assert DispatchRequest.from_bytes(json.dumps({"org": "A12345", "id": "x", "attempts": 0}).encode()) == (
+        DispatchRequest("A12345", "x", 0)
+    )
 
 
 @pytest.mark.parametrize(
