@@ -194,12 +194,15 @@ def reported(
 def dob_checked(m: Message, right: bool, limit: int, at: datetime) -> Message | None:
     """Count a date-of-birth attempt: a wrong one adds one and locks at `limit`, a right one resets.
 
-    Refused on a locked link: only the practice can unlock it.
+    A right one always changes the record (its time), so it is stored by the same ETag-checked
+    write as a wrong one: judged on a copy read before parallel wrong guesses were counted, it
+    loses the race and is judged again on the stored count. Refused on a locked link: only the
+    practice can unlock it.
     """
     if m.locked:
         return None
     if right:
-        return replace(m, dob_attempts=0) if m.dob_attempts else None
+        return replace(m, dob_attempts=0, last_dob_verified_at=at)
     attempts = m.dob_attempts + 1
     if attempts >= limit:
         return replace(m, dob_attempts=attempts, locked=True).with_event("locked", at=at)

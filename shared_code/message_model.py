@@ -36,6 +36,9 @@ class Message:
     sealed_token: str | None = field(default=None, repr=False)
     dob_hash: str | None = field(default=None, repr=False)
     dob_attempts: int = 0
+    #: When a right date of birth was last given: written on every one, so that a right date is
+    #: decided by a conditional write like a wrong one (see lifecycle.dob_checked).
+    last_dob_verified_at: datetime | None = None
     send_at: datetime | None = None
     sent_at: datetime | None = None
     delivered_at: datetime | None = None
@@ -83,6 +86,7 @@ _DATES = (
     "purged_at",
     "first_sent_at",
     "queued_at",
+    "last_dob_verified_at",
 )
 _NAMES = {
     "state": "status",
@@ -96,6 +100,7 @@ _NAMES = {
     "sealed_token": "sealedToken",
     "dob_hash": "dobHash",
     "dob_attempts": "dobAttempts",
+    "last_dob_verified_at": "lastDobVerifiedAt",
     "send_at": "sendAt",
     "sent_at": "sentAt",
     "delivered_at": "deliveredAt",

@@ -123,25 +123,27 @@ def parse_dob_fields(day: str, month: str, year: str, today: date) -> tuple[date
 def check_dob(storage: Storage, settings: Settings, message: Message, day: str, month: str, year: str) -> DobOutcome:
     """Check a date of birth against the link; count a wrong one, lock after the limit.
 
-    The counter is written with an ETag condition, so parallel guesses cannot overrun it.
+    Every answer, a right one too, is a write with an ETag condition on the stored record, so
+    parallel guesses cannot overrun the limit: a right date is verified only while fewer than
+    MAX_DOB_ATTEMPTS wrong ones have been counted before it.
     """
     candidate, fields, summary = parse_dob_fields(day, month, year, clock.now().date())
     if candidate is None:
         return DobOutcome("invalid", fields, summary)
     right = bool(message.dob_hash) and dob_matches(settings.dob_hash_key, message.dob_salt, message.dob_hash, candidate)
-    if right and not message.dob_attempts and not message.locked:
-        # Nothing to reset, so no conditional write and no re-read: the portal's hot path.
-        record_event(storage, message.id, "dob_verified")
-        return DobOutcome("verified", {})
     limit = settings.max_dob_attempts
-    seen: dict[str, Message] = {}
-
-    def count(m: Message) -> Message | None:
-        seen["m"] = m  # a refusal on a locked link leaves the message as it was: kept to tell why
-        return lifecycle.dob_checked(m, right, limit, clock.now())
-
-    updated, won = transition(storage, message.org, message.id, count, attempts=200)
-    if seen["m"].locked:
+    now = clock.now()
+    # Tried first on the copy this request read; if any guess was counted since, its ETag no
+    # longer matches and the answer is decided again on the stored record, right dates included.
+    updated, won = transition(
+        storage,
+        message.org,
+        message.id,
+        lambda m: lifecycle.dob_checked(m, right, limit, now),
+        attempts=200,
+        known=message,
+    )
+    if not won:  # the one refusal: the link is locked
         raise LinkLocked(practice_name(updated))
     if right:
         record_event(storage, message.id, "dob_verified")

@@ -54,6 +54,68 @@ def test_right_date_verifies_and_resets_the_count(storage, settings) -> None:
     assert get_message(storage, message.org, message.id).dob_attempts == 0
 
 
+def test_a_right_date_judged_on_a_copy_read_before_the_lock_is_refused(storage, settings) -> None:
+    message, token = _linked(storage, settings)
+    stale = resolve_link(storage, token)  # read before any guess is counted
+    for _ in range(settings.max_dob_attempts - 1):
+        assert check_dob(storage, settings, resolve_link(storage, token), "2", "2", "1971").kind == "wrong"
+    with pytest.raises(LinkLocked):
+        check_dob(storage, settings, resolve_link(storage, token), "2", "2", "1971")
+    with pytest.raises(LinkLocked):
+        check_dob(storage, settings, stale, "31", "1", "1970")
+    stored = get_message(storage, message.org, message.id)
+    assert stored.locked and stored.last_dob_verified_at is None
+    assert "dob_verified" not in [e.type for e in message_events(storage, stored)]
+
+
+@pytest.mark.parametrize("wrong_before", [0, 1, 4, 5, 6, 39])
+def test_forty_guesses_all_read_before_any_is_counted(storage, settings, wrong_before: int) -> None:
+    """The right one of 40 distinct guesses, each judged on a copy read before any was written,
+    is verified only if fewer than MAX_DOB_ATTEMPTS wrong ones were counted before it."""
+    message, token = _linked(storage, settings)
+    copies = [resolve_link(storage, token) for _ in range(40)]
+    wrong_dates = [(str(1 + i % 28), str(1 + i // 28), "1971") for i in range(39)]
+    guesses = [*wrong_dates[:wrong_before], ("31", "1", "1970"), *wrong_dates[wrong_before:]]
+    outcomes = []
+    for copy, (day, month, year) in zip(copies, guesses, strict=True):
+        try:
+            outcomes.append(check_dob(storage, settings, copy, day, month, year).kind)
+        except LinkLocked:
+            outcomes.append("locked")
+    right = outcomes[wrong_before]
+    limit = settings.max_dob_attempts
+    assert right == ("verified" if wrong_before < limit else "locked")
+    # Every guess was counted in the order it was checked, however stale its copy: the link locks
+    # after `limit` wrong ones in a row, and the right one, when verified, restarted the count.
+    assert get_message(storage, message.org, message.id).locked
+    assert outcomes.count("wrong") == min(wrong_before, limit - 1) + (limit - 1 if right == "verified" else 0)
+
+
+def test_parallel_guesses_with_the_right_one_never_exceed_the_limit_before_it(storage, settings) -> None:
+    message, token = _linked(storage, settings)
+    copies = [resolve_link(storage, token) for _ in range(40)]
+    guesses = [(str(1 + i % 28), str(1 + i // 28), "1971") for i in range(39)]
+    guesses.insert(20, ("31", "1", "1970"))
+
+    def guess(i: int) -> str:
+        try:
+            return check_dob(storage, settings, copies[i], *guesses[i]).kind
+        except LinkLocked:
+            return "locked"
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        outcomes = list(pool.map(guess, range(40)))
+    stored = get_message(storage, message.org, message.id)
+    assert stored.locked and stored.dob_attempts == settings.max_dob_attempts
+    limit = settings.max_dob_attempts
+    # Without a verification the 39 wrong ones give limit-1 "wrong" answers and the rest "locked";
+    # a verification restarts the count once, so at most 2 x (limit-1) wrong answers in all.
+    if outcomes[20] == "verified":
+        assert outcomes.count("wrong") <= 2 * (limit - 1)
+    else:
+        assert outcomes[20] == "locked" and outcomes.count("wrong") == limit - 1
+
+
 def test_not_a_real_date_is_not_an_attempt(storage, settings) -> None:
     message, token = _linked(storage, settings)
     for _ in range(settings.max_dob_attempts + 2):

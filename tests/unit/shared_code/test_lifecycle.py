@@ -95,7 +95,8 @@ ALLOWED: dict[str, set[str]] = {
     "reported_delivered": {"queued, tried", "sent", "delivered", "failed, unconfirmed", "locked", "purged"},
     "reported_failed": {"queued, tried", "sent", "failed, unconfirmed", "locked", "purged"},
     "dob_wrong": _ALL - {"locked"},
-    "dob_right": set(),  # no attempts to reset anywhere: a right date changes nothing
+    # A right date is always written (its time), so that it too is decided by a conditional write.
+    "dob_right": _ALL - {"locked"},
     "unlocked": {"locked"},
     "revoked": _ALL - {"revoked"},
     "expired": {"sent", "delivered", "locked"},
@@ -249,6 +250,15 @@ def test_a_right_date_of_birth_resets_the_count() -> None:
     wrong_twice = replace(SITUATIONS["sent"], dob_attempts=2)
     reset = lifecycle.dob_checked(wrong_twice, True, LIMIT, AT)
     assert reset.dob_attempts == 0 and reset.history == wrong_twice.history
+    assert reset.last_dob_verified_at == AT
+
+
+def test_a_right_date_of_birth_with_nothing_to_reset_still_changes_the_record() -> None:
+    # Otherwise it would be judged on a read with no conditional write, and a copy read before
+    # parallel wrong guesses were counted would still verify.
+    fresh = SITUATIONS["sent"]
+    checked = lifecycle.dob_checked(fresh, True, LIMIT, AT)
+    assert checked is not None and checked != fresh and checked.last_dob_verified_at == AT
 
 
 def test_unlock_resets_attempts_left_on_an_open_link() -> None:
