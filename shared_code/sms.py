@@ -3,7 +3,8 @@
 `SmsClient.send()` (azure-communication-sms 1.1.0) makes a fresh repeatability id on
 every call, which would let a retry deliver twice. We build the SDK's own request
 model with the message's stored id and first-sent time, and send it through the
-SDK's generated client, so ACS recognises a retry and never delivers it again.
+SDK's generated client (`_send_with_repeatability`, the app's one use of private SDK
+parts), so ACS recognises a retry and never delivers it again.
 
 Every failure says whether trying again may help (`retryable`) and whether ACS may
 have accepted the text although we did not hear so (`may_have_sent`): a 5xx, a
@@ -123,38 +124,34 @@ def parse_retry_after(headers: Any) -> float | None:
 _client_lock = threading.Lock()
 _clients: dict[tuple, Any] = {}
 
+#: The SDK release whose private request model and operation `_send_with_repeatability` uses.
+PINNED_SDK_VERSION = "1.1.0"
+
 
 def _timeout(settings: Settings) -> float:
     return float(settings.sms_timeout_seconds)
 
 
-def fail_aiohttp_probe_fast() -> None:
-    """Make the ACS SDK's per-send probe for azure-core's aiohttp transport fail at once.
-
-    The SDK's HMAC policy imports that transport on every send to see whether it is in use.
-    Without aiohttp the import fails, and Python retries a failed import in full, reading the
-    module from disk, each time: about 2 % of the dispatcher's CPU. A None entry in
-    sys.modules is Python's way of recording that a module cannot be imported.
-    """
-    import importlib.util
-    import sys
-
-    name = "azure.core.pipeline.transport._aiohttp"
-    if name not in sys.modules and importlib.util.find_spec("aiohttp") is None:
-        sys.modules[name] = None
-
-
 def _client(settings: Settings) -> Any:
+    """One `SmsClient` per configuration, kept for the process: it owns one `requests` session."""
     from azure.communication.sms import SmsClient
-
-    from shared_code.transport import DirectTransport
+    from azure.core.pipeline.transport import RequestsTransport
 
     key = (settings.acs_connection_string, settings.acs_endpoint, settings.acs_ca_bundle, _timeout(settings))
     with _client_lock:
         client = _clients.get(key)
         if client is None:
-            fail_aiohttp_probe_fast()  # once, with the client that would probe on every send
+            # azure-core's stock transport. ACS is reached directly, as storage is (no proxy
+            # variables or ~/.netrc read per call); the emulator's CA bundle when one is set.
+            transport_options: dict[str, Any] = {
+                "use_env_settings": False,
+                "connection_timeout": CONNECT_TIMEOUT_SECONDS,
+                "read_timeout": _timeout(settings),
+            }
+            if settings.acs_ca_bundle:
+                transport_options["connection_verify"] = settings.acs_ca_bundle
             options: dict[str, Any] = {
+                "transport": RequestsTransport(**transport_options),
                 # The dispatch queue owns retries (back-off, Retry-After, the attempt count);
                 # the SDK only retries a connection that could not be opened, which never
                 # reached ACS and so cannot send twice.
@@ -164,12 +161,6 @@ def _client(settings: Settings) -> Any:
                 "retry_status": 0,
                 "retry_backoff_factor": 0.2,
             }
-            # ACS is reached directly, as storage is (see shared_code.transport).
-            options["transport"] = DirectTransport(
-                ca_certs=settings.acs_ca_bundle or None,
-                connection_timeout=CONNECT_TIMEOUT_SECONDS,
-                read_timeout=_timeout(settings),
-            )
             if settings.acs_connection_string:
                 client = SmsClient.from_connection_string(settings.acs_connection_string, **options)
             elif settings.acs_endpoint:
@@ -182,46 +173,107 @@ def _client(settings: Settings) -> Any:
         return client
 
 
+def _send_with_repeatability(
+    client: Any,
+    *,
+    sender: str,
+    to: str,
+    text: str,
+    repeatability_id: str,
+    repeatability_first_sent: str,
+    delivery_report: bool,
+    tag: str,
+) -> list[Any]:
+    """POST /sms with our own repeatability id and first-sent time; the per-recipient results.
+
+    The one use of the SDK's private parts in the app (checked against PINNED_SDK_VERSION by
+    tests/unit/shared_code/test_sms.py): the public `SmsClient.send()` makes a new id on every
+    call, so a retry of a send whose answer was lost would be a second text. The request model
+    and the operation are the ones `send()` itself uses, so the body, the HMAC signature and the
+    pipeline are the SDK's own.
+    """
+    from azure.communication.sms._generated.models import SendMessageRequest, SmsRecipient, SmsSendOptions
+
+    request = SendMessageRequest(
+        from_property=sender,
+        sms_recipients=[
+            SmsRecipient(
+                to=to,
+                repeatability_request_id=repeatability_id,
+                repeatability_first_sent=repeatability_first_sent,
+            )
+        ],
+        message=text,
+        sms_send_options=SmsSendOptions(enable_delivery_report=delivery_report, tag=tag),
+    )
+    return client._sms_service_client.sms.send(request, cls=lambda _response, body, _headers: body.value)
+
+
+def _never_connected(error: BaseException) -> bool:
+    """Whether a failed request provably never reached the server: no connection was made.
+
+    azure-core's RequestsTransport raises ServiceRequestError ("not sent") also when reading the
+    answer's body times out or fails TLS (requests reports both as a ConnectionError), so the
+    exception type alone does not prove the request stayed here. Only a connection that could
+    not be opened (urllib3's NewConnectionError, which also covers a name that did not resolve)
+    or a connect time-out does.
+    """
+    from azure.core.exceptions import ServiceRequestTimeoutError
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(error, ServiceRequestTimeoutError):
+        return True
+    seen: set[int] = set()
+    pending: list[Any] = [error]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, NewConnectionError):
+            return True
+        # azure-core keeps the transport's error as `inner_exception`; requests keeps urllib3's in args.
+        pending.extend([getattr(current, "inner_exception", None), current.__cause__, *current.args])
+    return False
+
+
 def send_sms(
     settings: Settings, *, to: str, text: str, repeatability_id: str, first_sent: datetime, tag: str
 ) -> SmsAccepted:
     """Send one text with a stable repeatability id. Raises SmsError when it was not accepted."""
-    from azure.communication.sms._generated.models import (
-        SendMessageRequest,
-        SmsRecipient,
-        SmsSendOptions,
-    )
     from azure.core.exceptions import (
         AzureError,
         ClientAuthenticationError,
+        DecodeError,
         HttpResponseError,
         ServiceRequestError,
         ServiceResponseError,
     )
 
-    request = SendMessageRequest(
-        from_property=settings.sms_sender,
-        sms_recipients=[
-            SmsRecipient(
-                to=to,
-                repeatability_request_id=repeatability_id,
-                repeatability_first_sent=first_sent_header(first_sent),
-            )
-        ],
-        message=text,
-        sms_send_options=SmsSendOptions(enable_delivery_report=settings.sms_delivery_reports, tag=tag),
-    )
     client = _client(settings)
     try:
-        results = client._sms_service_client.sms.send(request, cls=lambda _p, r, _h: r.value)
+        results = _send_with_repeatability(
+            client,
+            sender=settings.sms_sender,
+            to=to,
+            text=text,
+            repeatability_id=repeatability_id,
+            repeatability_first_sent=first_sent_header(first_sent),
+            delivery_report=settings.sms_delivery_reports,
+            tag=tag,
+        )
     except ClientAuthenticationError:
         # Refused before anything was sent; worth retrying in case a key was being rotated.
         raise SmsError("The SMS service refused our credentials", retryable=True) from None
+    except DecodeError:
+        # The answer broke off (IncompleteReadError: fewer bytes than announced) or could not
+        # be read after the request went out: ACS may have the text.
+        raise SmsError("The answer from the SMS service broke off", retryable=True, may_have_sent=True) from None
     except HttpResponseError as exc:
         status = exc.status_code or 0
-        if not status:
-            # No HTTP status: the answer broke off (cut short, undecodable) after the
-            # request went out, so ACS may have the text.
+        if status < 300:
+            # No error status: the answer was lost or unreadable after the request went out
+            # (a stream cut mid-chunk is an HttpResponseError with no status), so ACS may have it.
             raise SmsError("The answer from the SMS service broke off", retryable=True, may_have_sent=True) from None
         headers = exc.response.headers if exc.response is not None else None
         if status == 429:
@@ -241,9 +293,12 @@ def send_sms(
                 may_have_sent=True,
             ) from None
         raise SmsError(f"The SMS service refused the message ({status})", retryable=False) from None
-    except ServiceRequestError:
-        raise SmsError("The SMS service could not be reached", retryable=True) from None
+    except ServiceRequestError as exc:
+        if _never_connected(exc):
+            raise SmsError("The SMS service could not be reached", retryable=True) from None
+        raise SmsError("The answer from the SMS service broke off", retryable=True, may_have_sent=True) from None
     except ServiceResponseError:
+        # The request went out and no whole answer came back (a time-out, a dropped connection).
         raise SmsError("The SMS service did not answer in time", retryable=True, may_have_sent=True) from None
     except AzureError:
         raise SmsError("The connection to the SMS service failed", retryable=True, may_have_sent=True) from None

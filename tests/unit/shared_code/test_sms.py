@@ -1,18 +1,33 @@
-"""The SMS adapter's pure parts: sender IDs, Retry-After, the first-sent header."""
+"""The SMS adapter's pure parts: sender IDs, Retry-After, the first-sent header, and the one private SDK use.
+
+`_send_with_repeatability` relies on azure-communication-sms internals; the tests below fail if the pinned
+SDK changes them, and check the request it builds (through a transport that records it, with no I/O).
+"""
 
 from __future__ import annotations
 
+import base64
+import importlib.metadata
+import inspect
+import json
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
+from typing import Any
 
 import pytest
+import requests
+from azure.core.exceptions import ServiceRequestError, ServiceRequestTimeoutError
+from azure.core.pipeline.transport import HttpResponse, HttpTransport
+from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
 from shared_code import clock
 from shared_code.settings import SettingsError
 from shared_code.sms import (
+    PINNED_SDK_VERSION,
     SmsError,
     SmsUnconfirmed,
-    fail_aiohttp_probe_fast,
+    _never_connected,
+    _send_with_repeatability,
     first_sent_header,
     parse_retry_after,
     validate_sender_id,
@@ -102,29 +117,140 @@ def test_unconfirmed_is_final_and_may_have_sent() -> None:
     assert not error.retryable and error.may_have_sent
 
 
-AIOHTTP_TRANSPORT = "azure.core.pipeline.transport._aiohttp"
+# -- the one private SDK use ---------------------------------------------------------------------------
+
+ACCESS_KEY = base64.b64encode(b"unit-test-key-of-32-bytes-length").decode()
+ENDPOINT = "https://sms.test.invalid/"
 
 
-def test_the_aiohttp_probe_fails_fast_without_aiohttp(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.util
-    import sys
+class RecordingTransport(HttpTransport):
+    """azure-core transport that keeps each request and answers 202 with ACS's body; no network."""
 
-    monkeypatch.setitem(sys.modules, AIOHTTP_TRANSPORT, None)  # restored to what it was afterwards
-    monkeypatch.delitem(sys.modules, AIOHTTP_TRANSPORT)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "aiohttp" else object())
-    fail_aiohttp_probe_fast()
-    assert sys.modules[AIOHTTP_TRANSPORT] is None
-    # The SDK's probe catches ImportError: it must still get one, now without reading the module.
-    with pytest.raises(ImportError):
-        from azure.core.pipeline.transport import AioHttpTransport  # noqa: F401
+    def __init__(self) -> None:
+        self.requests: list[Any] = []
+
+    def __enter__(self) -> RecordingTransport:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        pass
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        self.requests.append(request)
+        recipient = json.loads(request.body)["smsRecipients"][0]
+        answer = {
+            "value": [
+                {
+                    "to": recipient["to"],
+                    "messageId": "Outgoing_unit",
+                    "httpStatusCode": 202,
+                    "successful": True,
+                    "repeatabilityResult": "accepted",
+                }
+            ]
+        }
+        return CannedResponse(request, 202, json.dumps(answer).encode())
 
 
-def test_the_aiohttp_probe_is_left_alone_when_aiohttp_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.util
-    import sys
+class CannedResponse(HttpResponse):
+    """A whole answer in memory, in the (old-style) shape the generated SMS client reads."""
 
-    monkeypatch.setitem(sys.modules, AIOHTTP_TRANSPORT, None)  # restored to what it was afterwards
-    monkeypatch.delitem(sys.modules, AIOHTTP_TRANSPORT)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
-    fail_aiohttp_probe_fast()
-    assert AIOHTTP_TRANSPORT not in sys.modules
+    def __init__(self, request: Any, status: int, body: bytes) -> None:
+        super().__init__(request, None)
+        self.status_code = status
+        self.headers = {"Content-Type": "application/json"}
+        self.content_type = "application/json"
+        self.reason = "Accepted"
+        self._body = body
+
+    def body(self) -> bytes:
+        return self._body
+
+
+def test_the_installed_sdk_is_the_release_the_repeatability_send_was_written_for() -> None:
+    # A new release may rename or reshape the private parts below: re-check them, then move the pin.
+    assert importlib.metadata.version("azure-communication-sms") == PINNED_SDK_VERSION
+
+
+@pytest.mark.parametrize(
+    ("model", "parameters"),
+    [
+        ("SendMessageRequest", {"from_property", "sms_recipients", "message", "sms_send_options"}),
+        ("SmsRecipient", {"to", "repeatability_request_id", "repeatability_first_sent"}),
+        ("SmsSendOptions", {"enable_delivery_report", "tag"}),
+    ],
+)
+def test_the_private_request_models_take_the_fields_we_set(model: str, parameters: set[str]) -> None:
+    from azure.communication.sms._generated import models
+
+    assert parameters <= inspect.signature(getattr(models, model)).parameters.keys()
+
+
+def test_the_client_still_has_the_generated_send_operation() -> None:
+    from azure.communication.sms import SmsClient
+
+    client = SmsClient.from_connection_string(f"endpoint={ENDPOINT};accesskey={ACCESS_KEY}")
+    send = client._sms_service_client.sms.send
+    assert list(inspect.signature(send).parameters)[:1] == ["send_message_request"]
+    assert send.metadata == {"url": "/sms"}
+
+
+def test_the_request_carries_our_repeatability_id_and_first_sent_time() -> None:
+    from azure.communication.sms import SmsClient
+
+    transport = RecordingTransport()
+    client = SmsClient.from_connection_string(f"endpoint={ENDPOINT};accesskey={ACCESS_KEY}", transport=transport)
+    repeatability_id = "6f1e2d3c-4b5a-4968-8776-655443322110"
+    first_sent = "Mon, 01 Apr 2019 06:22:03 GMT"
+    for _ in range(2):  # a retry sends the same id and time, unlike SmsClient.send()
+        results = _send_with_repeatability(
+            client,
+            sender="Enclose",
+            to="+447700900123",
+            text="Your letter",
+            repeatability_id=repeatability_id,
+            repeatability_first_sent=first_sent,
+            delivery_report=True,
+            tag="org/1",
+        )
+        assert [(r.message_id, r.successful, r.http_status_code) for r in results] == [("Outgoing_unit", True, 202)]
+    assert len(transport.requests) == 2
+    for request in transport.requests:
+        assert request.method == "POST"
+        assert request.url.startswith(ENDPOINT + "sms?api-version=")
+        assert request.headers["Authorization"].startswith("HMAC-SHA256 ")  # signed by the SDK's own policy
+        assert json.loads(request.body) == {
+            "from": "Enclose",
+            "smsRecipients": [
+                {
+                    "to": "+447700900123",
+                    "repeatabilityRequestId": repeatability_id,
+                    "repeatabilityFirstSent": first_sent,
+                }
+            ],
+            "message": "Your letter",
+            "smsSendOptions": {"enableDeliveryReport": True, "tag": "org/1"},
+        }
+
+
+# -- which transport errors prove that nothing went out --------------------------------------------
+
+
+def test_a_connection_that_could_not_be_opened_proves_nothing_was_sent() -> None:
+    refused = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")
+    assert _never_connected(ServiceRequestError(refused, error=refused))
+    assert _never_connected(ServiceRequestTimeoutError("connect timed out"))
+
+
+def test_a_request_error_from_reading_the_answer_does_not_prove_it() -> None:
+    # requests reports a read time-out in the answer's body as a ConnectionError, which azure-core's
+    # RequestsTransport turns into a ServiceRequestError although the request went out.
+    broken = requests.exceptions.ConnectionError(ReadTimeoutError(None, "/sms", "Read timed out."))
+    assert not _never_connected(ServiceRequestError(broken, error=broken))
+    assert not _never_connected(ServiceRequestError("no detail"))
