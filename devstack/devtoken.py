@@ -11,6 +11,7 @@ from devstack.localsecrets import (
     DEFAULT_LOCAL_DIR,
     LOCAL_AUDIENCE,
     LOCAL_ISSUER,
+    LOCAL_ROLE,
     ensure_local_secrets,
     local_dir_from_env,
 )
@@ -26,8 +27,13 @@ def make_token(
     issuer: str = LOCAL_ISSUER,
     audience: str = LOCAL_AUDIENCE,
     not_before: int | None = None,
+    roles: tuple[str, ...] = (LOCAL_ROLE,),
 ) -> str:
-    """An RS256 JWT for the local issuer, signed with the key under `local_dir`."""
+    """An RS256 JWT for the local issuer, signed with the key under `local_dir`.
+
+    `roles` is the `roles` claim (Entra ID's app roles); the app requires AUTH_REQUIRED_ROLE in it.
+    Pass `()` for a token without it.
+    """
     import jwt
 
     secrets = ensure_local_secrets(local_dir)
@@ -41,6 +47,8 @@ def make_token(
         "nbf": now if not_before is None else not_before,
         "exp": now + ttl_seconds,
     }
+    if roles:
+        claims["roles"] = list(roles)
     if org_name:
         claims["org_name"] = org_name
     return jwt.encode(claims, secrets.jwt_private_key.read_bytes(), algorithm="RS256", headers={"kid": "devstack-1"})

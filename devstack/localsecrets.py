@@ -24,6 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LOCAL_DIR = ROOT / ".local"
 LOCAL_ISSUER = "https://login.enclose.local/devstack"
 LOCAL_AUDIENCE = "api://enclose"
+LOCAL_ROLE = "Messages.Send"  # the app role the dev tokens carry, as Entra ID assigns it in Azure
+# Room for a multipart upload's boundaries and part headers around the largest file allowed; the
+# Bicep sizes FUNCTIONS_REQUEST_BODY_SIZE_LIMIT the same way (maxAttachmentBytes + 64 KiB).
+MULTIPART_OVERHEAD_BYTES = 65536
 
 
 def local_dir_from_env() -> Path:
@@ -143,6 +147,13 @@ def ensure_local_secrets(root: Path = DEFAULT_LOCAL_DIR) -> LocalSecrets:
     return s
 
 
+def request_body_limit() -> int:
+    """The host's request body limit: the upload limit plus multipart overhead, as in Azure."""
+    from shared_code.settings import Settings
+
+    return Settings().max_attachment_bytes + MULTIPART_OVERHEAD_BYTES
+
+
 def local_settings(s: LocalSecrets, ports: Ports) -> dict[str, str]:
     """The app settings of a local stack on these ports (the `Values` of local.settings.json)."""
     return {
@@ -156,12 +167,15 @@ def local_settings(s: LocalSecrets, ports: Ports) -> dict[str, str]:
         "AUTH_ISSUER": LOCAL_ISSUER,
         "AUTH_AUDIENCE": LOCAL_AUDIENCE,
         "AUTH_JWKS_URL": s.jwks.as_uri(),
+        "AUTH_REQUIRED_ROLE": LOCAL_ROLE,
         "DOB_HASH_KEY": s.value("dob-hash-key"),
         "SESSION_KEY": s.value("session-key"),
         "ALLOW_DRAMA_NUMBERS": "true",
         "SCANNER": "clamav",
         "BLOB_TRIGGER_SOURCE": "LogsAndContainerScan",
         "CLAMD_ADDRESS": os.environ.get("CLAMD_ADDRESS", "tcp://127.0.0.1:3310"),
+        # The host refuses a bigger body with 413 from its Content-Length, before reading it.
+        "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT": str(request_body_limit()),
     }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import azure.functions as func
 
 from shared_code.auth import Principal, authenticate
-from shared_code.errors import DomainError, dependency_failure, internal_error_problem
+from shared_code.errors import DomainError, TooManyRequests, dependency_failure, internal_error_problem
 from shared_code.pages import render
 from shared_code.portal import LinkGone, LinkLocked, security_headers
 from shared_code.settings import get_settings
@@ -35,9 +35,10 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     )
 
 
-def problem_response(problem: dict[str, Any]) -> func.HttpResponse:
-    """An RFC 9457 problem answer."""
+def problem_response(problem: dict[str, Any], extra_headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """An RFC 9457 problem answer, with any headers the error itself calls for (`error_headers`)."""
     headers = {"WWW-Authenticate": 'Bearer realm="enclose"'} if problem["status"] == 401 else {}
+    headers.update(extra_headers or {})
     return func.HttpResponse(
         json.dumps(problem),
         status_code=problem["status"],
@@ -47,13 +48,20 @@ def problem_response(problem: dict[str, Any]) -> func.HttpResponse:
     )
 
 
+def error_headers(error: DomainError) -> dict[str, str]:
+    """Headers a domain error's answer carries: `Retry-After` (whole seconds) on a 429."""
+    if isinstance(error, TooManyRequests):
+        return {"Retry-After": str(error.retry_after)}
+    return {}
+
+
 def api_call(req: func.HttpRequest, action: Callable[[Principal], func.HttpResponse]) -> func.HttpResponse:
     """Authenticate the caller, run the action, and turn any domain error into problem+json."""
     try:
         principal = authenticate(req.headers.get("Authorization"), get_settings())
         return action(principal)
     except DomainError as error:
-        return problem_response(error.problem())
+        return problem_response(error.problem(), error_headers(error))
     except Exception as exc:  # the last line of defence: never a stack trace or PII to the caller
         # The URL is not logged: a portal or API path can carry an id we keep out of logs.
         log.exception("unhandled error in an API %s request", req.method)

@@ -93,6 +93,17 @@ class Unprocessable(DomainError):
         return doc
 
 
+class TooManyRequests(DomainError):
+    """A limit on how much a caller may do in a time was reached; `retry_after` says when to try again."""
+
+    status, title, slug = 429, "Too many requests", "too-many-requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        # At least a second: a Retry-After of 0 would invite an immediate, pointless retry.
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(detail)
+
+
 class ServiceUnavailable(DomainError):
     """A dependency (storage, scanner, SMS provider) is down; the caller may retry."""
 

@@ -11,18 +11,24 @@ places, chosen by who causes them:
   unlocked: once per practice unlock), so the row stays far below the 64 KiB a table
   property can hold.
 * The patient's activity (opening the link, date-of-birth checks, downloads) can happen any
-  number of times, so it is appended to the `events` table, one row each.
+  number of times, so it is appended to the `events` table, one row each. Someone fetching a
+  link in a loop must not grow storage or slow the practice's view, so opens of one link
+  within `OPENED_WINDOW` are one `portal_opened` event, and at most `MAX_ACTIVITY_EVENTS` are
+  kept per message (counted in one counter row of its partition, by ETag-checked writes).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import random
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from shared_code import clock
 from shared_code.storage import EVENTS, Storage, insert_entity
@@ -49,6 +55,17 @@ LIFECYCLE_EVENTS = frozenset(
 #: The patient's doing, any number of times: one row each in the `events` table (`record_event`).
 ACTIVITY_EVENTS = frozenset({"portal_opened", "dob_failed", "dob_verified", "downloaded"})
 EVENT_TYPES = LIFECYCLE_EVENTS | ACTIVITY_EVENTS
+#: Activity events kept per message; later ones are not recorded. Far more than a patient does:
+#: five date-of-birth tries per unlock and a few downloads of at most five documents.
+MAX_ACTIVITY_EVENTS = 200
+#: Opens of one link within the same window of this length are one `portal_opened` event
+#: (a phone's link preview and the patient's own tap, or reloads, are one open).
+OPENED_WINDOW = timedelta(minutes=5)
+#: The counter row of a message's partition: `~` sorts after every event's row key (a time).
+_COUNTER_ROW_KEY = "~count"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -84,28 +101,97 @@ def history_from_json(text: str) -> tuple[Event, ...]:
 
 
 def record_event(
-    storage: Storage, message_id: str, event_type: str, *, attachment_id: str | None = None, at: datetime | None = None
-) -> Event:
-    """Append an activity event to a message's log in the `events` table."""
+    storage: Storage,
+    message_id: str,
+    event_type: str,
+    *,
+    attachment_id: str | None = None,
+    at: datetime | None = None,
+    once_per: timedelta | None = None,
+) -> Event | None:
+    """Append an activity event to a message's log in the `events` table.
+
+    With `once_per`, one event of this type per window of that length: a second in the same
+    window is not recorded. None when the event was not recorded (a repeat in its window, or
+    the message's log is full at MAX_ACTIVITY_EVENTS).
+    """
+    from azure.core.exceptions import ResourceExistsError
+
     event = new_event(event_type, attachment_id=attachment_id, at=at, kinds=ACTIVITY_EVENTS)
-    entity = {
-        "PartitionKey": message_id,
+    table = storage.table(EVENTS)
+    if once_per is None:
         # Time first so the log reads in order; the suffix (the write's nanoseconds, then a
         # random tail) keeps events that share a time apart and in the order they were written.
-        "RowKey": f"{clock.iso(event.at)}|{time.time_ns() % 10**12:012d}{uuid.uuid4().hex[:4]}",
-        "type": event_type,
-        "at": clock.iso(event.at),
-    }
+        row_key = f"{clock.iso(event.at)}|{time.time_ns() % 10**12:012d}{uuid.uuid4().hex[:4]}"
+    else:
+        # One row key per window: the window's repeats find it taken, at the cost of one read.
+        row_key = f"{clock.iso(_window_start(event.at, once_per))}|{event_type}"
+        if _exists(table, message_id, row_key):
+            return None
+    if not _take_slot(table, message_id):
+        return None
+    entity = {"PartitionKey": message_id, "RowKey": row_key, "type": event_type, "at": clock.iso(event.at)}
     if attachment_id:
         entity["attachmentId"] = attachment_id
-    insert_entity(storage.table(EVENTS), entity)
+    try:
+        insert_entity(table, entity)
+    except ResourceExistsError:
+        return None  # a parallel repeat in the same window recorded it (its slot stays used: harmless)
     return event
+
+
+def _window_start(at: datetime, length: timedelta) -> datetime:
+    """The start of the fixed window of `length` (counted from 1970) that `at` falls in."""
+    return _EPOCH + ((at - _EPOCH) // length) * length
+
+
+def _exists(table: Any, partition: str, row_key: str) -> bool:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        table.get_entity(partition, row_key, select=["RowKey"])
+    except ResourceNotFoundError:
+        return False
+    return True
+
+
+def _take_slot(table: Any, message_id: str) -> bool:
+    """Count one more activity event for the message; False once MAX_ACTIVITY_EVENTS are counted."""
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+    from azure.data.tables import UpdateMode
+
+    for _ in range(50):
+        try:
+            row = table.get_entity(message_id, _COUNTER_ROW_KEY)
+        except ResourceNotFoundError:
+            row = None
+        counter = {"PartitionKey": message_id, "RowKey": _COUNTER_ROW_KEY, "count": 1}
+        try:
+            if row is None:
+                insert_entity(table, counter)
+                return True
+            if int(row.get("count") or 0) >= MAX_ACTIVITY_EVENTS:
+                return False
+            counter["count"] = int(row["count"]) + 1
+            table.update_entity(
+                counter,
+                mode=UpdateMode.REPLACE,
+                etag=row.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
+            return True
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+            time.sleep(random.uniform(0, 0.01))  # a parallel event counted first: read again
+    # Only a flood of parallel requests for one link gets here: that is what the cap is against.
+    log.warning("message %s: an activity event was not recorded (too many at once)", message_id)
+    return False
 
 
 def list_events(storage: Storage, message_id: str, *, history: Iterable[Event] = ()) -> list[Event]:
     """A message's events, oldest first: its lifecycle `history` (from its row) with its activity."""
     rows = storage.table(EVENTS).query_entities("PartitionKey eq @pk", parameters={"pk": message_id})
-    rows = sorted(rows, key=lambda r: r["RowKey"])
+    rows = sorted((r for r in rows if r["RowKey"] != _COUNTER_ROW_KEY), key=lambda r: r["RowKey"])
     activity = [Event(r["type"], clock.parse_iso(r["at"]), r.get("attachmentId")) for r in rows]
     # Stable sort: at the same time, lifecycle events come before activity.
     return sorted([*history, *activity], key=lambda e: e.at)

@@ -13,8 +13,10 @@ Every transition here takes a message and returns the changed message, or None w
 rule refuses (the message is not in a state the change applies to): "no change". They do no
 I/O; `message_store.transition` reads the row, applies one, and writes it back under its
 ETag. Each change also says what it scrubs: the text and the link token once they are no
-longer needed to send (`_scrub`), and with the purge the mobile number and date-of-birth
-hash too. No other module sets a message's state.
+longer needed to send (`_scrub`); the mobile number once the message reaches a final
+delivery state (delivered, or failed for good: nothing sends it again, and a late delivery
+report is matched by its tag and ACS id, never by number); and with the purge the
+date-of-birth hash too. No other module sets a message's state.
 """
 
 from __future__ import annotations
@@ -73,10 +75,12 @@ def shown_status(m: Message, at: datetime) -> str:
     return m.state
 
 
-def _scrub(m: Message, *, personal: bool = False) -> Message:
-    """Drop what is no longer needed: the text and the link token; with `personal`, the
-    mobile number and date-of-birth hash as well (the purge)."""
+def _scrub(m: Message, *, final: bool = False, personal: bool = False) -> Message:
+    """Drop what is no longer needed: the text and the link token; with `final` (a final
+    delivery state) the mobile number; with `personal`, the number and date-of-birth hash (the purge)."""
     m = replace(m, body=None, sealed_token=None)
+    if final:
+        m = replace(m, mobile=None)
     return replace(m, mobile=None, dob_hash=None) if personal else m
 
 
@@ -104,7 +108,8 @@ def scan_failed(m: Message, reason: str, at: datetime) -> Message | None:
     """An attachment was rejected or deleted before the message could go."""
     if m.state != AWAITING_SCAN or m.revoked_at:
         return None
-    return replace(m, state=FAILED, failure_reason=reason).with_event("scan_rejected", at=at)
+    # Never to be sent: the number is not needed (the text stays until the purge, as before).
+    return replace(m, state=FAILED, failure_reason=reason, mobile=None).with_event("scan_rejected", at=at)
 
 
 def requeued(m: Message, at: datetime) -> Message | None:
@@ -154,7 +159,8 @@ def send_failed(m: Message, reason: str, at: datetime) -> Message | None:
     """The text will not go (or may have gone unconfirmed): the practice is told why."""
     if not waiting_to_send(m):
         return None
-    return _scrub(replace(m, state=FAILED, failure_reason=reason)).with_event("delivery_failed", at=at)
+    # Failed for good: no path sends a failed message again, so the number goes too.
+    return _scrub(replace(m, state=FAILED, failure_reason=reason), final=True).with_event("delivery_failed", at=at)
 
 
 def reported(
@@ -181,7 +187,9 @@ def reported(
     if m.sent_at is None:
         # It went, though the dispatcher never heard ACS say so: the report is the proof.
         m = m.with_event("sent", at=sent_at)
-    m = _scrub(replace(m, acs_message_id=acs_message_id, delivery_reported_at=received, sent_at=sent_at))
+    # Delivered and failed are both final: the number goes. (A later report that corrects one to
+    # the other is matched by tag and ACS id, never by number.)
+    m = _scrub(replace(m, acs_message_id=acs_message_id, delivery_reported_at=received, sent_at=sent_at), final=True)
     if delivered:
         m = replace(m, state=DELIVERED, delivered_at=m.delivered_at or received, failure_reason=None)
         return m.with_event("delivered", at=received)

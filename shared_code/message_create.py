@@ -7,9 +7,10 @@ import json
 import logging
 import uuid
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from shared_code import clock, lifecycle
+from shared_code import clock, lifecycle, sending_limits
 from shared_code.attachments import CLEAN, REJECTED, find_attachment
 from shared_code.auth import Principal
 from shared_code.crypto import derive_key, dob_hash, new_link_token, new_salt, seal, token_hash
@@ -47,10 +48,9 @@ def create_message(
 
     `message_id` (an Idempotency-Key claim's operation id) makes this idempotent: when a
     message with that id exists already, from an earlier run that may have died half-way,
-    that message is finished and returned instead of a second one being made.
+    that message is finished and returned instead of a second one being made. A message made
+    counts against the organisation's sending limits (`sending_limits`: 429 beyond them).
     """
-    from azure.core.exceptions import ResourceExistsError
-
     if message_id is not None:
         existing = find_message(storage, principal.org, message_id)
         if existing is not None:
@@ -78,6 +78,40 @@ def create_message(
         raise Unprocessable(errors)
 
     now = clock.now()
+    # Counted only now that every check has passed: a refused request takes no place.
+    ticket = sending_limits.take(storage, settings, principal.org, now)
+    try:
+        return _record_message(storage, settings, principal, request, message_id, token, length, attachments, now)
+    except _MadeByAnotherRun as other:
+        sending_limits.give_back(storage, ticket)  # that run counted it
+        return other.message
+    except BaseException:
+        sending_limits.give_back(storage, ticket)  # not made, so not sent: not counted
+        raise
+
+
+class _MadeByAnotherRun(Exception):
+    """Another run under the same Idempotency-Key made the message first (it is `message`)."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__("made by another run")
+        self.message = message
+
+
+def _record_message(
+    storage: Storage,
+    settings: Settings,
+    principal: Principal,
+    request: NewMessage,
+    message_id: str | None,
+    token: str,
+    length: Any,
+    attachments: list[Any],
+    now: datetime,
+) -> Message:
+    """Store the checked message and its link, then move it on (see `create_message`)."""
+    from azure.core.exceptions import ResourceExistsError
+
     salt = new_salt()
     message = lifecycle.created(
         id=message_id or str(uuid.uuid4()),
@@ -117,10 +151,11 @@ def create_message(
         # anyone, so its row goes (a leftover would only be an orphan no one can open).
         try:
             storage.table(LINKS).delete_entity(message.token_hash, "")
-            return _finish_earlier_run(storage, settings, get_message(storage, message.org, message.id))
+            earlier = _finish_earlier_run(storage, settings, get_message(storage, message.org, message.id))
         except Exception:  # noqa: BLE001 - the message exists; the sweeper finishes it
             log.exception("message %s made by another run; its details could not be read", message.id)
-            return message
+            earlier = message
+        raise _MadeByAnotherRun(earlier) from None
     message = replace(message, etag=meta.get("etag"))
     log.info(
         "message %s created by %s/%s with %d attachment(s)",

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared_code import clock
+from shared_code.body_links import disallowed_hosts
 from shared_code.errors import FieldError, Unprocessable
 from shared_code.nhs import is_valid_nhs_number
 from shared_code.phones import InvalidMobile, to_e164_mobile
@@ -30,6 +31,14 @@ class NewMessage:
     body: str
     attachment_ids: tuple[str, ...]
     send_at: datetime | None
+
+
+def _link_rule(allowed: tuple[str, ...]) -> str:
+    sites = " or ".join(allowed) if allowed else "no"
+    return (
+        f"The message can only link to {sites} websites. Remove any other web address: "
+        "the link to the documents is added for you"
+    )
 
 
 def parse_date_of_birth(raw: Any, today: date) -> tuple[date | None, str | None]:
@@ -94,6 +103,10 @@ def parse_new_message(payload: dict[str, Any], settings: Settings) -> NewMessage
         body = None
     elif "\x00" in body:
         errors.append(FieldError("body", "The message contains a character that cannot be sent"))
+        body = None
+    elif disallowed_hosts(body, settings.allowed_link_domains):
+        # The address itself is not echoed: it is part of the message text, kept out of errors and logs.
+        errors.append(FieldError("body", _link_rule(settings.allowed_link_domains)))
         body = None
 
     ids = payload.get("attachmentIds")

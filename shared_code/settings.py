@@ -87,6 +87,19 @@ def countries(name: str, value: str) -> tuple[str, ...]:
     return tuple(code.strip().upper() for code in value.split(",") if code.strip())
 
 
+def domains(name: str, value: str) -> tuple[str, ...]:
+    """Comma-separated domain names, lower-cased, without a leading `*.` or dot; empty items are ignored."""
+    found = []
+    for item in value.split(","):
+        domain = item.strip().lower().removeprefix("*.").strip(".")
+        if not domain:
+            continue
+        if "." not in domain or any(c.isspace() or c in "/:@" for c in domain):
+            raise SettingsError(f"{name} must list domain names such as nhs.uk, separated by commas")
+        found.append(domain)
+    return tuple(found)
+
+
 def secret(name: str, value: str) -> bytes:
     """A secret's text (hex or base64 from Key Vault) as the bytes of the HMAC key."""
     if value.startswith("@Microsoft.KeyVault("):
@@ -146,11 +159,29 @@ class Settings:
     auth_issuer: str = setting("AUTH_ISSUER", "", text, "who signs bearer tokens")
     auth_audience: str = setting("AUTH_AUDIENCE", "api://enclose", text, "the audience bearer tokens must name")
     auth_jwks_url: str = setting("AUTH_JWKS_URL", "", text, "where the issuer's signing keys are")
+    # An Entra ID app role (the token's `roles` claim): a token for the API without it is 403.
+    auth_required_role: str = setting(
+        "AUTH_REQUIRED_ROLE", "Messages.Send", text, "the app role a bearer token must carry in `roles`"
+    )
     dob_hash_key: bytes = setting("DOB_HASH_KEY", b"", secret, "date-of-birth HMAC key", hidden=True)
     session_key: bytes = setting("SESSION_KEY", b"", secret, "portal session signing key", hidden=True)
     max_attachment_bytes: int = setting("MAX_ATTACHMENT_BYTES", 3145728, whole(1), "upload limit")
     max_segments: int = setting("MAX_SEGMENTS", 6, whole(1), "longest SMS, in segments")
     max_attachments: int = setting("MAX_ATTACHMENTS", 5, whole(1), "documents per message")
+    # 60 a minute is far beyond a receptionist sending from the toolbar and a tenth of the shared ACS
+    # rate; 2,000 a day is several times a large practice's busiest day of document texts.
+    org_sms_per_minute: int = setting(
+        "ORG_SMS_PER_MINUTE", 60, whole(1), "messages one organisation may send in a minute (429 beyond)"
+    )
+    org_daily_sms_quota: int = setting(
+        "ORG_DAILY_SMS_QUOTA", 2000, whole(1), "messages one organisation may send in a UTC day (429 beyond)"
+    )
+    allowed_link_domains: tuple[str, ...] = setting(
+        "ALLOWED_LINK_DOMAINS",
+        ("nhs.uk", "gov.uk"),
+        domains,
+        "domains (and their subdomains) a message's text may link to",
+    )
     max_dob_attempts: int = setting("MAX_DOB_ATTEMPTS", 5, whole(1), "wrong dates of birth before the link locks")
     link_ttl_days: int = setting("LINK_TTL_DAYS", 28, whole(1), "link lifetime")
     sas_ttl_seconds: int = setting("SAS_TTL_SECONDS", 60, whole(1), "lifetime of a download URL")

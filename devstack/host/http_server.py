@@ -123,6 +123,10 @@ class HttpHandler(BaseHTTPRequestHandler):
             raise BodyError(400)
         n = int(length)
         if n > limit:
+            # As the real host: it puts FUNCTIONS_REQUEST_BODY_SIZE_LIMIT into Kestrel's MaxRequestBodySize
+            # (azure-functions-host, src/WebJobs.Script.WebHost/Middleware/HttpRequestBodySizeMiddleware.cs),
+            # and Kestrel answers 413 from the Content-Length alone. No byte of the body is read, and
+            # the connection is closed so the unread body is never parsed as a request.
             raise BodyError(413)
         body = self.rfile.read(n)
         if len(body) != n:

@@ -36,6 +36,8 @@ param customDomain string = ''
 param authIssuer string
 param authAudience string
 param authJwksUrl string
+@description('The Entra ID app role a bearer token must carry in its roles claim (assign it to the practices\' users or the toolbar\'s identity).')
+param authRequiredRole string = 'Messages.Send'
 param smsSender string
 param smsRatePerMinute int
 param smsMaxAttempts int = 5
@@ -43,6 +45,8 @@ param linkTtlDays int
 param allowedCountries string
 param defenderVerdictTimeoutSeconds int
 param maxAttachmentBytes int = 3145728
+@description('Room for multipart boundaries and part headers around the largest upload; the host refuses a bigger request body.')
+param multipartOverheadBytes int = 65536
 param maxSegments int = 6
 param maxAttachments int = 5
 param maxDobAttempts int = 5
@@ -162,6 +166,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     AUTH_ISSUER: authIssuer
     AUTH_AUDIENCE: authAudience
     AUTH_JWKS_URL: authJwksUrl
+    AUTH_REQUIRED_ROLE: authRequiredRole
     // Secrets: resolved by the platform with the app's identity (Key Vault Secrets User).
     DOB_HASH_KEY: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=dob-hash-key)'
     SESSION_KEY: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=session-key)'
@@ -174,6 +179,11 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     SAS_TTL_SECONDS: string(sasTtlSeconds)
     SESSION_TTL_SECONDS: string(sessionTtlSeconds)
     IDEMPOTENCY_TTL_HOURS: string(idempotencyTtlHours)
+    // The host's own request body limit (default 100 MB): the Functions host sets Kestrel's
+    // MaxRequestBodySize from it (azure-functions-host, src/WebJobs.Script.WebHost/Middleware/
+    // HttpRequestBodySizeMiddleware.cs), so a bigger body is refused with 413 by the host, from its
+    // Content-Length, before the Python worker buffers any of it.
+    FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(maxAttachmentBytes + multipartOverheadBytes)
     // Real numbers only in Azure: Ofcom's drama range is for docs and tests.
     ALLOW_DRAMA_NUMBERS: 'false'
     ALLOWED_COUNTRIES: allowedCountries

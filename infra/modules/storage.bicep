@@ -265,7 +265,9 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2025-01
             actions: {
               baseBlob: {
                 delete: {
-                  daysAfterModificationGreaterThan: 30
+                  // Dead-lettered delivery reports carry patients' numbers: kept a week, long
+                  // enough to look into a failure, not a month.
+                  daysAfterModificationGreaterThan: 7
                 }
               }
             }

@@ -12,11 +12,18 @@ import jwt
 import pytest
 
 from devstack.devtoken import make_token
-from devstack.localsecrets import LOCAL_AUDIENCE, LOCAL_ISSUER, ensure_local_secrets, local_settings
+from devstack.localsecrets import (
+    LOCAL_AUDIENCE,
+    LOCAL_ISSUER,
+    LOCAL_ROLE,
+    ensure_local_secrets,
+    local_settings,
+    request_body_limit,
+)
 from devstack.ports import Ports
 from shared_code.auth import authenticate
-from shared_code.errors import Unauthorized
-from shared_code.settings import load_settings
+from shared_code.errors import Forbidden, Unauthorized
+from shared_code.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -42,6 +49,7 @@ def test_the_command_prints_one_token_and_nothing_else(tmp_path: Path) -> None:
     assert claims["org"] == "A12345" and claims["sub"] == "gp1"
     assert claims["iss"] == LOCAL_ISSUER and claims["aud"] == LOCAL_AUDIENCE
     assert claims["nbf"] <= claims["iat"] < claims["exp"]
+    assert claims["roles"] == [LOCAL_ROLE]
 
 
 def test_a_dev_token_passes_the_apps_check_with_the_local_settings(tmp_path: Path) -> None:
@@ -50,6 +58,22 @@ def test_a_dev_token_passes_the_apps_check_with_the_local_settings(tmp_path: Pat
     settings = load_settings({**values})
     principal = authenticate(f"Bearer {make_token('b99999', 'gp2', local_dir=tmp_path / '.local')}", settings)
     assert (principal.org, principal.user) == ("B99999", "gp2")
+
+
+def test_the_local_settings_require_the_role_the_dev_tokens_carry(tmp_path: Path) -> None:
+    secrets = ensure_local_secrets(tmp_path / ".local")
+    settings = load_settings(local_settings(secrets, Ports()))
+    assert settings.auth_required_role == LOCAL_ROLE == Settings().auth_required_role
+    roleless = make_token("A12345", "gp1", local_dir=tmp_path / ".local", roles=())
+    assert "roles" not in jwt.decode(roleless, options={"verify_signature": False})
+    with pytest.raises(Forbidden):
+        authenticate(f"Bearer {roleless}", settings)
+
+
+def test_the_local_host_body_limit_is_the_upload_limit_plus_multipart_overhead(tmp_path: Path) -> None:
+    values = local_settings(ensure_local_secrets(tmp_path / ".local"), Ports())
+    limit = int(values["FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"])
+    assert limit == request_body_limit() == load_settings(values).max_attachment_bytes + 64 * 1024
 
 
 def test_a_token_from_another_key_is_refused(tmp_path: Path) -> None:

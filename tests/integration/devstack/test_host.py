@@ -228,6 +228,54 @@ def test_a_body_over_the_limit_is_refused_with_413(host: LocalHost) -> None:
     conn.close()
 
 
+@pytest.fixture
+def app_limit_host(storage: str, host_json: Path) -> Iterator[LocalHost]:
+    """A host with the body limit `make run` gives it (devstack/localsecrets.py), as Azure's Bicep does."""
+    from devstack.localsecrets import request_body_limit
+
+    h = LocalHost(
+        sample.FUNCTIONS,
+        port=0,
+        host_json=host_json,
+        environ={"AzureWebJobsStorage": storage, "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT": str(request_body_limit())},
+    )
+    h.start()
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
+def test_a_content_length_over_the_app_limit_is_413_before_any_body_is_sent(app_limit_host: LocalHost) -> None:
+    from devstack.localsecrets import request_body_limit
+
+    limit = request_body_limit()
+    assert limit == 3 * 1024 * 1024 + 64 * 1024
+    for extra_headers in ([], [("Expect", "100-continue")]):
+        conn = http.client.HTTPConnection("127.0.0.1", app_limit_host.port, timeout=5)
+        conn.putrequest("POST", "/v1/items")
+        conn.putheader("Content-Length", str(limit + 1))
+        for name, value in extra_headers:
+            conn.putheader(name, value)
+        started = time.monotonic()
+        conn.endheaders()  # headers only: not one byte of the body is sent
+        answer = conn.getresponse()
+        assert answer.status == 413
+        assert time.monotonic() - started < 2.0, "the host waited for a body it should refuse"
+        assert answer.getheader("Connection") == "close"  # the unread body must not be parsed as a request
+        answer.read()
+        conn.close()
+
+
+def test_a_body_of_exactly_the_app_limit_reaches_the_function(app_limit_host: LocalHost) -> None:
+    from devstack.localsecrets import request_body_limit
+
+    payload = os.urandom(request_body_limit())
+    r = requests.post(f"{app_limit_host.base_url}/v1/items", data=payload, timeout=30)
+    assert r.status_code == 201
+    assert r.json() == {"size": len(payload), "sha256": hashlib.sha256(payload).hexdigest()}
+
+
 # ------------------------------------------------------------------ queue trigger
 
 

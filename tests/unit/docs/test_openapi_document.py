@@ -110,6 +110,11 @@ def test_each_operation_has_an_id_a_summary_and_its_security(doc: dict[str, Any]
             if not public:
                 unauthorized = operation["responses"]["401"]["$ref"].rsplit("/", 1)[-1]
                 assert "WWW-Authenticate" in doc["components"]["responses"][unauthorized]["headers"]
+                # ...and its 403: a valid token without the app role (shared_code.auth).
+                forbidden = operation["responses"]["403"]["$ref"].rsplit("/", 1)[-1]
+                assert forbidden == "Forbidden", (path, method)
+            else:
+                assert "403" not in operation["responses"], (path, method)
     assert len(ids) == len(set(ids))
     assert doc["security"] == [{"bearerAuth": []}]
     assert doc["components"]["securitySchemes"]["bearerAuth"] == {

@@ -10,7 +10,7 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
 import functions.http as http
 from shared_code.auth import Principal
-from shared_code.errors import NotFound, ServiceUnavailable, TooLarge
+from shared_code.errors import NotFound, ServiceUnavailable, TooLarge, TooManyRequests
 from shared_code.portal import LinkGone, LinkLocked
 from shared_code.portal_forms import BadForm
 
@@ -40,6 +40,17 @@ def test_a_domain_error_keeps_its_status() -> None:
     status, mimetype, problem = _call(_raise(TooLarge("The document is larger than the 3 MB limit.")))
     assert (status, mimetype) == (413, "application/problem+json")
     assert problem["status"] == 413 and problem["detail"] == "The document is larger than the 3 MB limit."
+
+
+def test_too_many_requests_is_a_429_with_retry_after_in_whole_seconds() -> None:
+    answer = http.api_call(_request(), _raise(TooManyRequests("Wait a minute and try again.", 37)))
+    assert (answer.status_code, answer.mimetype) == (429, "application/problem+json")
+    assert answer.headers["Retry-After"] == "37"
+    problem = json.loads(answer.get_body())
+    assert problem["type"].endswith("/too-many-requests") and problem["detail"] == "Wait a minute and try again."
+    # Never 0: that would invite an immediate retry.
+    assert http.api_call(_request(), _raise(TooManyRequests("x", 0))).headers["Retry-After"] == "1"
+    assert "Retry-After" not in http.api_call(_request(), _raise(TooLarge("x"))).headers
 
 
 @pytest.mark.parametrize("exc", [ServiceRequestError("connection refused"), HttpResponseError("503 from storage")])

@@ -298,6 +298,14 @@ def test_lifecycle_clears_uploads_and_quarantine_within_a_week() -> None:
         assert 1 <= days <= 7, prefix
 
 
+def test_dead_lettered_delivery_reports_are_kept_days_not_a_month() -> None:
+    # They carry patients' numbers. The rule's container is the one Event Grid dead-letters into.
+    assert module_param("storage", "deadLetterContainerName") == "deadLetterContainerName"
+    assert module_param("eventing", "deadLetterContainerName") == "deadLetterContainerName"
+    days = _lifecycle_rules()["${deadLetterContainerName}/"]["daysAfterModificationGreaterThan"]
+    assert 1 <= days <= 7
+
+
 def test_blob_soft_delete_is_off_so_revoked_documents_are_gone() -> None:
     service = the_one("Microsoft.Storage/storageAccounts/blobServices")
     assert service.properties["deleteRetentionPolicy"]["enabled"] is False
@@ -388,6 +396,8 @@ PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "PYTHON_ENABLE_OPENTELEMETRY",
+    # The host's request body limit (the app's code never reads it; the local host honours it too).
+    "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT",
 }
 
 
@@ -398,9 +408,19 @@ PLATFORM_DEFAULTS = {
 }
 
 
+# App settings whose code default is the right value in Azure too (shared_code/settings.py), so the
+# Bicep leaves them out; an operator sets one only to change it.
+APP_DEFAULTS = {
+    "ORG_SMS_PER_MINUTE": "per-organisation sending rate",
+    "ORG_DAILY_SMS_QUOTA": "per-organisation daily quota",
+    "ALLOWED_LINK_DOMAINS": "nhs.uk and gov.uk",
+}
+
+
 def test_every_setting_the_code_reads_is_set_in_azure() -> None:
     set_in_azure = set(app_settings())
-    missing = set(ENVIRONMENT_NAMES) - set_in_azure - set(LOCAL_ONLY) - PLATFORM_DEFAULTS
+    assert set(APP_DEFAULTS) <= set(ENVIRONMENT_NAMES), "APP_DEFAULTS names a setting the code does not read"
+    missing = set(ENVIRONMENT_NAMES) - set_in_azure - set(LOCAL_ONLY) - PLATFORM_DEFAULTS - set(APP_DEFAULTS)
     assert not missing, f"settings the code reads but the Bicep does not set: {sorted(missing)}"
 
 
@@ -428,6 +448,29 @@ def test_app_settings_hold_no_keys_or_connection_strings() -> None:
                     assert marker not in lowered, f"{name} contains {marker}"
     assert app_settings()["AzureWebJobsStorage__accountName"] == "storageAccountName"
     assert module_param("functionApp", "storageAccountName") == module_output_ref("storage", "name")
+
+
+def test_the_host_refuses_a_body_bigger_than_the_largest_upload_plus_multipart_overhead() -> None:
+    from devstack.localsecrets import MULTIPART_OVERHEAD_BYTES, request_body_limit
+    from shared_code.settings import Settings
+
+    value = app_settings()["FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"]
+    fn = function(value)
+    assert fn and fn[0] == "string", "the limit is string(<integer expression>)"
+    expression = fn[1]["value_to_convert"]
+    # Derived from the upload limit's own parameter, so raising one raises the other.
+    assert "maxAttachmentBytes" in walk_names(expression)
+    limit = evaluate_int(FUNCTIONAPP, expression, {})
+    assert limit == Settings().max_attachment_bytes + MULTIPART_OVERHEAD_BYTES == request_body_limit()
+    assert evaluate_int(FUNCTIONAPP, expression, {"maxAttachmentBytes": 10_000_000}) == 10_000_000 + 65536
+    assert app_settings()["MAX_ATTACHMENT_BYTES"] == {
+        "function": {"type": "string", "parameters": {"value_to_convert": "maxAttachmentBytes"}}
+    }
+
+
+def walk_names(node: Any) -> set[str]:
+    """Every bare name (parameter or variable) in an expression."""
+    return {n for n in walk(node) if isinstance(n, str)}
 
 
 def module_output_ref(module_name: str, output: str) -> dict[str, Any]:

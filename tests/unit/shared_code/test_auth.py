@@ -1,4 +1,4 @@
-"""Bearer tokens: signature against a JWKS (a file:// URI here), iss, aud, exp, nbf, the org claim."""
+"""Bearer tokens: signature against a JWKS (a file:// URI here), iss, aud, exp, nbf, the org claim, the app role."""
 
 from __future__ import annotations
 
@@ -14,12 +14,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from shared_code import auth
 from shared_code.auth import Principal, authenticate
-from shared_code.errors import Unauthorized
+from shared_code.errors import Forbidden, Unauthorized
 from shared_code.settings import Settings, load_settings
 
 ISSUER = "https://login.example/tenant/v2.0"
 AUDIENCE = "api://enclose"
+CLIENT_ID = "6f1c2a7e-3b4d-4e5f-8a9b-0c1d2e3f4a5b"  # a v2 token's audience: the API's client id
+ROLE = "Messages.Send"
 _DROP = object()  # a claim value meaning "leave the claim out"
 
 
@@ -44,6 +47,10 @@ def other_key() -> rsa.RSAPrivateKey:
 
 @pytest.fixture
 def issuer(tmp_path: Path, signing_key: rsa.RSAPrivateKey) -> Issuer:
+    return make_issuer(tmp_path, signing_key)
+
+
+def make_issuer(tmp_path: Path, signing_key: rsa.RSAPrivateKey, **environment: str) -> Issuer:
     # A fresh kid and file per test: the JWKS client is cached per URL inside shared_code.auth.
     kid = uuid.uuid4().hex
     jwk: dict[str, Any] = RSAAlgorithm.to_jwk(signing_key.public_key(), as_dict=True)
@@ -55,6 +62,7 @@ def issuer(tmp_path: Path, signing_key: rsa.RSAPrivateKey) -> Issuer:
             "AUTH_JWKS_URL": jwks.as_uri(),
             "AUTH_ISSUER": ISSUER,
             "AUTH_AUDIENCE": AUDIENCE,
+            **environment,
         }
     )
     return Issuer(signing_key, kid, settings)
@@ -70,6 +78,7 @@ def claims(**changes: Any) -> dict[str, Any]:
         "iat": now,
         "nbf": now - 5,
         "exp": now + 600,
+        "roles": [ROLE],
     }
     base.update(changes)
     return {k: v for k, v in base.items() if v is not _DROP}
@@ -210,3 +219,95 @@ def test_refusals_never_echo_the_token(issuer: Issuer, other_key: rsa.RSAPrivate
     error = refused("Bearer " + bad, issuer.settings)
     assert bad not in str(error)
     assert bad.split(".")[1] not in json.dumps(error.problem())
+
+
+# -- audiences: AUTH_AUDIENCE may list several (Entra ID v1 and v2 tokens name the API differently) -------
+
+
+@pytest.mark.parametrize("aud", [AUDIENCE, CLIENT_ID, [CLIENT_ID], ["api://other", AUDIENCE]])
+def test_any_configured_audience_is_accepted(tmp_path: Path, signing_key: rsa.RSAPrivateKey, aud: Any) -> None:
+    both = make_issuer(tmp_path, signing_key, AUTH_AUDIENCE=f"{AUDIENCE}, {CLIENT_ID}")
+    assert authenticate("Bearer " + token(both, aud=aud), both.settings).org == "A12345"
+
+
+@pytest.mark.parametrize("aud", ["api://other", "", [], f"{AUDIENCE},{CLIENT_ID}", CLIENT_ID.upper(), "api://enclose/"])
+def test_an_audience_not_configured_is_refused(tmp_path: Path, signing_key: rsa.RSAPrivateKey, aud: Any) -> None:
+    both = make_issuer(tmp_path, signing_key, AUTH_AUDIENCE=f"{AUDIENCE},{CLIENT_ID}")
+    refused("Bearer " + token(both, aud=aud), both.settings)
+
+
+def test_only_the_configured_audience_by_default(issuer: Issuer) -> None:
+    # The client id is accepted only when AUTH_AUDIENCE names it.
+    refused("Bearer " + token(issuer, aud=CLIENT_ID), issuer.settings)
+
+
+def test_an_audience_list_of_only_commas_accepts_nothing(tmp_path: Path, signing_key: rsa.RSAPrivateKey) -> None:
+    nothing = make_issuer(tmp_path, signing_key, AUTH_AUDIENCE=" , ,")
+    assert auth.audiences(nothing.settings) == []
+    for aud in (AUDIENCE, CLIENT_ID, ""):
+        refused("Bearer " + token(nothing, aud=aud), nothing.settings)
+
+
+# -- the app role: a valid token without it is 403, not 401 ----------------------------------------------
+
+
+def forbidden(header: str, settings: Settings) -> Forbidden:
+    with pytest.raises(Forbidden) as caught:
+        authenticate(header, settings)
+    assert caught.value.status == 403
+    problem = caught.value.problem()
+    assert problem["status"] == 403 and problem["type"].endswith("/forbidden")
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    "roles", [_DROP, [], None, ["Messages.Read"], ["messages.send"], "Messages.Read", [["Messages.Send"]]]
+)
+def test_a_valid_token_without_the_role_is_forbidden(issuer: Issuer, roles: Any) -> None:
+    good = token(issuer, roles=roles)
+    error = forbidden("Bearer " + good, issuer.settings)
+    assert good not in str(error) and good.split(".")[1] not in json.dumps(error.problem())
+
+
+@pytest.mark.parametrize("roles", [[ROLE], ["Messages.Read", ROLE], ROLE])
+def test_the_role_among_others_or_alone_is_accepted(issuer: Issuer, roles: Any) -> None:
+    assert authenticate("Bearer " + token(issuer, roles=roles), issuer.settings).user == "gp1"
+
+
+def test_the_required_role_is_a_setting(tmp_path: Path, signing_key: rsa.RSAPrivateKey) -> None:
+    assert Settings().auth_required_role == ROLE
+    custom = make_issuer(tmp_path, signing_key, AUTH_REQUIRED_ROLE="Enclose.Sender")
+    assert custom.settings.auth_required_role == "Enclose.Sender"
+    assert authenticate("Bearer " + token(custom, roles=["Enclose.Sender"]), custom.settings).org == "A12345"
+    forbidden("Bearer " + token(custom, roles=[ROLE]), custom.settings)
+
+
+def test_an_invalid_token_is_401_even_with_the_role(issuer: Issuer, other_key: rsa.RSAPrivateKey) -> None:
+    refused("Bearer " + token(issuer, key=other_key, roles=[ROLE]), issuer.settings)
+    refused("Bearer " + token(issuer, aud="api://other", roles=[ROLE]), issuer.settings)
+    refused("Bearer " + token(issuer, org=_DROP, roles=[]), issuer.settings)  # no organisation: not a valid token
+
+
+# -- the issuer's signing keys: a bounded cache, refetched well within a day -------------------------------
+
+
+def test_the_jwks_client_refetches_the_key_set_hourly_and_keeps_no_unbounded_key_cache() -> None:
+    client = auth._jwks_client(f"https://login.example/{uuid.uuid4().hex}/discovery/v2.0/keys")  # no fetch yet
+    assert isinstance(client, jwt.PyJWKClient)
+    # The whole key set is cached, and expires after JWKS_LIFESPAN_SECONDS (an hour, at most a day).
+    assert client.jwk_set_cache is not None
+    assert client.jwk_set_cache.lifespan == auth.JWKS_LIFESPAN_SECONDS == 3600
+    assert 0 < client.jwk_set_cache.lifespan <= 24 * 3600
+    # PyJWKClient's per-kid LRU has no expiry (a withdrawn key would stay trusted): it is off.
+    assert auth.JWKS_CACHE_KEYS is False
+    assert not hasattr(client.get_signing_key, "cache_info")
+    assert auth.JWKS_MAX_CACHED_KEYS == 16
+    assert client.timeout == auth.JWKS_TIMEOUT_SECONDS == 10
+    # An unknown kid forces an early refetch at most this often.
+    assert client.cooldown_duration == auth.JWKS_REFETCH_COOLDOWN_SECONDS == 30
+
+
+def test_one_jwks_client_per_url() -> None:
+    url = f"https://login.example/{uuid.uuid4().hex}/keys"
+    assert auth._jwks_client(url) is auth._jwks_client(url)
+    assert auth._jwks_client(url) is not auth._jwks_client(url + "/other")

@@ -131,12 +131,14 @@ RECORDS: dict[str, str | None] = {
 }
 TEXT = {"body", "sealed_token"}
 PERSONAL = {"mobile", "dob_hash"}
-#: What an allowed transition drops.
+#: What an allowed transition drops. The mobile number goes at a final delivery state (delivered,
+#: or failed for good); `sent` keeps it, as nothing final is known yet.
 SCRUBS: dict[str, set[str]] = {
+    "scan_failed": {"mobile"},
     "sent": TEXT,
-    "send_failed": TEXT,
-    "reported_delivered": TEXT,
-    "reported_failed": TEXT,
+    "send_failed": TEXT | {"mobile"},
+    "reported_delivered": TEXT | {"mobile"},
+    "reported_failed": TEXT | {"mobile"},
     "revoked": TEXT,
     "purged": TEXT | PERSONAL,
 }
@@ -312,3 +314,15 @@ def test_a_link_is_open_only_after_the_text_went_and_until_it_ends(situation: st
     assert lifecycle.link_open(m, AT) is expected
     assert lifecycle.link_open(m, m.link_expires_at) is False
     assert lifecycle.link_open(m, m.link_expires_at - timedelta(milliseconds=1)) is expected
+
+
+def test_the_number_stays_while_a_send_may_be_retried_and_goes_once_final() -> None:
+    retried = lifecycle.send_retried(lifecycle.send_claimed(SITUATIONS["queued"], AT), AT)
+    assert retried.mobile == SITUATIONS["queued"].mobile  # the next try needs it
+    sent = lifecycle.sent(retried, ACS_ID, AT)
+    assert sent.mobile is not None  # a sent text may still be reported failed: not final yet
+    failed = lifecycle.reported(sent, ACS_ID, RECEIVED + timedelta(minutes=10), delivered=False, failure_reason="x")
+    assert failed.mobile is None
+    # A later report still finds and corrects it, by ACS id alone.
+    delivered = lifecycle.reported(failed, ACS_ID, RECEIVED + timedelta(minutes=20), delivered=True, failure_reason="")
+    assert delivered.state == DELIVERED and delivered.mobile is None

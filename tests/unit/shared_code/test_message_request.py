@@ -358,3 +358,29 @@ def test_problem_document_lists_the_errors_without_personal_data() -> None:
     text = json.dumps(problem)
     for secret in ["9434765918", "2099-01-31", "7946", "Jo Bloggs"]:
         assert secret not in text
+
+
+# -- links in the text -----------------------------------------------------------------------------
+
+
+def test_a_link_off_the_allow_list_is_a_422_on_body_that_does_not_repeat_it() -> None:
+    errors = errors_of(request(body="Your results: https://results-portal.example/login"))
+    assert [field for field, _ in errors] == ["body"]
+    message = errors[0][1]
+    assert "nhs.uk or gov.uk" in message and "results-portal" not in message
+
+
+@pytest.mark.parametrize("body", ["See www.evil.example", "Log in at bit.ly/x1", "Visit evil.com today"])
+def test_every_kind_of_address_off_the_list_is_refused(body: str) -> None:
+    assert fields_of(request(body=body)) == ["body"]
+
+
+def test_links_to_nhs_and_government_sites_are_allowed() -> None:
+    body = "Flu advice: https://www.nhs.uk/conditions/flu/ and www.gov.uk/sick-pay. Dr.Smith, e.g. today."
+    assert parse_new_message(request(body=body), DRAMA_ON).body == body
+
+
+def test_the_allow_list_is_a_setting() -> None:
+    own = Settings(allow_drama_numbers=True, allowed_link_domains=("riverside.example",))
+    assert parse_new_message(request(body="See riverside.example/opening"), own).body == "See riverside.example/opening"
+    assert fields_of(request(body="See www.nhs.uk"), own) == ["body"]

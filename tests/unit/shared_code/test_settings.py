@@ -221,3 +221,21 @@ def test_get_settings_reads_the_process_environment_once(monkeypatch: pytest.Mon
 def test_settings_are_immutable() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         load_settings({}).max_segments = 10  # type: ignore[misc]
+
+
+def test_link_domains_are_lower_cased_and_checked() -> None:
+    assert load_settings({}).allowed_link_domains == ("nhs.uk", "gov.uk")
+    assert load_settings({"ALLOWED_LINK_DOMAINS": " NHS.UK, *.Example.org ,"}).allowed_link_domains == (
+        "nhs.uk",
+        "example.org",
+    )
+    for bad in ("localhost", "https://nhs.uk", "nhs uk.com"):
+        with pytest.raises(SettingsError, match="ALLOWED_LINK_DOMAINS"):
+            load_settings({"ALLOWED_LINK_DOMAINS": bad})
+
+
+def test_sending_limits_have_safe_defaults() -> None:
+    defaults = load_settings({})
+    assert (defaults.org_sms_per_minute, defaults.org_daily_sms_quota) == (60, 2000)
+    # One organisation can never take more than a tenth of the ACS rate every practice shares.
+    assert defaults.org_sms_per_minute * 10 <= defaults.sms_rate_per_minute
