@@ -243,7 +243,8 @@ def scan_upload(storage: Storage, settings: Settings, blob_name: str, data: byte
     MAX_SCAN_ATTEMPTS, after which the file is rejected as "could not be scanned".
     Returns the attachment with its verdict, or None when the upload has no live record.
     """
-    from shared_code.filetypes import ContentRejected, FileType, validate
+    from shared_code.filetypes import ContentRejected, FileType
+    from shared_code.filetypes.isolation import ValidatorUnavailable, validate_isolated
     from shared_code.scanning import ScanError, scanner_from_settings
 
     org, _, attachment_id = blob_name.partition("/")
@@ -271,33 +272,39 @@ def scan_upload(storage: Storage, settings: Settings, blob_name: str, data: byte
         kind=attachment.kind, mime=attachment.content_type, extension=attachment.filename.rsplit(".", 1)[-1]
     )
     try:
-        validate(data, file_type)
+        # In a worker process under memory, CPU and wall-time ceilings: a file that hits one is
+        # rejected as too complex to check safely (not retried), and the host is never at risk.
+        validate_isolated(data, file_type)
     except ContentRejected as rejected:
         decided = _verdict_fields(
             attachment, REJECTED, _sentence(rejected.reason), "enclose-validator", getattr(rejected, "rule", None)
         )
         return _settle(storage, decided, data)
+    except ValidatorUnavailable as failure:
+        return _scan_failed(storage, attachment, data, failure)
 
     scanner = scanner_from_settings(settings, get_tags=lambda name: uploads.get_blob_client(name).get_blob_tags())
     try:
         verdict = scanner.scan(data, blob_name=blob_name)
-    except ScanError:
-        # Failures are counted in the row (the blob trigger has no dequeue count to tell us).
-        attachment = save_attachment(storage, replace(attachment, scan_attempts=attachment.scan_attempts + 1))
-        if attachment.scan_attempts < MAX_SCAN_ATTEMPTS:
-            log.warning(
-                "scan of attachment %s failed (attempt %d); will retry", attachment.id, attachment.scan_attempts
-            )
-            raise
-        log.error(
-            "attachment %s could not be scanned after %d attempts; rejected", attachment.id, attachment.scan_attempts
-        )
-        decided = _verdict_fields(attachment, REJECTED, COULD_NOT_SCAN, "scanner", "unavailable")
-        return _settle(storage, decided, data)
+    except ScanError as failure:
+        return _scan_failed(storage, attachment, data, failure)
     status = CLEAN if verdict.clean else REJECTED
     decided = _verdict_fields(
         attachment, status, None if verdict.clean else _sentence(verdict.reason), verdict.engine, verdict.signature
     )
+    return _settle(storage, decided, data)
+
+
+def _scan_failed(storage: Storage, attachment: Attachment, data: bytes, failure: Exception) -> Attachment:
+    """Count a failure of our checking machinery (scanner or validation worker); raise `failure`
+    (so the trigger retries) until MAX_SCAN_ATTEMPTS, then reject the file as "could not be scanned"."""
+    # Failures are counted in the row (the blob trigger has no dequeue count to tell us).
+    attachment = save_attachment(storage, replace(attachment, scan_attempts=attachment.scan_attempts + 1))
+    if attachment.scan_attempts < MAX_SCAN_ATTEMPTS:
+        log.warning("scan of attachment %s failed (attempt %d); will retry", attachment.id, attachment.scan_attempts)
+        raise failure
+    log.error("attachment %s could not be scanned after %d attempts; rejected", attachment.id, attachment.scan_attempts)
+    decided = _verdict_fields(attachment, REJECTED, COULD_NOT_SCAN, "scanner", "unavailable")
     return _settle(storage, decided, data)
 
 

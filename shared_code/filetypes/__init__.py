@@ -7,7 +7,10 @@ Two steps, both judged by the bytes and never by the name:
   with `UnsupportedType` (415), in words a receptionist understands.
 * `validate` runs in the scan function. It parses the whole file with a real parser and
   rejects active or dangerous content (scripts, macros, embedded files, remote content, DDE,
-  archive and image bombs, polyglots, damage) with `ContentRejected`.
+  archive and image bombs, polyglots, damage) with `ContentRejected`. Its work is bounded
+  (decoded bytes, operators, pages, objects, nesting, XML depth and elements): a file over a
+  limit is "too complex to check safely". The scan calls it through
+  `isolation.validate_isolated`, in a worker process under memory, CPU and wall-time ceilings.
 
 Every refusal has a machine `rule` and a plain `reason` that completes the sentence
 "This file ..." (for example "is password-protected, so the patient could not open it").
@@ -15,9 +18,9 @@ Every refusal has a machine `rule` and a plain `reason` that completes the sente
 One module per format family says what that family rejects: `pdf`, `containers` (DOCX and
 ODT), `legacy_office` (DOC), `rtf`, `images` (JPEG, PNG, TIFF) and `text` (TXT). What they
 share is in `common` (types, limits, reasons, errors) and `active_content` (links, Word
-fields); `sniffing` and `validation` hold the two entry points. Heavy parsers (pikepdf,
-Pillow, olefile, defusedxml) are imported inside the functions that use them, so importing
-this package stays cheap.
+fields); `sniffing` and `validation` hold the two entry points, `isolation` the worker
+processes. Heavy parsers (pikepdf, Pillow, olefile, defusedxml) are imported inside the
+functions that use them, so importing this package stays cheap.
 """
 
 from __future__ import annotations

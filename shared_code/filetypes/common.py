@@ -59,13 +59,24 @@ ZIP_RATIO_MIN_BYTES = 1024 * 1024  # below this an entry cannot be a bomb; small
 MAX_IMAGE_PIXELS = 50_000_000
 MAX_IMAGE_FRAMES = 200
 MAX_IMAGE_TOTAL_PIXELS = 1_000_000_000  # ~110 A4 pages scanned at 300 dpi
+# Work limits: a small file must not decode into unbounded work (issue 13). A file over any of
+# them is "too_complex"; real letters and results are far below each.
+MAX_PDF_DECODED_BYTES = 64 * 1024 * 1024  # all page content streams together, decoded
+MAX_PDF_OPERATORS = 1_000_000  # content-stream operators in the whole document
+MAX_PDF_PAGES = 5000
+MAX_PDF_OBJECTS = 200_000
+MAX_PDF_NESTING = 100  # levels of arrays and dictionaries in one object, the object itself the first
+MAX_XML_DEPTH = 256  # levels of elements, the root element the first
+MAX_XML_ELEMENTS = 1_000_000  # in all the XML parts of one document
 
+TOO_COMPLEX = "is too complex to check safely"
 DAMAGED = "is damaged or incomplete, so the patient may not be able to open it"
 ENCRYPTED = "is password-protected, so the patient could not open it"
 
 #: rule -> reason, for every rule `validate` can raise ("<kind>_damaged" uses DAMAGED).
 REASONS: dict[str, str] = {
     "empty": "is empty",
+    "too_complex": TOO_COMPLEX,
     "type_mismatch": "is not the type of file it was when it was uploaded",
     "polyglot_zip": "is disguised: it is also a ZIP archive",
     "polyglot_pdf": "is disguised: it has a PDF hidden inside it",

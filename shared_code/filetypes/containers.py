@@ -19,6 +19,8 @@ from typing import Any
 from shared_code.filetypes.active_content import Fields, raise_first, unsafe_link
 from shared_code.filetypes.common import (
     DOCX,
+    MAX_XML_DEPTH,
+    MAX_XML_ELEMENTS,
     MAX_ZIP_ENTRIES,
     MAX_ZIP_RATIO,
     MAX_ZIP_TOTAL_BYTES,
@@ -164,11 +166,19 @@ def _open_container(data: bytes, kind: str, findings: set[str]) -> zipfile.ZipFi
     return zf
 
 
-def _iter_xml(zf: zipfile.ZipFile, name: str) -> Iterator[tuple[str, Any]]:
+class XmlBudget:
+    """The XML work one document may cost: elements in all its parts together (`MAX_XML_ELEMENTS`)."""
+
+    def __init__(self) -> None:
+        self.elements = 0
+
+
+def _iter_xml(zf: zipfile.ZipFile, name: str, budget: XmlBudget) -> Iterator[tuple[str, Any]]:
     """(local tag name, element) for each element of an XML part, at its end, DTDs forbidden.
 
-    Each element is dropped from the tree once seen, so memory follows the nesting depth,
-    not the size of the part.
+    Each element is dropped from the tree once seen, so memory follows the nesting depth, which
+    is capped at `MAX_XML_DEPTH`; the element count of the document is capped too. Over either
+    cap the file is "too_complex" (millions of nested elements fit in a small, padded part).
     """
     from defusedxml.ElementTree import iterparse
 
@@ -176,6 +186,11 @@ def _iter_xml(zf: zipfile.ZipFile, name: str) -> Iterator[tuple[str, Any]]:
     with zf.open(name) as stream:
         for event, elem in iterparse(stream, events=("start", "end"), forbid_dtd=True):
             if event == "start":
+                if len(open_elements) >= MAX_XML_DEPTH:
+                    raise Refusal("too_complex")
+                budget.elements += 1
+                if budget.elements > MAX_XML_ELEMENTS:
+                    raise Refusal("too_complex")
                 open_elements.append(elem)
                 continue
             open_elements.pop()
@@ -218,7 +233,8 @@ def validate_docx(data: bytes) -> None:
             raise damaged("docx")
         defaults: dict[str, str] = {}
         overrides: dict[str, str] = {}
-        for tag, elem in _iter_xml(zf, "[Content_Types].xml"):
+        budget = XmlBudget()
+        for tag, elem in _iter_xml(zf, "[Content_Types].xml", budget):
             if tag == "Default":
                 defaults[(_attr(elem, "Extension") or "").lower()] = _attr(elem, "ContentType") or ""
             elif tag == "Override":
@@ -243,9 +259,9 @@ def validate_docx(data: bytes) -> None:
             if lower.startswith("word/embeddings/"):
                 findings.add("embedded_object")
             if lower.endswith(".rels"):
-                main_part = _docx_rels(zf, name, findings) or main_part
+                main_part = _docx_rels(zf, name, findings, budget) or main_part
             elif lower.endswith(".xml") and name != "[Content_Types].xml":
-                for tag, elem in _iter_xml(zf, name):
+                for tag, elem in _iter_xml(zf, name, budget):
                     _docx_element(tag, elem, fields, findings)
         findings |= fields.findings
         raise_first(findings)
@@ -256,12 +272,12 @@ def validate_docx(data: bytes) -> None:
             raise damaged("docx")
 
 
-def _docx_rels(zf: zipfile.ZipFile, name: str, findings: set[str]) -> str | None:
+def _docx_rels(zf: zipfile.ZipFile, name: str, findings: set[str], budget: XmlBudget) -> str | None:
     """Check one relationships part; returns the main document part if this is the root."""
     main: str | None = None
     # "word/_rels/document.xml.rels" describes "word/document.xml": targets are relative to "word/".
     base = posixpath.dirname(posixpath.dirname(name))
-    for tag, elem in _iter_xml(zf, name):
+    for tag, elem in _iter_xml(zf, name, budget):
         if tag != "Relationship":
             continue
         rel_type = (_attr(elem, "Type") or "").lower()
@@ -322,6 +338,7 @@ def validate_odt(data: bytes) -> None:
         names = {i.filename for i in infos if not i.is_dir()}
         if "META-INF/manifest.xml" not in names or "content.xml" not in names:
             raise damaged("odt")
+        budget = XmlBudget()
         for name in sorted(names):
             top = name.split("/", 1)[0]
             if top in ("Basic", "Scripts"):
@@ -329,7 +346,7 @@ def validate_odt(data: bytes) -> None:
             elif top.startswith("Object ") or top == "ObjectReplacements":
                 findings.add("embedded_object")
             if name.endswith(".xml") or name.endswith(".rdf"):
-                for tag, elem in _iter_xml(zf, name):
+                for tag, elem in _iter_xml(zf, name, budget):
                     _odt_element(tag, elem, findings)
         if "encrypted" in findings:
             raise encrypted("odt")

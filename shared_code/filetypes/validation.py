@@ -1,7 +1,9 @@
 """Deep validation (`validate`): identify the file again, then hand it to its family's validator.
 
-Each family module says what it rejects; here is only the dispatch, and the rule that any
-unexpected parser error counts as damage (fail closed).
+Each family module says what it rejects; here is only the dispatch, and the rules that any
+unexpected parser error counts as damage (fail closed), and running out of memory or stack as
+"too complex to check safely". `isolation.validate_isolated` runs this in a worker process
+under hard memory and CPU limits; this function itself applies the format limits only.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ def validate(data: bytes, file_type: FileType) -> None:
             validator(data)
         except Refusal:
             raise
+        except (MemoryError, RecursionError):
+            # Out of memory (the worker's ceiling) or stack: the file is too much work, not damaged.
+            raise Refusal("too_complex") from None
         except Exception as exc:  # noqa: BLE001 - fail closed: a parser error means damaged
             log.info("validator %s failed: %s", actual.kind, type(exc).__name__)
             raise damaged(actual.kind) from None

@@ -10,6 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tests.support.corpus.bombs import (
+    docx_deep_xml,
+    docx_many_elements,
+    odt_deep_xml,
+    pdf_deep_nesting,
+    pdf_huge_page_count,
+    pdf_inflated_stream,
+    pdf_many_streams,
+    pdf_operator_bomb,
+    pdf_shared_page_tree,
+)
 from tests.support.corpus.common import MALWARE_MARKER, eicar, zip_bytes
 from tests.support.corpus.containers import (
     DOC_MAIN,
@@ -145,6 +156,7 @@ from tests.support.corpus.text import txt_control, txt_cp1252, txt_good, txt_htm
 
 __all__ = [
     "BAD",
+    "BOMBS",
     "Case",
     "DOC_MAIN",
     "GOOD",
@@ -173,6 +185,7 @@ __all__ = [
     "docx_corrupt_entry",
     "docx_dde_simple",
     "docx_dde_split",
+    "docx_deep_xml",
     "docx_duplicate_names",
     "docx_encrypted_entry",
     "docx_entity_bomb",
@@ -180,6 +193,7 @@ __all__ = [
     "docx_html_in_first_entry",
     "docx_includepicture",
     "docx_macros",
+    "docx_many_elements",
     "docx_missing_main",
     "docx_nested_zip",
     "docx_ole_object",
@@ -204,6 +218,7 @@ __all__ = [
     "odt",
     "odt_basic_macros",
     "odt_dde",
+    "odt_deep_xml",
     "odt_embedded_object",
     "odt_encrypted",
     "odt_event_listener",
@@ -218,6 +233,7 @@ __all__ = [
     "ole_spreadsheet",
     "pdf_bad_xref_repairable",
     "pdf_corrupt_content_stream",
+    "pdf_deep_nesting",
     "pdf_embedded_file",
     "pdf_encrypted_owner_only",
     "pdf_encrypted_user_password",
@@ -227,18 +243,23 @@ __all__ = [
     "pdf_good",
     "pdf_goto_remote",
     "pdf_html_polyglot",
+    "pdf_huge_page_count",
+    "pdf_inflated_stream",
     "pdf_javascript_hex_name",
     "pdf_javascript_in_object_stream",
     "pdf_javascript_names",
     "pdf_javascript_open_action",
     "pdf_launch",
+    "pdf_many_streams",
     "pdf_no_pages",
     "pdf_open_action_destination",
     "pdf_open_action_goto",
     "pdf_open_action_goto_then_uri",
     "pdf_open_action_uri",
+    "pdf_operator_bomb",
     "pdf_page_open_uri",
     "pdf_rich_media",
+    "pdf_shared_page_tree",
     "pdf_submit_form",
     "pdf_trailing_data",
     "pdf_truncated",
@@ -311,6 +332,18 @@ GOOD: dict[str, tuple[str, Callable[[], bytes]]] = {
     "tiff": ("tiff", tiff_good),
     "tiff_200_pages": ("tiff", lambda: tiff_pages(200)),
 }
+
+#: Resource bombs (tests/support/corpus/bombs.py): small files that decode into huge work.
+BOMBS: list[Case] = [
+    Case("pdf_operator_bomb", pdf_operator_bomb, "pdf", "too_complex"),
+    Case("pdf_many_streams", pdf_many_streams, "pdf", "too_complex"),
+    Case("pdf_inflated_stream", pdf_inflated_stream, "pdf", "too_complex"),
+    Case("pdf_deep_nesting", pdf_deep_nesting, "pdf", "too_complex"),
+    Case("pdf_huge_page_count", pdf_huge_page_count, "pdf", "too_complex"),
+    Case("docx_deep_xml", docx_deep_xml, "docx", "too_complex"),
+    Case("docx_many_elements", docx_many_elements, "docx", "too_complex"),
+    Case("odt_deep_xml", odt_deep_xml, "odt", "too_complex"),
+]
 
 BAD: list[Case] = [
     Case("pdf_javascript_names", pdf_javascript_names, "pdf", "pdf_javascript"),
@@ -400,6 +433,8 @@ BAD: list[Case] = [
     Case("jpeg_html_comment", jpeg_html_comment, "jpeg", "polyglot_html"),
     Case("tiff_pdf_polyglot", tiff_pdf_polyglot, "tiff", "polyglot_pdf"),
     Case("tiff_201_pages", lambda: tiff_pages(201), "tiff", "image_frames"),
+    Case("pdf_shared_page_tree", pdf_shared_page_tree, "pdf", "pdf_damaged"),
+    *BOMBS,
 ]
 
 #: Uploads that `sniff` must refuse (415), with a word its message must contain.

@@ -1,0 +1,294 @@
+"""Validation in a worker process under hard limits no file can pass (`validate_isolated`).
+
+`validate` bounds the work of each format (decoded bytes, operators, pages, XML depth), but a
+parser can still meet something nobody foresaw. So every upload is parsed in a separate, warm
+worker process that has
+
+* an address-space ceiling (`RLIMIT_AS`, `MEMORY_LIMIT_BYTES`, well under 1 GiB): an
+  allocation past it fails (MemoryError, or qpdf aborts), never the host;
+* a CPU-time ceiling per file (`RLIMIT_CPU`, `CPU_LIMIT_SECONDS`): the kernel stops the worker;
+* a wall-time ceiling per file (`WALL_LIMIT_SECONDS`): the parent kills a worker that overruns.
+
+A file that hits any of them is rejected as "too complex to check safely", like a file over a
+format limit; a worker that dies is replaced. Because the parse runs in another process, and the
+calling thread only waits on a pipe (releasing the GIL), other requests keep being answered.
+
+The workers are plain `python -m shared_code.filetypes.isolation` child processes speaking a
+tiny length-prefixed protocol on stdin/stdout: no fork of the (threaded) host, no re-import of
+the host's `__main__`. They start on first use and stay warm (pikepdf, Pillow and the XML parser
+imported once); `WORKERS` of them at most, so at most `WORKERS * MEMORY_LIMIT_BYTES` in all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from shared_code.filetypes.common import REASONS, ContentRejected, FileType
+
+log = logging.getLogger(__name__)
+
+MEMORY_LIMIT_BYTES = 512 * 1024 * 1024
+CPU_LIMIT_SECONDS = 20
+WALL_LIMIT_SECONDS = 40  # CPU time plus slack for a busy machine; a sleeping parse is still stopped
+START_TIMEOUT_SECONDS = 60  # a cold worker imports pikepdf and Pillow
+WORKERS = 2
+
+_HEADER = struct.Struct(">IQ")  # request: JSON header length, file length
+_REPLY = struct.Struct(">I")  # reply: JSON length
+_READY = b"ready\n"
+
+
+class ValidatorUnavailable(RuntimeError):
+    """No worker could be started: a fault of this service, not of the file (retry later)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The ceilings one pool of workers runs under."""
+
+    memory_bytes: int = MEMORY_LIMIT_BYTES
+    cpu_seconds: int = CPU_LIMIT_SECONDS
+    wall_seconds: float = WALL_LIMIT_SECONDS
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a worker said about one file: `rule`/`reason` are None for a file that passed.
+
+    `peak_rss_bytes` is the worker's peak resident memory so far (None if it died).
+    """
+
+    rule: str | None
+    reason: str | None
+    peak_rss_bytes: int | None
+
+
+class _WorkerDied(Exception):
+    """The worker process ended (or was killed) before answering."""
+
+
+class _Worker:
+    """One child process and its pipes."""
+
+    def __init__(self, limits: Limits) -> None:
+        root = str(Path(__file__).resolve().parents[2])  # the app root, where shared_code lives
+        # The host's own import path: in Azure the worker adds the app's packages to sys.path itself.
+        path = os.pathsep.join(dict.fromkeys(p for p in (root, *sys.path) if p))
+        env = {**os.environ, "PYTHONPATH": path}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "shared_code.filetypes.isolation",
+                str(limits.memory_bytes),
+                str(limits.cpu_seconds),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            # The child never logs file content, but a crash report is not wanted in the host's log either.
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=root,
+            close_fds=True,
+        )
+        try:
+            if _read_exact(self.proc.stdout, len(_READY), time.monotonic() + START_TIMEOUT_SECONDS) != _READY:
+                raise _WorkerDied
+        except _WorkerDied:
+            self.kill()
+            raise ValidatorUnavailable("the file-check worker did not start") from None
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
+
+    def send(self, data: bytes, file_type: FileType) -> None:
+        """Write one request; `_WorkerDied` if the worker is gone."""
+        header = json.dumps({"kind": file_type.kind, "mime": file_type.mime, "extension": file_type.extension})
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(_HEADER.pack(len(header), len(data)) + header.encode() + data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            raise _WorkerDied from None
+
+    def receive(self, deadline: float) -> dict[str, Any]:
+        """Read one reply by `deadline`; `_WorkerDied` if the worker dies or overruns."""
+        (length,) = _REPLY.unpack(_read_exact(self.proc.stdout, _REPLY.size, deadline))
+        return json.loads(_read_exact(self.proc.stdout, length, deadline))
+
+
+def _read_exact(stream: IO[bytes] | None, size: int, deadline: float) -> bytes:
+    """`size` bytes from a worker's stdout, waiting (without the GIL) at most until `deadline`."""
+    assert stream is not None
+    fd = stream.fileno()
+    out = bytearray()
+    while len(out) < size:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _WorkerDied
+        readable, _, _ = select.select([fd], [], [], remaining)
+        if not readable:
+            raise _WorkerDied
+        chunk = os.read(fd, size - len(out))
+        if not chunk:
+            raise _WorkerDied  # end of file: the worker exited
+        out += chunk
+    return bytes(out)
+
+
+class Pool:
+    """Up to `size` warm workers; a caller borrows one for one file."""
+
+    def __init__(self, limits: Limits | None = None, size: int = WORKERS) -> None:
+        self.limits = limits or Limits()
+        self._slots = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []
+
+    def check(self, data: bytes, file_type: FileType) -> Outcome:
+        """Validate `data` in a worker; a worker that dies or overruns means "too_complex"."""
+        with self._slots:
+            worker = self._borrow()
+            try:
+                try:
+                    worker.send(data, file_type)
+                except _WorkerDied:
+                    # A worker that died before reading the file died of something else: an idle one
+                    # killed meanwhile, or one that cannot run. Once more on a new one, then give up.
+                    worker.kill()
+                    worker = _Worker(self.limits)
+                    try:
+                        worker.send(data, file_type)
+                    except _WorkerDied:
+                        raise ValidatorUnavailable("the file-check worker stopped before reading the file") from None
+                reply = worker.receive(time.monotonic() + self.limits.wall_seconds)
+            except _WorkerDied:
+                worker.kill()
+                log.warning("file check worker stopped by its limits (%s file); rejected", file_type.kind)
+                return Outcome("too_complex", REASONS["too_complex"], None)
+            except BaseException:
+                worker.kill()
+                raise
+            if reply.get("rule") == "too_complex" or not worker.alive():
+                worker.kill()  # after running out of memory a worker is not trusted again
+            else:
+                with self._lock:
+                    self._idle.append(worker)
+            return Outcome(reply.get("rule"), reply.get("reason"), reply.get("peak_rss_bytes"))
+
+    def _borrow(self) -> _Worker:
+        with self._lock:
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.alive():
+                    return worker
+                worker.kill()
+        return _Worker(self.limits)
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the idle workers (for checking their limits from outside)."""
+        with self._lock:
+            return [worker.proc.pid for worker in self._idle if worker.alive()]
+
+    def close(self) -> None:
+        """Stop every idle worker (tests; the host simply exits)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.kill()
+
+
+_pool: Pool | None = None
+_pool_lock = threading.Lock()
+
+
+def _shared_pool() -> Pool:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = Pool()
+        return _pool
+
+
+def validate_isolated(data: bytes, file_type: FileType, pool: Pool | None = None) -> None:
+    """`validate` in a worker process under the hard limits: raises `ContentRejected` for a file
+    that is unsafe, damaged or too complex to check safely; `ValidatorUnavailable` if no worker
+    could be started."""
+    outcome = (pool or _shared_pool()).check(data, file_type)
+    if outcome.rule is not None:
+        raise ContentRejected(outcome.reason or REASONS["too_complex"], outcome.rule)
+
+
+# -- the worker side ------------------------------------------------------------------------------
+
+
+def _serve(memory_bytes: int, cpu_seconds: int) -> None:
+    """The worker's loop: limits first, then one reply per request until stdin closes."""
+    import resource
+
+    # Import every parser now, so each file does not pay for it (and the limit covers only work).
+    import defusedxml.ElementTree  # noqa: F401
+    import olefile  # noqa: F401
+    import pikepdf  # noqa: F401
+    from PIL import Image
+
+    from shared_code.filetypes.validation import validate
+
+    Image.init()
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    inp = sys.stdin.buffer
+    # The protocol owns the real stdout; anything a library prints goes to stderr instead.
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    out.write(_READY)
+    out.flush()
+    while True:
+        head = inp.read(_HEADER.size)
+        if len(head) < _HEADER.size:
+            return  # the parent closed the pipe
+        header_len, data_len = _HEADER.unpack(head)
+        header = json.loads(inp.read(header_len))
+        data = inp.read(data_len)
+        file_type = FileType(header["kind"], header["mime"], header["extension"])
+        # RLIMIT_CPU counts the process's whole life: allow this file `cpu_seconds` more than so far.
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        spent = math.ceil(usage.ru_utime + usage.ru_stime)  # the limit is in whole seconds
+        resource.setrlimit(resource.RLIMIT_CPU, (spent + cpu_seconds, resource.RLIM_INFINITY))
+        try:
+            validate(data, file_type)
+            reply: dict[str, Any] = {"rule": None, "reason": None}
+        except ContentRejected as rejected:
+            reply = {"rule": rejected.rule, "reason": rejected.reason}
+        except MemoryError:
+            reply = {"rule": "too_complex", "reason": REASONS["too_complex"]}
+        del data
+        reply["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        body = json.dumps(reply).encode()
+        out.write(_REPLY.pack(len(body)) + body)
+        out.flush()
+        if reply["rule"] == "too_complex":
+            return  # the parent discards this worker; leave at once
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]), int(sys.argv[2]))
