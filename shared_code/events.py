@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 import uuid
 from collections import Counter
@@ -31,6 +30,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shared_code import clock
+from shared_code.counters import take_slot
 from shared_code.storage import EVENTS, Storage, insert_entity
 
 #: Kept in the message row, written with the change they record (`Message.with_event`).
@@ -157,35 +157,11 @@ def _exists(table: Any, partition: str, row_key: str) -> bool:
 
 def _take_slot(table: Any, message_id: str) -> bool:
     """Count one more activity event for the message; False once MAX_ACTIVITY_EVENTS are counted."""
-    from azure.core import MatchConditions
-    from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-    from azure.data.tables import UpdateMode
-
-    for _ in range(50):
-        try:
-            row = table.get_entity(message_id, _COUNTER_ROW_KEY)
-        except ResourceNotFoundError:
-            row = None
-        counter = {"PartitionKey": message_id, "RowKey": _COUNTER_ROW_KEY, "count": 1}
-        try:
-            if row is None:
-                insert_entity(table, counter)
-                return True
-            if int(row.get("count") or 0) >= MAX_ACTIVITY_EVENTS:
-                return False
-            counter["count"] = int(row["count"]) + 1
-            table.update_entity(
-                counter,
-                mode=UpdateMode.REPLACE,
-                etag=row.metadata["etag"],
-                match_condition=MatchConditions.IfNotModified,
-            )
-            return True
-        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
-            time.sleep(random.uniform(0, 0.01))  # a parallel event counted first: read again
-    # Only a flood of parallel requests for one link gets here: that is what the cap is against.
-    log.warning("message %s: an activity event was not recorded (too many at once)", message_id)
-    return False
+    taken = take_slot(table, message_id, _COUNTER_ROW_KEY, MAX_ACTIVITY_EVENTS)
+    if taken is None:
+        # Only a flood of parallel requests for one link gets here: that is what the cap is against.
+        log.warning("message %s: an activity event was not recorded (too many at once)", message_id)
+    return bool(taken)
 
 
 def list_events(storage: Storage, message_id: str, *, history: Iterable[Event] = ()) -> list[Event]:

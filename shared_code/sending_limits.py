@@ -26,9 +26,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared_code import clock
+from shared_code.counters import take_slot
 from shared_code.errors import ServiceUnavailable, TooManyRequests
 from shared_code.settings import Settings
-from shared_code.storage import IDEMPOTENCY, Storage, insert_entity
+from shared_code.storage import IDEMPOTENCY, Storage
 
 log = logging.getLogger(__name__)
 
@@ -127,33 +128,12 @@ def _read(table: Any, org: str, window: Window) -> Any:
 
 def _take_one(storage: Storage, org: str, window: Window) -> bool:
     """Add one to the window's count if it is under the limit; False when it is not."""
-    from azure.core import MatchConditions
-    from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-    from azure.data.tables import UpdateMode
-
-    table = storage.table(LIMITS_TABLE)
-    for _ in range(_ATTEMPTS):
-        row = _read(table, org, window)
-        entity = {"PartitionKey": org, "RowKey": _row_key(window), "window": window.key, "count": 1}
-        try:
-            if row is None:
-                insert_entity(table, entity)  # only one of several first writers wins
-                return True
-            count = int(row.get("count") or 0) if row.get("window") == window.key else 0
-            if count >= window.limit:
-                return False
-            entity["count"] = count + 1
-            table.update_entity(
-                entity,
-                mode=UpdateMode.REPLACE,
-                etag=row.metadata["etag"],
-                match_condition=MatchConditions.IfNotModified,
-            )
-            return True
-        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
-            # Another request counted first: a short random pause keeps racers from colliding again.
-            time.sleep(random.uniform(0, 0.02))
-    raise ServiceUnavailable("Too many messages are being sent at once. Please try again.")
+    taken = take_slot(
+        storage.table(LIMITS_TABLE), org, _row_key(window), window.limit, period=window.key, attempts=_ATTEMPTS
+    )
+    if taken is None:
+        raise ServiceUnavailable("Too many messages are being sent at once. Please try again.")
+    return taken
 
 
 def _give_back_all(storage: Storage, org: str, windows: list[Window]) -> None:
