@@ -57,7 +57,7 @@ from devstack.clamd import start_clamd
 from devstack.devtoken import make_token
 from devstack.localsecrets import ensure_local_secrets, local_settings
 from devstack.ports import Ports, wait_for_port
-from devstack.sms_emulator import SmsEmulator, event_grid_url
+from devstack.sms_emulator import SmsEmulator
 from tests.support.stack import sample_pdf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,14 +129,7 @@ def _start(tmp: Path, clamd_address: str, rate_per_minute: int) -> _Stack:
     local = tmp / f"local-{rate_per_minute}"
     secrets = ensure_local_secrets(local)
     azurite = start_azurite(local / "azurite", ports)
-    emulator = SmsEmulator(
-        api_port=ports.sms_api,
-        inbox_port=ports.sms_inbox,
-        access_key=secrets.value("sms-access-key"),
-        cert_file=secrets.sms_cert,
-        key_file=secrets.sms_key,
-        event_grid_url=event_grid_url(ports.functions),
-    )
+    emulator = SmsEmulator.for_local_stack(secrets, ports)
     emulator.start()
     env = {
         **os.environ,

@@ -68,16 +68,7 @@ class Stack:
 
         from devstack.sms_emulator import SmsEmulator
 
-        emulator = SmsEmulator(
-            api_port=self.ports.sms_api,
-            inbox_port=self.ports.sms_inbox,
-            access_key=secrets.value("sms-access-key"),
-            cert_file=secrets.sms_cert,
-            key_file=secrets.sms_key,
-            event_grid_url=(
-                f"http://127.0.0.1:{self.ports.functions}/runtime/webhooks/eventgrid?functionName=delivery_report"
-            ),
-        )
+        emulator = SmsEmulator.for_local_stack(secrets, self.ports)
         emulator.start()
         self._stoppers.append(emulator.stop)
 

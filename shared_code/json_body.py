@@ -14,7 +14,7 @@ from typing import Any
 from shared_code.errors import BadRequest, RequestTooLarge
 
 #: Largest JSON body accepted. A message request is at most a few kilobytes (its text is at most
-#: 1,600 characters, and a character is at most 12 bytes escaped as two \\uXXXX units).
+#: 1,600 characters, and a character is at most 12 bytes escaped as two \uXXXX units).
 MAX_JSON_BYTES = 64 * 1024
 #: Deepest nesting accepted; every request in the API nests at most three levels.
 MAX_JSON_DEPTH = 10

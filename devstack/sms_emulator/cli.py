@@ -6,7 +6,6 @@ import logging
 import threading
 from pathlib import Path
 
-from devstack.sms_emulator.delivery import event_grid_url
 from devstack.sms_emulator.emulator import SmsEmulator
 
 
@@ -33,15 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ports = Ports.from_env()
     secrets = ensure_local_secrets(args.local_dir)
-    emulator = SmsEmulator(
-        api_port=ports.sms_api,
-        inbox_port=ports.sms_inbox,
-        access_key=secrets.value("sms-access-key"),
-        cert_file=secrets.sms_cert,
-        key_file=secrets.sms_key,
-        event_grid_url=event_grid_url(ports.functions),
-        delivery_delay_seconds=args.delivery_delay,
-    )
+    emulator = SmsEmulator.for_local_stack(secrets, ports, delivery_delay_seconds=args.delivery_delay)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     emulator.start()

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from devstack.localsecrets import LocalSecrets
+from devstack.ports import Ports
 from devstack.sms_emulator.api import E164, Cut, Hangup, Reply, error, failed_item, fault_reply, request_problem
 from devstack.sms_emulator.auth import check_signature, iso, parse_http_date, utc_now
 from devstack.sms_emulator.controls import DeliveryOverride, Fault
-from devstack.sms_emulator.delivery import DeliveryReporter, delivery_event
+from devstack.sms_emulator.delivery import DeliveryReporter, delivery_event, event_grid_url
 from devstack.sms_emulator.server import ApiHandler, InboxHandler, Server
 
 # The emulator has always logged as "devstack.sms_emulator": every module keeps that one name.
@@ -35,6 +37,20 @@ class _Repeat:
 
 class SmsEmulator:
     """The ACS SMS API (https) and the inbox/control listener (http), run on background threads."""
+
+    @classmethod
+    def for_local_stack(cls, secrets: LocalSecrets, ports: Ports, **options: Any) -> Self:
+        """The emulator of a local stack: its ports, its key and certificate from `secrets`, and
+        delivery reports posted to that stack's Functions host (`options` may override any of it)."""
+        settings: dict[str, Any] = {
+            "api_port": ports.sms_api,
+            "inbox_port": ports.sms_inbox,
+            "access_key": secrets.value("sms-access-key"),
+            "cert_file": secrets.sms_cert,
+            "key_file": secrets.sms_key,
+            "event_grid_url": event_grid_url(ports.functions),
+        }
+        return cls(**{**settings, **options})
 
     def __init__(
         self,

@@ -30,7 +30,7 @@ import requests
 from devstack.azurite import azurite_binary, start_azurite
 from devstack.localsecrets import ensure_local_secrets, local_settings
 from devstack.ports import Ports, wait_for_port
-from devstack.sms_emulator import SmsEmulator, event_grid_url, parse_delivery_override, parse_fault
+from devstack.sms_emulator import SmsEmulator, parse_delivery_override, parse_fault
 from shared_code import clock
 from shared_code.settings import load_settings
 from tests.support.components import missing
@@ -109,15 +109,7 @@ def reliability(tmp_path_factory: pytest.TempPathFactory, clamd_address: str) ->
     local_dir = tmp_path_factory.mktemp("reliability") / ".local"
     secrets = ensure_local_secrets(local_dir)
     azurite = start_azurite(local_dir / "azurite", ports)
-    emulator = SmsEmulator(
-        api_port=ports.sms_api,
-        inbox_port=ports.sms_inbox,
-        access_key=secrets.value("sms-access-key"),
-        cert_file=secrets.sms_cert,
-        key_file=secrets.sms_key,
-        event_grid_url=event_grid_url(ports.functions),
-        delivery_delay_seconds=0.2,
-    )
+    emulator = SmsEmulator.for_local_stack(secrets, ports, delivery_delay_seconds=0.2)
     emulator.start()
     values = {
         **local_settings(secrets, ports),
