@@ -17,6 +17,7 @@ from shared_code.auth import Principal, authenticate
 from shared_code.errors import DomainError, TooManyRequests, dependency_failure, internal_error_problem
 from shared_code.pages import render
 from shared_code.portal import LinkGone, LinkLocked, security_headers
+from shared_code.request_framing import refuse_chunked_body
 from shared_code.settings import get_settings
 
 log = logging.getLogger("enclose.http")
@@ -58,6 +59,7 @@ def error_headers(error: DomainError) -> dict[str, str]:
 def api_call(req: func.HttpRequest, action: Callable[[Principal], func.HttpResponse]) -> func.HttpResponse:
     """Authenticate the caller, run the action, and turn any domain error into problem+json."""
     try:
+        refuse_chunked_body(req.headers)
         principal = authenticate(req.headers.get("Authorization"), get_settings())
         return action(principal)
     except DomainError as error:
@@ -99,6 +101,7 @@ def _error_page(req: func.HttpRequest, status: int, title: str, detail: str) -> 
 def portal_call(req: func.HttpRequest, action: Callable[[], func.HttpResponse]) -> func.HttpResponse:
     """Run a portal action and turn any domain error into its page (one page for every dead link)."""
     try:
+        refuse_chunked_body(req.headers)
         return action()
     except LinkLocked as locked:
         html = render(

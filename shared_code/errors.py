@@ -74,6 +74,12 @@ class RequestTooLarge(DomainError):
     status, title, slug = 413, "Request too large", "request-too-large"
 
 
+class LengthRequired(DomainError):
+    """A body sent without a Content-Length (chunked), which Azure's host would drop."""
+
+    status, title, slug = 411, "Length required", "length-required"
+
+
 class UnsupportedType(DomainError):
     status, title, slug = 415, "File type not allowed", "unsupported-type"
 

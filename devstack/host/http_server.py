@@ -1,4 +1,4 @@
-"""The HTTP server: HTTP/1.1 parsing (keep-alive, chunked bodies, body limits), framing of answers, SO_REUSEPORT."""
+"""The HTTP server: HTTP/1.1 parsing (keep-alive, chunked bodies dropped as in Azure, body limits), framing."""
 
 from __future__ import annotations
 
@@ -115,7 +115,12 @@ class HttpHandler(BaseHTTPRequestHandler):
         if te is not None:
             if te.strip().lower() != "chunked":
                 raise BodyError(501)
-            return self._read_chunked(limit)
+            # As Azure: the host hands an out-of-process worker an EMPTY body for a chunked request
+            # (headers kept), azure-functions-host issues #4926 and #7930 ("chunked requests are not
+            # currently supported for the OOP scenarios"). The chunks are read (bounded) only to
+            # keep the connection's framing, then dropped; the app answers such a request 411.
+            self._read_chunked(limit)
+            return b""
         length = self.headers.get("Content-Length")
         if length is None:
             return b""

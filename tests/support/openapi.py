@@ -69,7 +69,12 @@ def response_problems(response: requests.Response) -> list[str]:
     problems: list[str] = []
     if response.status_code == 500:
         problems.append("500: an unexpected error (see the host's log)")
-    request = RequestsOpenAPIRequest(response.request)
+    sent = response.request
+    if not isinstance(sent.body, (str, bytes, type(None))):
+        # A streamed (chunked) body is gone once sent; the answer is checked against the route alone.
+        sent = sent.copy()
+        sent.body = None
+    request = RequestsOpenAPIRequest(sent)
     for error in openapi_spec().iter_response_errors(request, RequestsOpenAPIResponse(response)):
         problems.extend(_describe(error))
     return problems

@@ -203,7 +203,7 @@ def test_an_unhandled_exception_is_a_bare_500_and_is_logged(host: LocalHost, cap
     assert "secret-query" not in caplog.text  # the URL's query string is never logged
 
 
-def test_bodies_by_length_and_chunked_on_one_kept_alive_connection(host: LocalHost) -> None:
+def test_a_chunked_body_reaches_the_function_empty_as_in_azure(host: LocalHost) -> None:
     payload = os.urandom(300_000)
     digest = hashlib.sha256(payload).hexdigest()
     conn = http.client.HTTPConnection("127.0.0.1", host.port, timeout=5)
@@ -214,7 +214,11 @@ def test_bodies_by_length_and_chunked_on_one_kept_alive_connection(host: LocalHo
     chunks = (payload[i : i + 65536] for i in range(0, len(payload), 65536))
     conn.request("POST", "/v1/items", body=chunks, encode_chunked=True)
     second = conn.getresponse()
-    assert second.status == 201 and json.loads(second.read()) == {"size": len(payload), "sha256": digest}
+    # Azure's host gives an out-of-process worker no body for a chunked request.
+    assert second.status == 201 and json.loads(second.read()) == {"size": 0, "sha256": hashlib.sha256().hexdigest()}
+    conn.request("POST", "/v1/items", body=payload)  # the chunks were consumed: framing holds
+    third = conn.getresponse()
+    assert third.status == 201 and json.loads(third.read())["sha256"] == digest
     assert conn.sock is sock, "the connection was not kept alive"
     conn.close()
 
