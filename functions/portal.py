@@ -95,6 +95,8 @@ def portal_link(req: func.HttpRequest) -> func.HttpResponse:
     def action() -> func.HttpResponse:
         storage, settings = get_storage(), get_settings()
         message = resolve_link(storage, token)
+        # An unknown link needs no secret for its 404; a live one needs both (503 page without them).
+        settings.check_secrets()
         cookies = _cookies(req)
         if req.method == "GET":
             note_opened(storage, message)

@@ -38,7 +38,7 @@ def sms_text(body: str, link: str) -> str:
 
 def token_seal_key(settings: Settings) -> bytes:
     """The key that keeps a link token encrypted at rest until the SMS has gone."""
-    return derive_key(settings.session_key, "link-token-seal")
+    return derive_key(settings.session_key.reveal(), "link-token-seal")
 
 
 def create_message(
@@ -50,7 +50,9 @@ def create_message(
     message with that id exists already, from an earlier run that may have died half-way,
     that message is finished and returned instead of a second one being made. A message made
     counts against the organisation's sending limits (`sending_limits`: 429 beyond them).
+    Without both secrets nothing is written or counted: SecretUnavailable (503).
     """
+    settings.check_secrets()
     if message_id is not None:
         existing = find_message(storage, principal.org, message_id)
         if existing is not None:
@@ -128,7 +130,7 @@ def _record_message(
         mobile=request.mobile,
         body=request.body,
         sealed_token=seal(token_seal_key(settings), token),
-        dob_hash=dob_hash(settings.dob_hash_key, salt, request.date_of_birth),
+        dob_hash=dob_hash(settings.dob_hash_key.reveal(), salt, request.date_of_birth),
         send_at=request.send_at,
         repeatability_id=str(uuid.uuid4()),
     )

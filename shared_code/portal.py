@@ -134,7 +134,9 @@ def check_dob(storage: Storage, settings: Settings, message: Message, day: str, 
     candidate, fields, summary = parse_dob_fields(day, month, year, clock.now().date())
     if candidate is None:
         return DobOutcome("invalid", fields, summary)
-    right = bool(message.dob_hash) and dob_matches(settings.dob_hash_key, message.dob_salt, message.dob_hash, candidate)
+    right = bool(message.dob_hash) and dob_matches(
+        settings.dob_hash_key.reveal(), message.dob_salt, message.dob_hash, candidate
+    )
     limit = settings.max_dob_attempts
     now = clock.now()
     # Tried first on the copy this request read; if any guess was counted since, its ETag no
@@ -169,7 +171,7 @@ def check_dob(storage: Storage, settings: Settings, message: Message, day: str, 
 
 
 def _session_key(settings: Settings) -> bytes:
-    return derive_key(settings.session_key, "portal-session")
+    return derive_key(settings.session_key.reveal(), "portal-session")
 
 
 def new_session(settings: Settings, token: str) -> str:

@@ -6,19 +6,27 @@ Each `Settings` field is declared with `setting(...)`: its environment variable,
 settings table is checked against it by a test.
 
 Settings come from the environment: App Settings in Azure (secrets as Key Vault
-references, which the platform resolves before the process starts) and
-`local.settings.json` locally (the devstack host and Core Tools both load it).
+references) and `local.settings.json` locally (the devstack host and Core Tools both load it).
 Nothing else in the code reads `os.environ` for app behaviour.
+
+A secret is loaded as a `Secret` and checked only where it is used (`Secret.reveal`): App
+Service passes a Key Vault reference it cannot resolve yet through as its literal
+`@Microsoft.KeyVault(...)` text (on a first deploy, before the app's vault role or the secrets
+exist), and that must cost only the functions that need the secret a 503, not the whole app
+its indexing. Any other unusable setting is a SettingsError at start-up.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+from shared_code.errors import ServiceUnavailable
 
 #: How a setting's text becomes its value: (environment name, stripped non-blank text) -> value.
 Parser = Callable[[str, str], Any]
@@ -27,8 +35,42 @@ Parser = Callable[[str, str], Any]
 MIN_SECRET_CHARS = 32
 
 
+log = logging.getLogger("enclose.settings")
+
+
 class SettingsError(ValueError):
-    """A setting is present but unusable; raised at start-up, never per request."""
+    """A setting is present but unusable; raised at start-up, never per request (secrets excepted)."""
+
+
+class SecretUnavailable(ServiceUnavailable):
+    """A secret setting is missing or not yet resolved from Key Vault, so what needs it cannot run.
+
+    `setting` names it for the log (its value is never shown); the caller is only told to try
+    again later (the `unavailable` problem), as the fix is the operator's.
+    """
+
+    def __init__(self, setting: str) -> None:
+        self.setting = setting
+        super().__init__("The service is not working at the moment. Please try again later.")
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret setting as loaded: its bytes, or why it cannot be used (`problem`).
+
+    Read it with `reveal()` in the code that needs it, never at import.
+    """
+
+    env: str
+    value: bytes = dataclasses.field(default=b"", repr=False)
+    problem: str = "is not set"
+
+    def reveal(self) -> bytes:
+        """The secret's bytes; SecretUnavailable (a 503) when it cannot be used, logged with its name only."""
+        if self.problem:
+            log.error("%s %s; whatever needs it answers 503 until that is fixed", self.env, self.problem)
+            raise SecretUnavailable(self.env)
+        return self.value
 
 
 # -- parsers: each gets the variable's name (for its error) and its stripped, non-blank text ------------
@@ -100,14 +142,18 @@ def domains(name: str, value: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-def secret(name: str, value: str) -> bytes:
-    """A secret's text (hex or base64 from Key Vault) as the bytes of the HMAC key."""
+def secret(name: str, value: str) -> Secret:
+    """A secret's text (hex or base64 from Key Vault) as the bytes of a key; never raises (see `Secret`)."""
     if value.startswith("@Microsoft.KeyVault("):
-        # The platform passes the reference itself through when it cannot resolve it.
-        raise SettingsError(f"{name} is an unresolved Key Vault reference: check the app's access to the vault")
+        # App Service passes the reference itself through while it cannot resolve it.
+        return Secret(
+            name,
+            problem="is an unresolved Key Vault reference: check the app's access to the vault and the secret, "
+            "then refresh the app's Key Vault references",
+        )
     if len(value) < MIN_SECRET_CHARS:
-        raise SettingsError(f"{name} must be at least {MIN_SECRET_CHARS} characters")
-    return value.encode()
+        return Secret(name, problem=f"is shorter than {MIN_SECRET_CHARS} characters")
+    return Secret(name, value.encode(), problem="")
 
 
 def sender_id(name: str, value: str) -> str:
@@ -163,8 +209,12 @@ class Settings:
     auth_required_role: str = setting(
         "AUTH_REQUIRED_ROLE", "Messages.Send", text, "the app role a bearer token must carry in `roles`"
     )
-    dob_hash_key: bytes = setting("DOB_HASH_KEY", b"", secret, "date-of-birth HMAC key", hidden=True)
-    session_key: bytes = setting("SESSION_KEY", b"", secret, "portal session signing key", hidden=True)
+    dob_hash_key: Secret = setting(
+        "DOB_HASH_KEY", Secret("DOB_HASH_KEY"), secret, "date-of-birth HMAC key", hidden=True
+    )
+    session_key: Secret = setting(
+        "SESSION_KEY", Secret("SESSION_KEY"), secret, "portal session signing key", hidden=True
+    )
     max_attachment_bytes: int = setting("MAX_ATTACHMENT_BYTES", 3145728, whole(1), "upload limit")
     max_segments: int = setting("MAX_SEGMENTS", 6, whole(1), "longest SMS, in segments")
     max_attachments: int = setting("MAX_ATTACHMENTS", 5, whole(1), "documents per message")
@@ -216,6 +266,14 @@ class Settings:
         "APPLICATIONINSIGHTS_CONNECTION_STRING", "", text, "Azure Monitor telemetry", hidden=True
     )
 
+    def check_secrets(self) -> None:
+        """SecretUnavailable (503) unless every secret can be used: for work that needs them all,
+        checked before it writes anything."""
+        for declared in SETTINGS:
+            value = getattr(self, declared.field)
+            if isinstance(value, Secret):
+                value.reveal()
+
     @property
     def sms_rate_per_process(self) -> int:
         """This process's share of SMS_RATE_PER_MINUTE: rounded down so together they stay under it
@@ -255,7 +313,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from an environment mapping (the process environment by default).
 
     A missing or blank variable means its default; anything else goes through its parser,
-    which raises SettingsError for a value it cannot use.
+    which raises SettingsError for a value it cannot use (a secret's problems wait for its use).
     """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}

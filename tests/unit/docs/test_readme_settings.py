@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared_code.settings import SETTINGS
+from shared_code.settings import SETTINGS, Secret
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 # A default cell: "—" (no default) or one `literal`, optionally followed by a note in brackets
@@ -42,8 +42,8 @@ def as_text(default: Any) -> str:
     """A declared default as a setting's text would give it."""
     if isinstance(default, bool):
         return "true" if default else "false"
-    if isinstance(default, bytes):
-        return default.decode()
+    if isinstance(default, Secret):
+        return default.value.decode()
     if isinstance(default, tuple):
         return ",".join(default)
     return str(default)

@@ -13,6 +13,7 @@ from shared_code.auth import Principal
 from shared_code.errors import NotFound, ServiceUnavailable, TooLarge, TooManyRequests
 from shared_code.portal import LinkGone, LinkLocked
 from shared_code.portal_forms import BadForm
+from shared_code.settings import SecretUnavailable
 
 
 @pytest.fixture(autouse=True)
@@ -59,6 +60,13 @@ def test_a_dependency_that_fails_is_a_503_not_a_500(exc: BaseException) -> None:
     assert (status, mimetype) == (503, "application/problem+json")
     assert "try again" in problem["detail"].lower()
     assert "connection refused" not in json.dumps(problem)
+
+
+def test_a_secret_that_cannot_be_read_is_a_503_problem_that_does_not_name_it() -> None:
+    status, mimetype, problem = _call(_raise(SecretUnavailable("DOB_HASH_KEY")))
+    assert (status, mimetype) == (503, "application/problem+json")
+    assert problem["type"] == "https://enclose.nhs.example/problems/unavailable"
+    assert "try again later" in problem["detail"].lower() and "DOB_HASH_KEY" not in json.dumps(problem)
 
 
 def test_anything_else_is_a_500_without_its_details() -> None:
@@ -117,6 +125,7 @@ def test_a_locked_link_is_a_403_page_naming_the_practice() -> None:
         (BadForm(), 400, "Sorry, we could not read your answer"),
         (NotFound("There is no such document."), 404, "Page not found"),
         (ServiceUnavailable("Try again in a minute."), 503, "Sorry, the service is unavailable"),
+        (SecretUnavailable("SESSION_KEY"), 503, "Sorry, the service is unavailable"),
     ],
 )
 def test_a_domain_error_is_a_page_with_its_status(exc: BaseException, status: int, heading: str) -> None:

@@ -17,13 +17,13 @@ from shared_code.portal import (
     security_headers,
     session_valid,
 )
-from shared_code.settings import Settings
+from shared_code.settings import Settings, secret
 
 TODAY = date(2026, 3, 15)
 ALL = {"day": "", "month": "", "year": ""}
 TOKEN = "AbCdEfGhIjKlMnOpQrStUvWx"
 OTHER_TOKEN = "ZyXwVuTsRqPoNmLkJiHgFeDc"
-SETTINGS = Settings(session_key=b"s" * 64, session_ttl_seconds=900)
+SETTINGS = Settings(session_key=secret("SESSION_KEY", "s" * 64), session_ttl_seconds=900)
 T0 = 1_800_000_000
 
 
@@ -192,7 +192,7 @@ def test_session_is_bound_to_its_link(at) -> None:
 
 
 def test_session_signed_with_another_key_is_refused(at) -> None:
-    other = Settings(session_key=b"o" * 64)
+    other = Settings(session_key=secret("SESSION_KEY", "o" * 64))
     assert not session_valid(SETTINGS, TOKEN, new_session(other, TOKEN))
 
 
@@ -206,7 +206,7 @@ def test_tampered_session_is_refused(at) -> None:
 
 
 def test_signed_session_with_a_non_numeric_expiry_is_refused(at) -> None:
-    key = derive_key(SETTINGS.session_key, "portal-session")
+    key = derive_key(SETTINGS.session_key.reveal(), "portal-session")
     assert session_valid(SETTINGS, TOKEN, sign(key, f"{token_hash(TOKEN)[:32]}~{T0 + 60}"))  # control
     assert not session_valid(SETTINGS, TOKEN, sign(key, f"{token_hash(TOKEN)[:32]}~soon"))
     assert not session_valid(SETTINGS, TOKEN, sign(key, f"{token_hash(TOKEN)[:32]}~-1"))

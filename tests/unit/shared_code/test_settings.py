@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import pytest
 
-from shared_code.settings import ENVIRONMENT_NAMES, Settings, SettingsError, get_settings, load_settings
+from shared_code.errors import ServiceUnavailable
+from shared_code.settings import (
+    ENVIRONMENT_NAMES,
+    SecretUnavailable,
+    Settings,
+    SettingsError,
+    get_settings,
+    load_settings,
+)
 
 
 def test_contract_defaults_from_an_empty_environment() -> None:
@@ -128,23 +137,63 @@ SESSION = "c2Vzc2lvbi1rZXktZm9yLXRlc3RzLW9ubHk="
 
 def test_secrets_are_the_bytes_of_their_text_and_not_in_repr() -> None:
     s = load_settings({"DOB_HASH_KEY": f" {DOB_KEY} ", "SESSION_KEY": SESSION})
-    assert s.dob_hash_key == DOB_KEY.encode()
-    assert s.session_key == SESSION.encode()
+    assert s.dob_hash_key.reveal() == DOB_KEY.encode()
+    assert s.session_key.reveal() == SESSION.encode()
+    s.check_secrets()  # both usable: no error
     assert DOB_KEY not in repr(s)
     assert SESSION[:10] not in repr(s)
+    assert DOB_KEY not in repr(s.dob_hash_key)
+
+
+REFERENCE = "@Microsoft.KeyVault(SecretUri=https://kv-enclose.vault.azure.net/secrets/dob-hash-key/)"
 
 
 @pytest.mark.parametrize("name", ["DOB_HASH_KEY", "SESSION_KEY"])
-def test_a_short_secret_is_refused(name: str) -> None:
-    with pytest.raises(SettingsError, match=name):
-        load_settings({name: "a" * 31})
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (None, "is not set"),
+        ("   ", "is not set"),
+        (REFERENCE, "is an unresolved Key Vault reference"),
+        ("a" * 31, "is shorter than 32 characters"),
+    ],
+)
+def test_an_unusable_secret_loads_and_fails_only_where_it_is_used(
+    name: str, value: str | None, why: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Loading never fails for a secret: the app must index while App Service has not resolved
+    # a Key Vault reference yet. Using it is a 503 whose log line names the setting, not its value.
+    env = {"DOB_HASH_KEY": DOB_KEY, "SESSION_KEY": SESSION}
+    if value is None:
+        del env[name]
+    else:
+        env[name] = value
+    s = load_settings(env)
+    unusable = s.dob_hash_key if name == "DOB_HASH_KEY" else s.session_key
+    usable = s.session_key if name == "DOB_HASH_KEY" else s.dob_hash_key
+    assert usable.reveal()
+    with caplog.at_level(logging.ERROR, logger="enclose.settings"):
+        with pytest.raises(SecretUnavailable) as raised:
+            unusable.reveal()
+        with pytest.raises(SecretUnavailable):
+            s.check_secrets()
+    assert raised.value.status == 503 and raised.value.setting == name
+    assert isinstance(raised.value, ServiceUnavailable)
+    assert name not in raised.value.detail  # the caller is told to try later; the name is for the log
+    logged = caplog.text
+    assert f"{name} {why}" in logged
+    assert DOB_KEY not in logged and SESSION not in logged and "a" * 31 not in logged
+    assert "@Microsoft.KeyVault" not in logged and "kv-enclose" not in logged
 
 
-@pytest.mark.parametrize("name", ["DOB_HASH_KEY", "SESSION_KEY"])
-def test_an_unresolved_key_vault_reference_is_refused(name: str) -> None:
-    reference = "@Microsoft.KeyVault(SecretUri=https://kv-enclose.vault.azure.net/secrets/dob-hash-key/)"
-    with pytest.raises(SettingsError, match="Key Vault"):
-        load_settings({name: reference})
+def test_a_secret_of_exactly_the_minimum_length_is_usable() -> None:
+    assert load_settings({"DOB_HASH_KEY": "x" * 32}).dob_hash_key.reveal() == b"x" * 32
+
+
+def test_an_empty_environment_has_no_usable_secret() -> None:
+    s = load_settings({})
+    with pytest.raises(SecretUnavailable, match="try again later"):
+        s.check_secrets()
 
 
 def test_text_settings() -> None:
