@@ -12,9 +12,12 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository (this file is devst
 DEFAULT_BODY_LIMIT = 104_857_600  # the real host's FUNCTIONS_REQUEST_BODY_SIZE_LIMIT default (100 MB)
 HOSTS_CONTAINER = "azure-webjobs-hosts"
 BLOB_POISON_QUEUE = "webjobs-blobtrigger-poison"
-# Local polling: fast while busy so end-to-end latency is not dominated by polling, slower when idle.
-QUEUE_MIN_POLL = 0.05
-QUEUE_MAX_POLL = 1.0
+# Queue polling as Azure's queue listener does it (azure-webjobs-sdk, QueueListener with
+# RandomizedExponentialBackoffStrategy): 100 ms after a message, doubling on each empty poll up
+# to host.json's `queues.maxPollingInterval`, whose default is one minute. So a first message
+# after a quiet spell waits here as long as it would in Azure, unless host.json says otherwise.
+QUEUE_MIN_POLL = 0.1
+QUEUE_DEFAULT_MAX_POLL = 60.0
 # A listing of the container every 30 ms keeps the upload-to-verdict latency near what Event Grid
 # gives in Azure (ENCLOSE_BLOB_POLL_SECONDS overrides it). Each listing costs a few ms of CPU in
 # this process and in Azurite, so once the container has been empty for BLOB_IDLE_AFTER seconds
@@ -71,7 +74,7 @@ class HostConfig:
     batch_size: int = 16
     new_batch_threshold: int = 8
     message_encoding: str = "base64"
-    max_polling_interval: float = QUEUE_MAX_POLL
+    max_polling_interval: float = QUEUE_DEFAULT_MAX_POLL
     function_timeout: float = 300.0
 
     @classmethod
@@ -92,8 +95,9 @@ class HostConfig:
             batch_size=batch,
             new_batch_threshold=int(queues.get("newBatchThreshold", batch // 2)),
             message_encoding=str(queues.get("messageEncoding", "base64")).lower(),
-            # Never poll slower than our own idle ceiling: Azure's default (1 min) is for billing.
-            max_polling_interval=min(QUEUE_MAX_POLL, timespan(queues.get("maxPollingInterval"), QUEUE_MAX_POLL)),
+            max_polling_interval=max(
+                QUEUE_MIN_POLL, timespan(queues.get("maxPollingInterval"), QUEUE_DEFAULT_MAX_POLL)
+            ),
             function_timeout=timespan(data.get("functionTimeout"), 300.0),
         )
 

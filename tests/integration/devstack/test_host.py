@@ -80,7 +80,12 @@ def host_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "version": "2.0",
                 "extensions": {
                     "http": {"routePrefix": ""},
-                    "queues": {"maxDequeueCount": 5, "visibilityTimeout": "00:00:00", "batchSize": 16},
+                    "queues": {
+                        "maxDequeueCount": 5,
+                        "visibilityTimeout": "00:00:00",
+                        "batchSize": 16,
+                        "maxPollingInterval": "00:00:01",
+                    },
                 },
             }
         )
@@ -617,7 +622,10 @@ def _start_multi(tmp_path: Path, storage: str) -> MultiHost:
         json.dumps(
             {
                 "version": "2.0",
-                "extensions": {"http": {"routePrefix": ""}, "queues": {"visibilityTimeout": "00:00:00"}},
+                "extensions": {
+                    "http": {"routePrefix": ""},
+                    "queues": {"visibilityTimeout": "00:00:00", "maxPollingInterval": "00:00:01"},
+                },
             }
         )
     )
