@@ -39,7 +39,11 @@ def eventgrid_webhook(
         events = [events]
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         return HttpAnswer(400)
-    kind = (headers.get("aeg-event-type") or "Notification").lower()
+    # Azure's Event Grid extension (HttpRequestProcessor in azure-sdk-for-net's
+    # Microsoft.Azure.WebJobs.Extensions.EventGrid) acts only on an `aeg-event-type` of
+    # SubscriptionValidation, Notification or Unsubscribe and answers 400 to anything else,
+    # a missing header included; Event Grid itself always sends it.
+    kind = (headers.get("aeg-event-type") or "").lower()
     if kind == "subscriptionvalidation":
         for event in events:
             if event.get("eventType") == "Microsoft.EventGrid.SubscriptionValidationEvent":

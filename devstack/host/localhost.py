@@ -227,7 +227,10 @@ class LocalHost:
             methods = spec.trigger.methods
             allowed = frozenset(str(getattr(m, "value", m)).upper() for m in methods) if methods else None
             routes.append(HttpRoute(spec, RouteTemplate(full), allowed))
-        routes.sort(key=lambda r: r.template.precedence)  # stable: registration order breaks ties
+        # No precedence sort: Azure's host tries routes in the order they were added
+        # (azure-functions-extensions' WebJobsRouteBuilder keeps a List<Route>), so a parameter route
+        # registered before a literal one takes its requests. The app's routes are checked to be
+        # unambiguous (tests/unit/test_function_app_routes.py), so it is right in any order.
         return routes
 
     # ----------------------------------------------------------------- HTTP dispatch

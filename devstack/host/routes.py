@@ -101,14 +101,12 @@ class RouteTemplate:
         self.params: list[_Param] = []
         segments = template.strip("/").split("/") if template.strip("/") else []
         parts: list[str] = []
-        ranks: list[int] = []
         for i, seg in enumerate(segments):
             tokens = re.split(r"(\{[^{}]+\})", seg)
             tokens = [t for t in tokens if t]
             specs = [t for t in tokens if t.startswith("{")]
             if not specs:
                 parts.append("/" + re.escape(seg))
-                ranks.append(1)
                 continue
             if len(tokens) == 1:
                 spec = specs[0][1:-1]
@@ -123,13 +121,10 @@ class RouteTemplate:
                     if i != len(segments) - 1:
                         raise ValueError(f"{template!r}: a catch-all parameter must be last")
                     parts.append(f"(?:/(?P<{param.group}>.*))?")
-                    ranks.append(5)
                 elif optional or param.default is not None:
                     parts.append(f"(?:/(?P<{param.group}>[^/]+))?")
-                    ranks.append(3 if param.constraints else 4)
                 else:
                     parts.append(f"/(?P<{param.group}>[^/]+)")
-                    ranks.append(3 if param.constraints else 4)
                 continue
             # A complex segment such as `{name}.{ext}`.
             regex = "/"
@@ -142,8 +137,6 @@ class RouteTemplate:
                 else:
                     regex += re.escape(tok)
             parts.append(regex)
-            ranks.append(2)
-        self.precedence = tuple(ranks)
         self.regex = re.compile("^" + "".join(parts) + "/?$", re.IGNORECASE)
 
     def _add(self, name: str, constraints: str, default: str | None) -> _Param:

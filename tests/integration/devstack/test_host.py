@@ -139,9 +139,11 @@ def test_route_params_query_and_headers_reach_the_function(host: LocalHost) -> N
     assert got["header"] == "yes"
 
 
-def test_a_literal_route_wins_over_a_parameter(host: LocalHost) -> None:
-    assert requests.get(f"{host.base_url}/v1/items/special", timeout=5).json() == {"special": True}
-    assert requests.get(f"{host.base_url}/V1/Items/Special", timeout=5).json() == {"special": True}
+def test_routes_are_tried_in_registration_order_as_in_azure(host: LocalHost) -> None:
+    # `v1/items/{id}` is registered before `v1/items/special`: like Azure's host, the first route
+    # that matches takes the request, even where ASP.NET Core's precedence would pick the literal.
+    assert requests.get(f"{host.base_url}/v1/items/special", timeout=5).json()["route"] == {"id": "special"}
+    assert requests.get(f"{host.base_url}/V1/Items/Special", timeout=5).json()["route"] == {"id": "Special"}
 
 
 def test_constraints_optional_and_catch_all_parameters(host: LocalHost) -> None:
@@ -444,6 +446,15 @@ def test_event_grid_events_are_delivered_one_call_each(host: LocalHost) -> None:
     cloud = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/acs", "type": "T", "data": {"k": 1}}
     assert _grid(host, cloud).status_code == 202
     assert calls.of("delivery_report", id=cloud["id"])[0]["schema"] == "cloudevents"
+
+
+def test_an_event_grid_request_without_its_event_type_header_is_400_as_in_azure(host: LocalHost) -> None:
+    event = _event({"messageId": "m3"})
+    url = f"{host.base_url}/runtime/webhooks/eventgrid?functionName=delivery_report"
+    r = requests.post(url, data=json.dumps([event]), headers={"Content-Type": "application/json"}, timeout=5)
+    assert r.status_code == 400
+    assert _grid(host, [event], kind="Surprise").status_code == 400
+    assert not calls.of("delivery_report", id=event["id"])
 
 
 def test_event_grid_failure_is_500_and_unknown_function_404(host: LocalHost) -> None:
