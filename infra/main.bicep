@@ -63,7 +63,7 @@ param defenderCapGBPerMonth int = 1000
 
 @description('How long the scan waits for Defender\'s verdict; keep it below host.json functionTimeout.')
 @minValue(30)
-param defenderVerdictTimeoutSeconds int = 240
+param defenderVerdictTimeoutSeconds int = 120
 
 @description('Where Communication Services keeps data at rest.')
 param acsDataLocation string = 'UK'

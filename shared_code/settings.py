@@ -252,7 +252,7 @@ class Settings:
         "CLAMD_STARTUP_WAIT_SECONDS", 120, whole(0), "how long a scan waits for a clamd that is not listening yet"
     )
     defender_verdict_timeout_seconds: int = setting(
-        "DEFENDER_VERDICT_TIMEOUT_SECONDS", 300, whole(1), "how long to wait for Defender's verdict"
+        "DEFENDER_VERDICT_TIMEOUT_SECONDS", 120, whole(1), "how long to wait for Defender's verdict"
     )
     # Event Grid in Azure (Flex Consumption supports nothing else), container polling locally.
     blob_trigger_source: str = setting(

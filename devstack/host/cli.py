@@ -140,6 +140,7 @@ def _serve(args: argparse.Namespace, port: int) -> int:
         host_json=args.host_json,
         singletons=worker is None or worker == 0,
         reuse_port=worker is not None,
+        exit_on_timeout=worker is not None,
     )
     # The handler only appends to a list: it runs between two bytecodes of the main thread, and a
     # second signal (os.killpg on the group, then the supervisor forwarding its own) must not find a

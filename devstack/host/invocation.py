@@ -96,10 +96,27 @@ class Outcome:
     duration_ms: float = 0.0
 
 
-class Invoker:
-    """Runs user functions like the Python worker: sync in a thread pool, async on one event loop."""
+class FunctionTimeout(Exception):
+    """An invocation ran past host.json's `functionTimeout`."""
 
-    def __init__(self) -> None:
+
+class Invoker:
+    """Runs user functions like the Python worker: sync in a thread pool, async on one event loop.
+
+    `function_timeout` is host.json's `functionTimeout`. An invocation that runs past it fails
+    and `on_timeout` is called: in Azure the host then restarts the language worker process,
+    which ends every invocation in it (azure-functions-host: FunctionInvocationDispatcher
+    restarts the channel on a timeout); a worker of a multi-process local host does the same by
+    exiting, so its supervisor starts a new one.
+    """
+
+    def __init__(
+        self,
+        function_timeout: float | None = None,
+        on_timeout: Callable[[FunctionSpec, str], None] | None = None,
+    ) -> None:
+        self.function_timeout = function_timeout
+        self.on_timeout = on_timeout
         configured = os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT")
         workers = int(configured) if configured else min(32, (os.cpu_count() or 1) + 4)
         self.pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="functions-worker")
@@ -123,10 +140,32 @@ class Invoker:
         return result
 
     def run(self, spec: FunctionSpec, arg: Any) -> Outcome:
-        """Invoke and wait."""
+        """Invoke and wait, at most `function_timeout`."""
         start = time.perf_counter()
         invocation_id, fut = self.submit(spec, arg)
+        # Wait without fut.result(timeout): a function raising TimeoutError must not look unfinished.
+        if not concurrent.futures.wait([fut], timeout=self.function_timeout).done:
+            return self.timed_out(spec, invocation_id, start)
         return outcome_of(invocation_id, fut, start)
+
+    def past_timeout(self, start: float) -> bool:
+        """Whether an invocation begun at `start` (a `time.perf_counter()` value) has run too long."""
+        return self.function_timeout is not None and time.perf_counter() - start > self.function_timeout
+
+    def timed_out(self, spec: FunctionSpec, invocation_id: str, start: float) -> Outcome:
+        """Fail an invocation that ran past `function_timeout`, logged as the real host logs it."""
+        seconds = int(self.function_timeout or 0)
+        limit = f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+        log.error(
+            "Timeout value of %s exceeded by function 'Functions.%s' (Id: '%s'). Initiating cancellation.",
+            limit,
+            spec.name,
+            invocation_id,
+        )
+        if self.on_timeout is not None:
+            self.on_timeout(spec, invocation_id)
+        error = FunctionTimeout(f"Timeout value of {limit} was exceeded by function: Functions.{spec.name}")
+        return Outcome(invocation_id, False, None, error, (time.perf_counter() - start) * 1000)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)

@@ -33,6 +33,8 @@ from devstack.host.timer_trigger import TimerRunner
 # One logger for the whole package, under the name the host has always logged as: a worker's lines
 # read "[worker N] devstack.host: ...", and tests and people filter on that name.
 log = logging.getLogger("devstack.host")
+#: How a worker that ran past `functionTimeout` exits (the supervisor restarts it, as Azure does).
+TIMEOUT_EXIT_CODE = 75
 
 
 class LocalHost:
@@ -56,6 +58,7 @@ class LocalHost:
         environ: Mapping[str, str] | None = None,
         singletons: bool = True,
         reuse_port: bool = False,
+        exit_on_timeout: bool = False,
     ) -> None:
         if hasattr(functions, "get_functions"):
             functions = functions.get_functions()  # an app object: its one allowed call
@@ -66,6 +69,7 @@ class LocalHost:
         self.environ = dict(environ or {})
         self.singletons = singletons
         self.reuse_port = reuse_port
+        self.exit_on_timeout = exit_on_timeout
         self.host_id = host_id_from_env()
         self._stopping = threading.Event()
         self._saved_env: dict[str, str | None] = {}
@@ -100,7 +104,7 @@ class LocalHost:
             os.environ[key] = value
         try:
             self._body_limit = int(os.environ.get("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT") or DEFAULT_BODY_LIMIT)
-            self._invoker = Invoker()
+            self._invoker = Invoker(self.config.function_timeout, self._on_function_timeout)
             self._routes = self._build_routes()
             for spec in self.specs:
                 if spec.trigger_type == "queueTrigger":
@@ -215,6 +219,16 @@ class LocalHost:
             with self._http_cond:
                 self._http_busy -= 1
                 self._http_cond.notify_all()
+
+    def _on_function_timeout(self, spec: Any, invocation_id: str) -> None:
+        """An invocation ran past `functionTimeout`. Azure restarts the worker process then, ending every
+        invocation in it; a worker of a multi-process host does so by exiting (its supervisor starts a
+        new one). A single in-process host cannot stop a running thread: the invocation has failed
+        (HTTP 500, a queue message retried) but its thread runs on, which Azure would not allow."""
+        if self.exit_on_timeout:
+            for handler in logging.getLogger().handlers + log.handlers:
+                handler.flush()
+            os._exit(TIMEOUT_EXIT_CODE)
 
     def _build_routes(self) -> list[HttpRoute]:
         routes = []

@@ -120,14 +120,18 @@ class QueueListener:
         receipt = msg.pop_receipt
         renew_at = time.monotonic() + PROCESSING_VISIBILITY / 2
         # Wait without fut.result(timeout): a function raising TimeoutError must not look unfinished.
+        timed_out = None
         while not concurrent.futures.wait([fut], timeout=0.25).done:
             if self.host._stopping.is_set() and not self.spec.is_async and fut.cancel():
                 self._release(msg.id, receipt)  # never started: hand it back untouched
                 return
+            if self.host._invoker.past_timeout(start):
+                timed_out = self.host._invoker.timed_out(self.spec, invocation_id, start)
+                break
             if time.monotonic() >= renew_at:
                 receipt = self._renew(msg.id, receipt)
                 renew_at = time.monotonic() + PROCESSING_VISIBILITY / 2
-        outcome = outcome_of(invocation_id, fut, start)
+        outcome = timed_out or outcome_of(invocation_id, fut, start)
         log_outcome(self.spec, outcome, f"queue={self.queue_name} message={msg.id} dequeueCount={msg.dequeue_count}")
         if outcome.ok:
             self.client.delete_message(msg.id, receipt)

@@ -128,6 +128,12 @@ async def slow_async(req: func.HttpRequest) -> func.HttpResponse:
     return _json({"async": True})
 
 
+@http_bp.route(route="v1/sleep", methods=["GET"])
+def sleepy(req: func.HttpRequest) -> func.HttpResponse:
+    time.sleep(min(float(req.params.get("s", "0")), 10))
+    return _json({"slept": True})
+
+
 @http_bp.route(route="v1/boom", methods=["GET"])
 def boom(req: func.HttpRequest) -> func.HttpResponse:
     raise RuntimeError("boom-secret-detail")

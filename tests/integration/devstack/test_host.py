@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import importlib.util
@@ -255,6 +256,30 @@ def app_limit_host(storage: str, host_json: Path) -> Iterator[LocalHost]:
         yield h
     finally:
         h.stop()
+
+
+@pytest.fixture
+def short_timeout_host(storage: str, tmp_path: Path) -> Iterator[LocalHost]:
+    """A host whose host.json sets `functionTimeout` to one second."""
+    path = tmp_path / "host.json"
+    path.write_text(
+        json.dumps({"version": "2.0", "functionTimeout": "00:00:01", "extensions": {"http": {"routePrefix": ""}}})
+    )
+    h = LocalHost(sample.FUNCTIONS, port=0, host_json=path, environ={"AzureWebJobsStorage": storage})
+    h.start()
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
+def test_an_invocation_past_function_timeout_fails_as_in_azure(
+    short_timeout_host: LocalHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="devstack.host")
+    assert requests.get(f"{short_timeout_host.base_url}/v1/sleep?s=0", timeout=10).status_code == 200
+    assert requests.get(f"{short_timeout_host.base_url}/v1/sleep?s=4", timeout=10).status_code == 500
+    assert "Timeout value of 00:00:01 exceeded by function 'Functions.sleepy'" in caplog.text
 
 
 def test_a_content_length_over_the_app_limit_is_413_before_any_body_is_sent(app_limit_host: LocalHost) -> None:
@@ -559,6 +584,12 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 OUT = Path(os.environ["MULTI_OUT"])
 
 
+@app.route(route="sleep", methods=["GET"])
+def sleepy(req: func.HttpRequest) -> func.HttpResponse:
+    time.sleep(min(float(req.params.get("s", "0")), 10))
+    return func.HttpResponse(str(os.getpid()))
+
+
 @app.route(route="pid", methods=["GET"])
 def pid(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(str(os.getpid()))
@@ -624,7 +655,7 @@ class MultiHost:
         self.reader.join(timeout=10)
 
 
-def _start_multi(tmp_path: Path, storage: str) -> MultiHost:
+def _start_multi(tmp_path: Path, storage: str, function_timeout: str = "00:05:00") -> MultiHost:
     out = tmp_path / "out"
     (out / "queue").mkdir(parents=True)
     (out / "blobs").mkdir()
@@ -633,6 +664,7 @@ def _start_multi(tmp_path: Path, storage: str) -> MultiHost:
         json.dumps(
             {
                 "version": "2.0",
+                "functionTimeout": function_timeout,
                 "extensions": {
                     "http": {"routePrefix": ""},
                     "queues": {"visibilityTimeout": "00:00:00", "maxPollingInterval": "00:00:01"},
@@ -806,6 +838,29 @@ def test_processes_2_a_killed_worker_is_restarted_while_the_port_keeps_answering
     assert f"(pid {victim}) exited unexpectedly (signal SIGKILL); restarting it in 1s" in multi.output()
     assert multi.output().count("Functions host ready at") == 1
     assert multi.proc.poll() is None
+
+
+def test_processes_2_a_worker_past_function_timeout_is_restarted_as_in_azure(tmp_path: Path, storage: str) -> None:
+    host = _start_multi(tmp_path, storage, function_timeout="00:00:01")
+    try:
+        before = _worker_pids(host)
+        # The request's worker ends with every invocation in it; the caller sees the connection drop.
+        with contextlib.suppress(requests.RequestException):
+            requests.get(f"{host.url}/sleep?s=5", timeout=10)
+        _eventually(
+            lambda: "Timeout value of 00:00:01 exceeded by function 'Functions.sleepy'" in host.output(), "the timeout"
+        )
+        _eventually(lambda: "exited unexpectedly (exit code 75)" in host.output(), "the worker to exit")
+
+        def new_worker() -> set[int]:
+            try:
+                return _worker_pids(host) - before
+            except AssertionError:  # one worker answering alone while the other restarts
+                return set()
+
+        _eventually(new_worker, "a new worker", timeout=30)
+    finally:
+        host.close()
 
 
 @pytest.mark.parametrize("target", ["supervisor", "group"])

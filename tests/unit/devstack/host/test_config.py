@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,22 @@ def test_the_app_polls_its_dispatch_queue_within_a_few_seconds_after_a_quiet_spe
 @pytest.mark.parametrize(("text", "seconds"), [("00:00:02", 2.0), ("1.00:00:00", 86400.0), ("00:00:00.5", 0.5)])
 def test_timespans(text: str, seconds: float) -> None:
     assert timespan(text, 0) == seconds
+
+
+def test_the_longest_wait_of_one_scan_is_well_under_the_function_timeout() -> None:
+    # In Azure a timed-out invocation restarts the worker process and ends every invocation in
+    # it, so one scan's worst case (validation, waiting for a starting clamd or Defender's
+    # verdict, then the scan) must stay well inside host.json's functionTimeout.
+    from shared_code.filetypes.isolation import WALL_LIMIT_SECONDS
+    from shared_code.settings import Settings
+
+    defaults = Settings()
+    bicep = (ROOT / "infra" / "main.bicep").read_text()
+    azure_defender_wait = int(re.search(r"param defenderVerdictTimeoutSeconds int = (\d+)", bicep).group(1))
+    scanner_wait = max(
+        defaults.clamd_startup_wait_seconds + defaults.clamd_timeout_seconds,
+        defaults.defender_verdict_timeout_seconds,
+        azure_defender_wait,
+    )
+    worst = WALL_LIMIT_SECONDS + scanner_wait
+    assert worst <= HostConfig.load(ROOT / "host.json").function_timeout / 1.5
