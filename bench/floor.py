@@ -55,7 +55,11 @@ def measure_floor(
     from azure.core import MatchConditions
     from azure.data.tables import UpdateMode
 
-    messages, links, attachments = storage.table("messages"), storage.table("links"), storage.table("attachments")
+    # Bare TableClients from the app's own service client (same transport), not the app's table
+    # adapter (`Storage.table`): the floor is the SDK calls alone. The stack made the tables.
+    tables = storage.table_service
+    messages, links = tables.get_table_client("messages"), tables.get_table_client("links")
+    attachments = tables.get_table_client("attachments")
     documents, queue = storage.container("documents"), storage.queue(QUEUE)
     source_url = f"{documents.url}/{org}/{attachment_id}"
     template = {k: v for k, v in message_row.items() if k not in ("PartitionKey", "RowKey")}

@@ -262,6 +262,7 @@ def _floor(stack: _Stack, attachment_ids: list[str], n: int = FLOOR_MESSAGES) ->
     from shared_code.settings import load_settings
     from shared_code.sms import CONNECT_TIMEOUT_SECONDS
     from shared_code.storage import Storage
+    from shared_code.tables import eq
 
     settings = load_settings(stack.env)
     storage = Storage(settings)
@@ -274,7 +275,7 @@ def _floor(stack: _Stack, attachment_ids: list[str], n: int = FLOOR_MESSAGES) ->
     )
     sms = SmsClient.from_connection_string(settings.acs_connection_string, transport=transport)
     org = "B00000"  # the first practice's organisation (see _start)
-    row = next(iter(storage.table("messages").query_entities("PartitionKey eq @org", parameters={"org": org})))
+    row = next(iter(storage.table("messages").query(eq("PartitionKey", org))))
     return measure_floor(
         storage,
         sms,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions.http import api_call, json_response
+from functions.tracing import TracedBlueprint
 from shared_code.attachments import delete_attachment, get_attachment, upload_attachment
 from shared_code.auth import Principal
 from shared_code.errors import MethodNotAllowed
@@ -12,7 +13,7 @@ from shared_code.multipart import read_file_part
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
 
-bp = func.Blueprint()
+bp = TracedBlueprint()
 
 
 @bp.route(route="api/v1/attachments", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)

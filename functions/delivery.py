@@ -6,10 +6,11 @@ import logging
 
 import azure.functions as func
 
+from functions.tracing import TracedBlueprint
 from shared_code.delivery import DELIVERY_REPORT, apply_delivery_report
 from shared_code.storage import get_storage
 
-bp = func.Blueprint()
+bp = TracedBlueprint()
 log = logging.getLogger("enclose.delivery")
 
 

@@ -6,12 +6,13 @@ import logging
 
 import azure.functions as func
 
+from functions.tracing import TracedBlueprint
 from shared_code.dispatch import dispatch_message
 from shared_code.dispatch_queue import DispatchRequest, poison_unreadable
 from shared_code.settings import get_settings
 from shared_code.storage import DISPATCH, get_storage
 
-bp = func.Blueprint()
+bp = TracedBlueprint()
 log = logging.getLogger("enclose.dispatch")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions.http import api_call, json_response
+from functions.tracing import TracedBlueprint
 from shared_code.auth import Principal
 from shared_code.idempotency import Reply, check_key, request_fingerprint, run_once
 from shared_code.json_body import parse_json_object
@@ -16,7 +17,7 @@ from shared_code.message_views import accepted_view, message_view
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
 
-bp = func.Blueprint()
+bp = TracedBlueprint()
 
 
 @bp.route(route="api/v1/messages", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)

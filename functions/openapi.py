@@ -5,9 +5,10 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions.http import json_response
+from functions.tracing import TracedBlueprint
 from shared_code.openapi import openapi_document
 
-bp = func.Blueprint()
+bp = TracedBlueprint()
 
 #: Short caching: clients and proxies may keep it a few minutes, and a deployment shows soon after.
 CACHE_CONTROL = "public, max-age=300"

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import azure.functions as func
 
 from functions.http import is_https, portal_call, portal_page, portal_redirect
+from functions.tracing import TracedBlueprint
 from shared_code.message_model import Message
 from shared_code.pages import KIND_LABELS, STATIC, human_size, render
 from shared_code.portal import (
@@ -37,7 +38,7 @@ from shared_code.portal_forms import (
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
 
-bp = func.Blueprint()
+bp = TracedBlueprint()
 _STATIC_TYPES = {
     ".css": "text/css",
     ".js": "text/javascript",

@@ -6,11 +6,12 @@ import logging
 
 import azure.functions as func
 
+from functions.tracing import TracedBlueprint
 from shared_code.retention import run_retention
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
 
-bp = func.Blueprint()
+bp = TracedBlueprint()
 log = logging.getLogger("enclose.retention")
 
 

@@ -6,12 +6,13 @@ import logging
 
 import azure.functions as func
 
+from functions.tracing import TracedBlueprint
 from shared_code.attachments import scan_upload
 from shared_code.message_create import on_attachment_scanned
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
 
-bp = func.Blueprint()
+bp = TracedBlueprint()
 log = logging.getLogger("enclose.scan")
 
 

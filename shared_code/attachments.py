@@ -19,7 +19,8 @@ from shared_code.auth import Principal
 from shared_code.crypto import sha256_hex
 from shared_code.errors import NotFound, ServiceUnavailable
 from shared_code.settings import Settings
-from shared_code.storage import ATTACHMENTS, DOCUMENTS, QUARANTINE, UPLOADS, Storage, insert_entity
+from shared_code.storage import ATTACHMENTS, DOCUMENTS, QUARANTINE, UPLOADS, Storage
+from shared_code.tables import RowChanged
 
 log = logging.getLogger(__name__)
 
@@ -116,18 +117,14 @@ def _from_entity(e: Any) -> Attachment:
         scan_signature=e.get("scanSignature"),
         scan_attempts=int(e.get("scanAttempts") or 0),
         deleted=bool(e.get("deleted")),
-        etag=e.metadata.get("etag") if hasattr(e, "metadata") else None,
+        etag=getattr(e, "etag", None),
     )
 
 
 def find_attachment(storage: Storage, org: str, attachment_id: str) -> Attachment | None:
     """The attachment of this organisation with this id (deleted ones included), or None."""
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        return _from_entity(storage.table(ATTACHMENTS).get_entity(org, attachment_id))
-    except ResourceNotFoundError:
-        return None
+    row = storage.table(ATTACHMENTS).get(org, attachment_id)
+    return None if row is None else _from_entity(row)
 
 
 def get_attachment(storage: Storage, org: str, attachment_id: str) -> Attachment:
@@ -148,20 +145,10 @@ def _plausible_id(value: str) -> bool:
 
 def save_attachment(storage: Storage, attachment: Attachment, *, etag_check: bool = True) -> Attachment:
     """Write back a changed attachment; with `etag_check`, only if nobody changed it meanwhile."""
-    from azure.core import MatchConditions
-    from azure.data.tables import UpdateMode
-
-    table = storage.table(ATTACHMENTS)
-    if etag_check and attachment.etag:
-        meta = table.update_entity(
-            _to_entity(attachment),
-            mode=UpdateMode.REPLACE,
-            etag=attachment.etag,
-            match_condition=MatchConditions.IfNotModified,
-        )
-    else:
-        meta = table.upsert_entity(_to_entity(attachment), mode=UpdateMode.REPLACE)
-    return replace(attachment, etag=meta.get("etag"))
+    etag = attachment.etag if etag_check else None
+    # Without an ETag (none known, or no check asked for) the row is written whatever is stored.
+    new_etag = storage.table(ATTACHMENTS).replace(_to_entity(attachment), etag=etag)
+    return replace(attachment, etag=new_etag)
 
 
 def upload_attachment(
@@ -188,7 +175,7 @@ def upload_attachment(
     )
     try:
         # The row first: the scan, which the blob triggers, needs it.
-        insert_entity(storage.table(ATTACHMENTS), _to_entity(attachment))
+        storage.table(ATTACHMENTS).insert(_to_entity(attachment))
         storage.container(UPLOADS).upload_blob(
             attachment.blob_name,
             data,
@@ -206,7 +193,7 @@ def upload_attachment(
 def _forget(storage: Storage, attachment: Attachment) -> None:
     """Best-effort removal of a half-written upload, so no row points at nothing."""
     try:
-        storage.table(ATTACHMENTS).delete_entity(attachment.org, attachment.id)
+        storage.table(ATTACHMENTS).delete(attachment.org, attachment.id)
     except Exception:  # noqa: BLE001 - we are already failing; the lifecycle policy is the backstop
         log.warning("could not remove the row of failed upload %s", attachment.id)
 
@@ -340,13 +327,11 @@ def _place(storage: Storage, attachment: Attachment, target: str, data: bytes) -
 
 def _settle(storage: Storage, decided: Attachment, data: bytes) -> Attachment:
     """Store the verdict: the upload copied to documents or quarantine, row updated, upload removed."""
-    from azure.core.exceptions import ResourceModifiedError
-
     target = DOCUMENTS if decided.status == CLEAN else QUARANTINE
     _place(storage, decided, target, data)
     try:
         saved = save_attachment(storage, decided)
-    except ResourceModifiedError:
+    except RowChanged:
         # Changed while we scanned: only a delete does that. Keep it deleted.
         current = find_attachment(storage, decided.org, decided.id)
         if current is None or current.deleted:

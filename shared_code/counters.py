@@ -11,11 +11,11 @@ import random
 import time
 from typing import Any
 
-from shared_code.storage import insert_entity
+from shared_code.tables import RowChanged, RowExists, Table
 
 
 def take_slot(
-    table: Any, partition: str, row_key: str, limit: int, *, period: str | None = None, attempts: int = 50
+    table: Table, partition: str, row_key: str, limit: int, *, period: str | None = None, attempts: int = 50
 ) -> bool | None:
     """Add one to the counter if it is under `limit`.
 
@@ -23,35 +23,23 @@ def take_slot(
     writers won every one of `attempts` tries. With `period` (say, the current minute), a row
     counted in another period counts as zero: the count starts again each period.
     """
-    from azure.core import MatchConditions
-    from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-    from azure.data.tables import UpdateMode
-
     for _ in range(attempts):
-        try:
-            row = table.get_entity(partition, row_key)
-        except ResourceNotFoundError:
-            row = None
+        row = table.get(partition, row_key)
         entity: dict[str, Any] = {"PartitionKey": partition, "RowKey": row_key, "count": 1}
         if period is not None:
             entity["window"] = period
         try:
             if row is None:
-                insert_entity(table, entity)  # only one of several first writers wins
+                table.insert(entity)  # only one of several first writers wins
                 return True
             same_period = period is None or row.get("window") == period
             count = int(row.get("count") or 0) if same_period else 0
             if count >= limit:
                 return False
             entity["count"] = count + 1
-            table.update_entity(
-                entity,
-                mode=UpdateMode.REPLACE,
-                etag=row.metadata["etag"],
-                match_condition=MatchConditions.IfNotModified,
-            )
+            table.replace(entity, etag=row.etag)
             return True
-        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+        except (RowExists, RowChanged):
             # Another writer counted first: a short random pause keeps racers from colliding again.
             time.sleep(random.uniform(0, 0.02))
     return None

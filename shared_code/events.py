@@ -27,11 +27,11 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from shared_code import clock
 from shared_code.counters import take_slot
-from shared_code.storage import EVENTS, Storage, insert_entity
+from shared_code.storage import EVENTS, Storage
+from shared_code.tables import RowExists, Table, eq
 
 #: Kept in the message row, written with the change they record (`Message.with_event`).
 LIFECYCLE_EVENTS = frozenset(
@@ -115,8 +115,6 @@ def record_event(
     window is not recorded. None when the event was not recorded (a repeat in its window, or
     the message's log is full at MAX_ACTIVITY_EVENTS).
     """
-    from azure.core.exceptions import ResourceExistsError
-
     event = new_event(event_type, attachment_id=attachment_id, at=at, kinds=ACTIVITY_EVENTS)
     table = storage.table(EVENTS)
     if once_per is None:
@@ -126,7 +124,7 @@ def record_event(
     else:
         # One row key per window: the window's repeats find it taken, at the cost of one read.
         row_key = f"{clock.iso(_window_start(event.at, once_per))}|{event_type}"
-        if _exists(table, message_id, row_key):
+        if table.get(message_id, row_key) is not None:
             return None
     if not _take_slot(table, message_id):
         return None
@@ -134,8 +132,8 @@ def record_event(
     if attachment_id:
         entity["attachmentId"] = attachment_id
     try:
-        insert_entity(table, entity)
-    except ResourceExistsError:
+        table.insert(entity)
+    except RowExists:
         return None  # a parallel repeat in the same window recorded it (its slot stays used: harmless)
     return event
 
@@ -145,17 +143,7 @@ def _window_start(at: datetime, length: timedelta) -> datetime:
     return _EPOCH + ((at - _EPOCH) // length) * length
 
 
-def _exists(table: Any, partition: str, row_key: str) -> bool:
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        table.get_entity(partition, row_key, select=["RowKey"])
-    except ResourceNotFoundError:
-        return False
-    return True
-
-
-def _take_slot(table: Any, message_id: str) -> bool:
+def _take_slot(table: Table, message_id: str) -> bool:
     """Count one more activity event for the message; False once MAX_ACTIVITY_EVENTS are counted."""
     taken = take_slot(table, message_id, _COUNTER_ROW_KEY, MAX_ACTIVITY_EVENTS)
     if taken is None:
@@ -166,7 +154,7 @@ def _take_slot(table: Any, message_id: str) -> bool:
 
 def list_events(storage: Storage, message_id: str, *, history: Iterable[Event] = ()) -> list[Event]:
     """A message's events, oldest first: its lifecycle `history` (from its row) with its activity."""
-    rows = storage.table(EVENTS).query_entities("PartitionKey eq @pk", parameters={"pk": message_id})
+    rows = storage.table(EVENTS).query(eq("PartitionKey", message_id))
     rows = sorted((r for r in rows if r["RowKey"] != _COUNTER_ROW_KEY), key=lambda r: r["RowKey"])
     activity = [Event(r["type"], clock.parse_iso(r["at"]), r.get("attachmentId")) for r in rows]
     # Stable sort: at the same time, lifecycle events come before activity.

@@ -26,7 +26,8 @@ from typing import Any
 from shared_code import clock
 from shared_code.crypto import sha256_hex
 from shared_code.errors import BadRequest, Conflict, FieldError, Unprocessable
-from shared_code.storage import IDEMPOTENCY, Storage, insert_entity
+from shared_code.storage import IDEMPOTENCY, Storage
+from shared_code.tables import RowChanged, RowExists
 
 MAX_KEY_LENGTH = 255
 #: How long a second request waits for the first one with the same key to finish.
@@ -66,14 +67,6 @@ def run_once(
 
     `action` gets the claim's operation id (None without a key) and must be idempotent under it.
     """
-    from azure.core import MatchConditions
-    from azure.core.exceptions import (
-        ResourceExistsError,
-        ResourceModifiedError,
-        ResourceNotFoundError,
-    )
-    from azure.data.tables import UpdateMode
-
     if key is None:
         return action(None)
     table = storage.table(IDEMPOTENCY)
@@ -89,21 +82,18 @@ def run_once(
             "operationId": str(uuid.uuid4()),
         }
         try:
-            insert_entity(table, claim)
+            table.insert(claim)
             break  # the key is ours
-        except ResourceExistsError:
+        except RowExists:
             pass
-        try:
-            row = table.get_entity(org, row_key)
-        except ResourceNotFoundError:
+        row = table.get(org, row_key)
+        if row is None:
             continue  # released by a failed first request: claim it again
         created = clock.parse_iso(row.get("createdAt"))
         if created and clock.now() - created > timedelta(hours=ttl_hours):
             try:  # expired: remove it (only as we read it) and claim afresh
-                table.delete_entity(
-                    org, row_key, etag=row.metadata["etag"], match_condition=MatchConditions.IfNotModified
-                )
-            except (ResourceModifiedError, ResourceNotFoundError):
+                table.delete(org, row_key, etag=row.etag)
+            except RowChanged:
                 pass
             continue
         if row.get("fingerprint") != fingerprint:
@@ -118,14 +108,9 @@ def run_once(
             # one repeat wins.
             claim["operationId"] = row["operationId"]
             try:
-                table.update_entity(
-                    claim,
-                    mode=UpdateMode.REPLACE,
-                    etag=row.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
+                table.replace(claim, etag=row.etag)
                 break
-            except (ResourceModifiedError, ResourceNotFoundError):
+            except RowChanged:
                 continue
         if time.monotonic() > deadline:
             raise Conflict("A request with this Idempotency-Key is still being processed. Try again shortly.")
@@ -135,9 +120,9 @@ def run_once(
         reply = action(claim["operationId"])
     except BaseException:
         # A refused or failed request claims nothing: the key may be used again once it is fixed.
-        table.delete_entity(org, row_key)
+        table.delete(org, row_key)
         raise
-    table.update_entity(
+    table.replace(
         {
             **claim,
             "state": "done",
@@ -145,7 +130,6 @@ def run_once(
             "body": json.dumps(reply.body),
             "headers": json.dumps(reply.headers),
         },
-        mode=UpdateMode.REPLACE,
-        match_condition=MatchConditions.Unconditionally,
+        etag=None,
     )
     return reply

@@ -21,7 +21,8 @@ from shared_code.message_request import NewMessage
 from shared_code.message_store import copy_document, find_message, get_message, transition
 from shared_code.settings import Settings
 from shared_code.sms_text import measure
-from shared_code.storage import LINKS, MESSAGES, Storage, insert_entity
+from shared_code.storage import LINKS, MESSAGES, Storage
+from shared_code.tables import RowExists, eq
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +113,6 @@ def _record_message(
     now: datetime,
 ) -> Message:
     """Store the checked message and its link, then move it on (see `create_message`)."""
-    from azure.core.exceptions import ResourceExistsError
-
     salt = new_salt()
     message = lifecycle.created(
         id=message_id or str(uuid.uuid4()),
@@ -141,24 +140,23 @@ def _record_message(
         for attachment in attachments:
             copy_document(storage, message, attachment.id)
         message = lifecycle.scans_passed(message, [a.id for a in attachments], now) or message
-    insert_entity(
-        storage.table(LINKS),
-        {"PartitionKey": message.token_hash, "RowKey": "", "org": message.org, "messageId": message.id},
+    storage.table(LINKS).insert(
+        {"PartitionKey": message.token_hash, "RowKey": "", "org": message.org, "messageId": message.id}
     )
     try:
-        meta = insert_entity(storage.table(MESSAGES), message_to_entity(message))
-    except ResourceExistsError:
+        etag = storage.table(MESSAGES).insert(message_to_entity(message))
+    except RowExists:
         # Another run under the same key made it first: that one is the message, and an error
         # answer now would free the key for a second one. Our link's token was never sent to
         # anyone, so its row goes (a leftover would only be an orphan no one can open).
         try:
-            storage.table(LINKS).delete_entity(message.token_hash, "")
+            storage.table(LINKS).delete(message.token_hash, "")
             earlier = _finish_earlier_run(storage, settings, get_message(storage, message.org, message.id))
         except Exception:  # noqa: BLE001 - the message exists; the sweeper finishes it
             log.exception("message %s made by another run; its details could not be read", message.id)
             earlier = message
         raise _MadeByAnotherRun(earlier) from None
-    message = replace(message, etag=meta.get("etag"))
+    message = replace(message, etag=etag)
     log.info(
         "message %s created by %s/%s with %d attachment(s)",
         message.id,
@@ -243,10 +241,8 @@ def advance_message(storage: Storage, settings: Settings, org: str, message_id: 
 
 def on_attachment_scanned(storage: Storage, settings: Settings, org: str, attachment_id: str) -> None:
     """After a verdict: move on every message of the organisation waiting on this attachment."""
-    rows = storage.table(MESSAGES).query_entities(
-        "PartitionKey eq @org and status eq @state",
-        parameters={"org": org, "state": lifecycle.AWAITING_SCAN},
-        select=["RowKey", "attachmentIds"],
+    rows = storage.table(MESSAGES).query(
+        eq("PartitionKey", org), eq("status", lifecycle.AWAITING_SCAN), select=["RowKey", "attachmentIds"]
     )
     for row in rows:
         if attachment_id in json.loads(row.get("attachmentIds") or "[]"):

@@ -133,7 +133,7 @@ def message_to_entity(m: Message) -> dict[str, Any]:
 
 
 def message_from_entity(e: Any) -> Message:
-    """A Message from its table entity."""
+    """A Message from its table row (a `shared_code.tables.Row`, whose `etag` it keeps)."""
     values: dict[str, Any] = {"id": e["RowKey"], "org": e["PartitionKey"]}
     for name in Message.__dataclass_fields__:
         if name in ("id", "org", "etag"):
@@ -150,5 +150,5 @@ def message_from_entity(e: Any) -> Message:
         elif name == "locked":
             value = bool(value)
         values[name] = value
-    values["etag"] = e.metadata.get("etag") if hasattr(e, "metadata") else None
+    values["etag"] = getattr(e, "etag", None)
     return Message(**values)

@@ -13,6 +13,7 @@ from dataclasses import replace
 from shared_code.errors import NotFound, ServiceUnavailable
 from shared_code.message_model import Message, message_from_entity, message_to_entity
 from shared_code.storage import DOCUMENTS, MESSAGES, Storage
+from shared_code.tables import RowChanged
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +23,8 @@ Change = Callable[[Message], Message | None]
 
 def find_message(storage: Storage, org: str, message_id: str) -> Message | None:
     """The message of this organisation with this id, or None."""
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        return message_from_entity(storage.table(MESSAGES).get_entity(org, message_id))
-    except ResourceNotFoundError:
-        return None
+    row = storage.table(MESSAGES).get(org, message_id)
+    return None if row is None else message_from_entity(row)
 
 
 def get_message(storage: Storage, org: str, message_id: str) -> Message:
@@ -45,19 +42,15 @@ def get_message(storage: Storage, org: str, message_id: str) -> Message:
 def save_message(storage: Storage, message: Message) -> Message:
     """Write back a changed message only if nobody changed it since it was read (ETag).
 
-    Raises azure.core.exceptions.ResourceModifiedError on a lost race; callers reload and
-    decide again. That is what keeps the lock-out counter and the state machine exact.
+    Raises `shared_code.tables.RowChanged` on a lost race (the row was changed or deleted since);
+    callers reload and decide again. That is what keeps the lock-out counter and the state
+    machine exact.
     """
-    from azure.core import MatchConditions
-    from azure.data.tables import UpdateMode
-
-    meta = storage.table(MESSAGES).update_entity(
-        message_to_entity(message),
-        mode=UpdateMode.REPLACE,
-        etag=message.etag,
-        match_condition=MatchConditions.IfNotModified,
-    )
-    return replace(message, etag=meta.get("etag"))
+    if message.etag is None:
+        # The table's replace without an ETag writes unconditionally: never for a message.
+        raise ValueError("a message is saved only over the version it was read as")
+    etag = storage.table(MESSAGES).replace(message_to_entity(message), etag=message.etag)
+    return replace(message, etag=etag)
 
 
 def transition(
@@ -76,14 +69,12 @@ def transition(
     first tried on it, which saves a read when nobody else wrote since; a refusal or a lost
     race there is decided again on the stored row, since only a write is final.
     """
-    from azure.core.exceptions import ResourceModifiedError
-
     if known is not None:
         changed = change(known)
         if changed is not None and changed != known:
             try:
                 return save_message(storage, changed), True
-            except ResourceModifiedError:
+            except RowChanged:
                 pass
     for _ in range(attempts):
         current = get_message(storage, org, message_id)
@@ -92,7 +83,7 @@ def transition(
             return current, False
         try:
             return save_message(storage, changed), True
-        except ResourceModifiedError:
+        except RowChanged:
             # Lost a race: a short random pause keeps racing callers from colliding again.
             time.sleep(random.uniform(0, 0.01))
             continue

@@ -54,14 +54,11 @@ def practice_name(message: Message) -> str:
 
 def resolve_link(storage: Storage, token: str) -> Message:
     """The live message behind a link token; LinkGone (404) or LinkLocked (403) otherwise."""
-    from azure.core.exceptions import ResourceNotFoundError
-
     if not 16 <= len(token) <= 64 or not set(token) <= _TOKEN_CHARS:
         raise LinkGone()
-    try:
-        row = storage.table(LINKS).get_entity(token_hash(token), "")
-    except ResourceNotFoundError:
-        raise LinkGone() from None
+    row = storage.table(LINKS).get(token_hash(token), "")
+    if row is None:
+        raise LinkGone()
     message = find_message(storage, row["org"], row["messageId"])
     # A link works only once its text has gone, until it expires or is revoked.
     if message is None or not lifecycle.link_open(message, clock.now()):

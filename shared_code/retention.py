@@ -17,6 +17,7 @@ from shared_code.message_model import Message, message_from_entity
 from shared_code.message_store import delete_documents, transition
 from shared_code.settings import Settings
 from shared_code.storage import MESSAGES, Storage
+from shared_code.tables import any_of, at_most
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class RetentionReport:
 def purge_expired(storage: Storage) -> int:
     """Purge every expired, not yet purged link (revoked ones too); returns how many."""
     now = clock.now()
-    rows = storage.table(MESSAGES).query_entities("linkExpiresAt le @now", parameters={"now": clock.iso(now)})
+    rows = storage.table(MESSAGES).query(at_most("linkExpiresAt", clock.iso(now)))
     count = 0
     for row in rows:
         message = message_from_entity(row)
@@ -59,16 +60,15 @@ def purge_message(storage: Storage, message: Message) -> bool:
 def requeue_stuck(storage: Storage, settings: Settings) -> int:
     """Queue again any message left in a sending state without progress; returns how many."""
     cutoff = clock.now() - STUCK_AFTER
-    rows = storage.table(MESSAGES).query_entities(
-        "status eq @a or status eq @q or status eq @s",
-        parameters={"a": lifecycle.AWAITING_SCAN, "q": lifecycle.QUEUED, "s": lifecycle.SCHEDULED},
+    rows = storage.table(MESSAGES).query(
+        any_of("status", [lifecycle.AWAITING_SCAN, lifecycle.QUEUED, lifecycle.SCHEDULED])
     )
     count = 0
     for row in rows:
         message = message_from_entity(row)
-        if message.revoked_at or row.metadata.get("timestamp") is None:
+        if message.revoked_at or row.timestamp is None:
             continue
-        changed = row.metadata["timestamp"]
+        changed = row.timestamp
         if changed.tzinfo is None:
             changed = changed.replace(tzinfo=clock.now().tzinfo)
         if changed > cutoff:

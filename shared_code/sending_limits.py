@@ -23,13 +23,13 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from shared_code import clock
 from shared_code.counters import take_slot
 from shared_code.errors import ServiceUnavailable, TooManyRequests
 from shared_code.settings import Settings
 from shared_code.storage import IDEMPOTENCY, Storage
+from shared_code.tables import RowChanged
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +117,6 @@ def _row_key(window: Window) -> str:
     return _ROW_PREFIX + window.kind
 
 
-def _read(table: Any, org: str, window: Window) -> Any:
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        return table.get_entity(org, _row_key(window))
-    except ResourceNotFoundError:
-        return None
-
-
 def _take_one(storage: Storage, org: str, window: Window) -> bool:
     """Add one to the window's count if it is under the limit; False when it is not."""
     taken = take_slot(
@@ -145,24 +136,15 @@ def _give_back_all(storage: Storage, org: str, windows: list[Window]) -> None:
 
 
 def _give_back_one(storage: Storage, org: str, window: Window) -> None:
-    from azure.core import MatchConditions
-    from azure.core.exceptions import ResourceModifiedError
-    from azure.data.tables import UpdateMode
-
     table = storage.table(LIMITS_TABLE)
     for _ in range(_ATTEMPTS):
-        row = _read(table, org, window)
+        row = table.get(org, _row_key(window))
         if row is None or row.get("window") != window.key or int(row.get("count") or 0) <= 0:
             return  # the window has moved on: nothing of ours is counted any more
         entity = {"PartitionKey": org, "RowKey": _row_key(window), "window": window.key, "count": row["count"] - 1}
         try:
-            table.update_entity(
-                entity,
-                mode=UpdateMode.REPLACE,
-                etag=row.metadata["etag"],
-                match_condition=MatchConditions.IfNotModified,
-            )
+            table.replace(entity, etag=row.etag)
             return
-        except ResourceModifiedError:
+        except RowChanged:
             time.sleep(random.uniform(0, 0.02))
     raise ServiceUnavailable("A sending-limit count could not be corrected.")

@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from shared_code.settings import Settings, get_settings
+from shared_code.tables import AzureTable
 
 # Containers
 UPLOADS = "uploads"  # unscanned; never readable from outside
@@ -143,11 +144,11 @@ class Storage:
                 pass
             self._ready.add(key)
 
-    def table(self, name: str) -> Any:
-        """A `TableClient`, the table created if missing."""
+    def table(self, name: str) -> AzureTable:
+        """The table as a `shared_code.tables.Table`, created if missing."""
         self._once("t:" + name, lambda: self.table_service.create_table(name))
         # Clients are thread-safe; building one per call cost a pipeline each time.
-        return self._cached_client("t:" + name, lambda: self.table_service.get_table_client(name))
+        return self._cached_client("t:" + name, lambda: AzureTable(self.table_service.get_table_client(name)))
 
     def container(self, name: str) -> Any:
         """A `ContainerClient`, the container created (private) if missing."""
@@ -185,16 +186,6 @@ class Storage:
                 if client is None:
                     client = self._cached_clients[key] = make()
         return client
-
-
-def insert_entity(table: Any, entity: dict[str, Any]) -> dict[str, Any]:
-    """Insert a row into a `TableClient`'s table; its metadata (`etag`) comes back.
-
-    Raises ResourceExistsError when the key is taken. The service is asked not to send the
-    row back (the Table service's documented `Prefer` header, through azure-core's per-call
-    `headers`): nothing here reads it, and echoing it costs both ends a serialisation.
-    """
-    return table.create_entity(entity, headers={"Prefer": "return-no-content"})
 
 
 @lru_cache(maxsize=1)

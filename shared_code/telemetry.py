@@ -1,30 +1,48 @@
-"""Telemetry to Azure Monitor through OpenTelemetry, in Azure only.
-
-Nothing is loaded unless APPLICATIONINSIGHTS_CONNECTION_STRING is set, so local start-up
-pays nothing. Our log lines carry ids only (never a number, date, name, text or token),
-and the HTTP client instrumentations are off so no outgoing URL is recorded.
+"""Telemetry to Azure Monitor, in Azure only, with no portal token in any of it.
 
 A portal link is `/p/{token}...`: whoever reads the telemetry must not be able to open it.
-This process's spans therefore go through `portal_path_scrubber` before any exporter sees
-them: every string attribute (`url.full`, `url.path`, `url.query`, `http.target`, `http.url`,
-`http.route`, a Referer header...) and the span name are rewritten to the route template
-(`/p/{token}`, `/p/{token}/documents`, `/p/{token}/documents/{attachmentId}`), and the query
-string of a portal URL is dropped. The exporters are wired by hand rather than through
-`configure_azure_monitor`, whose trace pipeline gives no hook between the span processors and
-the exporter (and whose live metrics would send request URLs too).
+Where each piece comes from (the README's "What appears where" says it for operators):
 
-The request telemetry of the Functions host itself (a .NET process, `telemetryMode`
-OpenTelemetry in host.json) never passes through this process, so nothing here can scrub it;
-the host records `url.path` as it arrived (azure-functions-host's ActivitySanitizingProcessor
-cleans only `url.full` and `url.query`, of credentials, not of path segments).
+- The Functions host (a .NET process) records one request per invocation of every trigger. It
+  runs in its classic Application Insights mode (host.json sets no `telemetryMode`) with
+  `httpAutoCollectionOptions.enableHttpTriggerExtendedInfoCollection` off: ASP.NET Core request
+  tracking is then off, and the WebJobs logger starts each request itself from the function's
+  name alone, with no URL (azure-webjobs-sdk, Logging.ApplicationInsights/ApplicationInsightsLogger.cs,
+  StartTelemetryIfFunctionInvocation; Initializers/WebJobsTelemetryInitializer.cs touches the URL
+  only when one is set). Its OpenTelemetry mode is not used: there the host's ASP.NET Core
+  instrumentation records each request's `url.path`, token included, with no hook to rewrite it
+  (azure-functions-host, Diagnostics/OpenTelemetry/OpenTelemetryConfigurationExtensions.cs; its
+  ActivitySanitizingProcessor cleans credentials out of `url.full` and `url.query`, not paths),
+  and queue, timer and Event Grid invocations go thin. The worker's log lines reach `traces`
+  through the host, so this process exports no logs (that would record every line twice).
+- This process exports spans: one per invocation (`traced_invocation`), a child of the host's
+  request, with the Azure SDK's calls beneath it. Every span passes `portal_path_scrubber`
+  before the exporter sees it. Our log lines carry ids only (never a number, date, name, text or
+  token), and no HTTP client instrumentation is on, so no outgoing URL is recorded beyond what
+  the Azure SDK puts on its spans (query values redacted by azure-core).
+- The Python worker's own Azure Monitor set-up stays off in Azure (PYTHON_ENABLE_OPENTELEMETRY and
+  PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY are false): depending on the worker's version one or
+  the other runs the distro's `configure_azure_monitor` (azure-functions-python-worker,
+  dispatcher.py, initialize_azure_monitor), whose pipeline has no place for the scrubber, whose
+  live metrics send request URLs, and whose tracer provider would be installed before ours.
+
+The scrubber rewrites every string attribute (`url.full`, `url.path`, `url.query`, `http.target`,
+`http.url`, `http.route`, a Referer header...), event and span name to the route template
+(`/p/{token}`, `/p/{token}/documents`, `/p/{token}/documents/{attachmentId}`) and drops the query
+string of a portal URL. Nothing is loaded unless APPLICATIONINSIGHTS_CONNECTION_STRING is set, so
+local start-up pays nothing, and an invocation runs without a span.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import logging
 import re
+from collections.abc import Callable, Iterator
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared_code.settings import Settings
 
@@ -33,8 +51,11 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.trace import Tracer
 
 _configured = False
+# Where invocation spans go: None until telemetry is configured (locally, always).
+_invocation_tracer: Tracer | None = None
 
 # A portal path anywhere in a string: after a slash or at the start (the host's route template
 # has no leading slash), then the token, optional `/documents` and attachment id, and any query
@@ -150,8 +171,111 @@ def build_tracer_provider(
     return provider
 
 
+# The OpenTelemetry FaaS conventions' `faas.trigger` for each trigger the app uses.
+FAAS_TRIGGERS = {"http": "http", "queue": "pubsub", "eventgrid": "pubsub", "blob": "datasource", "timer": "timer"}
+_TRACED = "_enclose_traced_trigger"
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+def trace_invocations_with(provider: TracerProvider | None) -> None:
+    """Give invocation spans to `provider` from now on (None: invocations run without a span)."""
+    global _invocation_tracer
+    _invocation_tracer = None if provider is None else provider.get_tracer(__name__)
+
+
+def traced_trigger(handler: Callable[..., Any]) -> str | None:
+    """The trigger `traced_invocation` wrapped `handler` for, or None if it is not wrapped."""
+    return getattr(handler, _TRACED, None)
+
+
+def traced_invocation(handler: _Handler, *, trigger: str, route: str | None = None) -> _Handler:
+    """`handler` (a function's body) run inside one span per invocation.
+
+    The span is named `METHOD /route` for HTTP, with the route template (never the URL, which holds
+    a portal token) and the answer's status, and by the function's name otherwise; it carries the
+    invocation id the host's request has too. Its parent is the host's invocation, read from the
+    `context` argument the Python worker passes to a function that declares one; the wrapper
+    declares it when `handler` does not, so the span shares the host request's operation id
+    whatever the worker's own OpenTelemetry settings. An exception (which goes on up) or a 5xx
+    answer marks the span failed. Without a tracer `handler` runs bare, importing nothing.
+    """
+    if trigger not in FAAS_TRIGGERS:
+        raise ValueError(f"unknown trigger {trigger!r}")
+    if (trigger == "http") != (route is not None):
+        raise ValueError("an HTTP trigger needs its route template, and no other trigger has one")
+    if inspect.iscoroutinefunction(handler):
+        raise TypeError(f"{handler.__name__}: async functions are not traced yet")
+    signature = inspect.signature(handler, eval_str=True)
+    declares_context = "context" in signature.parameters
+    trigger_param = next(name for name in signature.parameters if name != "context")
+
+    @functools.wraps(handler)
+    def invoke(*args: Any, **kwargs: Any) -> Any:
+        context = kwargs.get("context") if declares_context else kwargs.pop("context", None)
+        tracer = _invocation_tracer
+        if tracer is None:
+            return handler(*args, **kwargs)
+        trigger_arg = args[0] if args else kwargs.get(trigger_param)
+        with _invocation_span(tracer, handler.__name__, trigger, route, context, trigger_arg) as answered:
+            result = handler(*args, **kwargs)
+            answered(result)
+            return result
+
+    if not declares_context:
+        # The worker (and the local host) pass `context` only to a function whose signature names it.
+        extra = inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        invoke.__signature__ = signature.replace(parameters=[*signature.parameters.values(), extra])
+    setattr(invoke, _TRACED, trigger)
+    return invoke
+
+
+@contextlib.contextmanager
+def _invocation_span(
+    tracer: Tracer, name: str, trigger: str, route: str | None, context: Any, trigger_arg: Any
+) -> Iterator[Callable[[Any], None]]:
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    function_name = getattr(context, "function_name", None) or name
+    attributes: dict[str, Any] = {"faas.trigger": FAAS_TRIGGERS[trigger], "faas.name": function_name}
+    invocation_id = getattr(context, "invocation_id", None)
+    if invocation_id:
+        attributes["faas.invocation_id"] = str(invocation_id)
+    span_name = function_name
+    if route is not None:
+        method = str(getattr(trigger_arg, "method", "") or "").upper()
+        template = "/" + route.lstrip("/")
+        attributes.update({"http.request.method": method, "http.route": template})
+        span_name = f"{method} {template}".strip()
+    # INTERNAL, not SERVER: the host's request is the invocation's one row in `requests`; this
+    # span is a dependency beneath it.
+    with tracer.start_as_current_span(
+        span_name, context=_host_invocation(context), kind=SpanKind.INTERNAL, attributes=attributes
+    ) as span:
+
+        def answered(result: Any) -> None:
+            status = getattr(result, "status_code", None)
+            if route is not None and isinstance(status, int):
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+
+        yield answered
+
+
+def _host_invocation(context: Any) -> Context | None:
+    """The host's invocation as a parent context, from the worker's `context.trace_context`."""
+    trace_context = getattr(context, "trace_context", None)
+    traceparent = getattr(trace_context, "trace_parent", "") or ""
+    if not traceparent:
+        return None  # the current context, if any
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    carrier = {"traceparent": traceparent, "tracestate": getattr(trace_context, "trace_state", "") or ""}
+    return TraceContextTextMapPropagator().extract(carrier)
+
+
 def configure_telemetry(settings: Settings) -> bool:
-    """Send logs and traces to Application Insights when configured; True if it did."""
+    """Send this process's spans to Application Insights when configured; True if it did."""
     global _configured
     if _configured or not settings.applicationinsights_connection_string:
         return _configured
@@ -168,30 +292,24 @@ def _configure(settings: Settings) -> None:
     from azure.core.settings import settings as azure_core_settings
     from azure.core.tracing.ext.opentelemetry_span import OpenTelemetrySpan
     from azure.identity import ManagedIdentityCredential
-    from azure.monitor.opentelemetry.exporter import AzureMonitorLogExporter, AzureMonitorTraceExporter
+    from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
     from opentelemetry import trace
-    from opentelemetry._logs import set_logger_provider
-    from opentelemetry.instrumentation.logging.handler import LoggingHandler
     from opentelemetry.resource.detector.azure import AzureAppServiceResourceDetector, AzureFunctionsResourceDetector
-    from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
     from opentelemetry.sdk.resources import get_aggregated_resources
 
     # Not azure-monitor-opentelemetry's configure_azure_monitor: its trace pipeline has no place
     # between the span processors and the exporter (a processor cannot change an ended span), and it
-    # honours no switch to leave tracing to us. These are the same exporters, wired by hand.
+    # honours no switch to leave tracing to us. This is the same exporter, wired by hand.
     # Application Insights has local (key) auth switched off: Entra ID only.
-    exporter_options = {
-        "connection_string": settings.applicationinsights_connection_string,
-        "credential": ManagedIdentityCredential(),
-    }
+    exporter = AzureMonitorTraceExporter(
+        connection_string=settings.applicationinsights_connection_string, credential=ManagedIdentityCredential()
+    )
     # The app's name and instance as Application Insights' cloud role, from the platform's variables.
     resource = get_aggregated_resources([AzureAppServiceResourceDetector(), AzureFunctionsResourceDetector()])
-    trace.set_tracer_provider(build_tracer_provider(AzureMonitorTraceExporter(**exporter_options), resource=resource))
-    logs = LoggerProvider(resource=resource)
-    logs.add_log_record_processor(BatchLogRecordProcessor(AzureMonitorLogExporter(**exporter_options)))
-    set_logger_provider(logs)
-    logging.getLogger().addHandler(LoggingHandler(logger_provider=logs))
-    # Azure SDK calls (storage, ACS) as dependency spans; no HTTP client instrumentation, so no
-    # outgoing URL is recorded beyond what the Azure SDK puts on its spans.
+    provider = build_tracer_provider(exporter, resource=resource)
+    # Invocation spans use this provider even if another was made global first (a worker that ran
+    # the distro despite the settings), so they always pass the scrubber.
+    trace_invocations_with(provider)
+    trace.set_tracer_provider(provider)
+    # Azure SDK calls (storage, ACS) as dependency spans, through the global provider.
     azure_core_settings.tracing_implementation = OpenTelemetrySpan

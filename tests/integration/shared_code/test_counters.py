@@ -27,4 +27,4 @@ def test_thirty_parallel_raises_take_exactly_the_limit(storage) -> None:
     with ThreadPoolExecutor(max_workers=30) as pool:
         taken = list(pool.map(lambda _: take_slot(table, key, "~count", 7, attempts=500), range(30)))
     assert taken.count(True) == 7 and taken.count(False) == 23
-    assert table.get_entity(key, "~count")["count"] == 7
+    assert table.get(key, "~count")["count"] == 7

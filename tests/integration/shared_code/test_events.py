@@ -9,13 +9,14 @@ from datetime import datetime, timedelta, timezone
 from shared_code.events import MAX_ACTIVITY_EVENTS, OPENED_WINDOW, list_events, record_event
 from shared_code.portal import note_opened
 from shared_code.storage import EVENTS
+from shared_code.tables import eq
 from tests.support.records import new_message
 
 START = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
 
 
 def rows(storage, message_id: str) -> list[dict]:
-    return list(storage.table(EVENTS).query_entities("PartitionKey eq @pk", parameters={"pk": message_id}))
+    return list(storage.table(EVENTS).query(eq("PartitionKey", message_id)))
 
 
 def test_opening_a_link_in_a_loop_is_one_event(storage, settings) -> None:

@@ -59,7 +59,7 @@ def test_a_failed_first_request_frees_the_key(storage) -> None:
 def _abandoned_claim(storage, key: str, fingerprint: str, age) -> str:
     """The pending claim a request leaves when its process dies before answering; its operation id."""
     operation_id = str(uuid.uuid4())
-    storage.table(IDEMPOTENCY).create_entity(
+    storage.table(IDEMPOTENCY).insert(
         {
             "PartitionKey": "A12345",
             "RowKey": sha256_hex(key.encode()),
@@ -89,7 +89,7 @@ def test_a_claim_abandoned_longer_than_the_takeover_time_is_taken_over_once(stor
         replies = list(pool.map(lambda _: run_once(storage, "A12345", key, "fp", 24, action), range(8)))
     assert runs == [operation_id]  # once, under the dead run's operation id
     assert {r.body["id"] for r in replies} == {operation_id}
-    assert storage.table(IDEMPOTENCY).get_entity("A12345", sha256_hex(key.encode()))["state"] == "done"
+    assert storage.table(IDEMPOTENCY).get("A12345", sha256_hex(key.encode()))["state"] == "done"
 
 
 def test_a_claim_still_in_its_first_minutes_is_waited_for_then_a_409(storage, monkeypatch) -> None:

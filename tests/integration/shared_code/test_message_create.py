@@ -14,6 +14,7 @@ from shared_code.message_create import create_message, on_attachment_scanned
 from shared_code.message_store import get_message
 from shared_code.message_views import message_events
 from shared_code.storage import DOCUMENTS
+from shared_code.tables import eq
 from tests.support.records import clean_attachment, new_message, principal
 from tests.support.stack import sample_pdf
 
@@ -125,7 +126,7 @@ def test_a_second_run_under_one_message_id_finds_the_first_run_s_message(storage
     first = run()
     again = run()
     assert again.id == first.id == message_id and again.token_hash == first.token_hash
-    links = list(storage.table(LINKS).query_entities("messageId eq @id", parameters={"id": message_id}))
+    links = list(storage.table(LINKS).query(eq("messageId", message_id)))
     assert len(links) == 1
     queued = [
         m
@@ -153,5 +154,5 @@ def test_two_runs_racing_under_one_message_id_make_one_message_and_one_link(stor
     monkeypatch.setattr(message_create, "find_message", not_there_yet)
     second = run()
     assert second.id == first.id and second.token_hash == first.token_hash
-    links = list(storage.table(LINKS).query_entities("messageId eq @id", parameters={"id": message_id}))
+    links = list(storage.table(LINKS).query(eq("messageId", message_id)))
     assert [link["PartitionKey"] for link in links] == [first.token_hash]

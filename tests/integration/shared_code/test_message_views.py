@@ -7,6 +7,7 @@ from shared_code.message_links import revoke_message
 from shared_code.message_store import get_message
 from shared_code.message_views import message_view
 from shared_code.storage import EVENTS
+from shared_code.tables import eq
 from tests.support.records import new_message
 
 
@@ -17,7 +18,7 @@ def test_the_lifecycle_is_written_into_the_row_with_the_state_it_records(storage
     stored = get_message(storage, message.org, message.id)
     assert [e.type for e in stored.history] == ["created", "scan_clean", "queued"]
     assert stored.history[1].attachment_id == message.attachment_ids[0]
-    assert list(storage.table(EVENTS).query_entities("PartitionKey eq @pk", parameters={"pk": message.id})) == []
+    assert list(storage.table(EVENTS).query(eq("PartitionKey", message.id))) == []
 
     record_event(storage, message.id, "portal_opened")
     revoke_message(storage, message.org, message.id)

@@ -1,29 +1,21 @@
-"""Storage helpers against the session's Azurite."""
+"""Storage against the session's Azurite: tables come as the adapter, made on first use."""
 
 from __future__ import annotations
 
 import uuid
 
-import pytest
-from azure.core.exceptions import ResourceExistsError
-
-from shared_code.storage import EVENTS, insert_entity
-
-
-def test_an_inserted_row_comes_back_as_its_etag_only(storage) -> None:
-    table = storage.table(EVENTS)
-    key = str(uuid.uuid4())
-    meta = insert_entity(table, {"PartitionKey": key, "RowKey": "1", "type": "opened", "count": 3})
-    assert meta["etag"] and meta["preference_applied"] == "return-no-content"
-    assert meta.get("content") is None  # the service did not echo the row
-    stored = table.get_entity(key, "1")
-    assert (stored["type"], stored["count"], stored.metadata["etag"]) == ("opened", 3, meta["etag"])
+from shared_code.settings import load_settings
+from shared_code.storage import Storage
+from shared_code.tables import AzureTable
 
 
-def test_inserting_a_taken_key_is_refused_and_keeps_the_first_row(storage) -> None:
-    table = storage.table(EVENTS)
-    key = str(uuid.uuid4())
-    insert_entity(table, {"PartitionKey": key, "RowKey": "1", "type": "first"})
-    with pytest.raises(ResourceExistsError):
-        insert_entity(table, {"PartitionKey": key, "RowKey": "1", "type": "second"})
-    assert table.get_entity(key, "1")["type"] == "first"
+def test_a_table_is_created_on_first_use_and_its_adapter_kept(base_env) -> None:
+    storage = Storage(load_settings(base_env))  # its own: the session's has made the app's tables
+    name = "t" + uuid.uuid4().hex[:12]
+    assert name not in {t.name for t in storage.table_service.list_tables()}
+    table = storage.table(name)
+    assert isinstance(table, AzureTable) and table.name == name
+    assert name in {t.name for t in storage.table_service.list_tables()}
+    assert storage.table(name) is table
+    table.insert({"PartitionKey": "p", "RowKey": "r", "n": 1})
+    assert Storage(load_settings(base_env)).table(name).get("p", "r")["n"] == 1  # one made already is used

@@ -42,6 +42,23 @@ def test_an_inserted_row_comes_back_with_its_etag_and_time(table: Table, pk: str
     assert "etag" not in row  # metadata stays beside the properties
 
 
+def test_an_insert_asks_the_service_not_to_send_the_row_back(azurite, pk: str) -> None:
+    """Azure only: the insert's answer is a 204 with no body (the Table service's documented
+    `Prefer: return-no-content`), and its ETag is the one the adapter returns."""
+    from azure.data.tables import TableServiceClient
+
+    answers = []
+    service = TableServiceClient.from_connection_string(
+        azurite.connection_string, raw_response_hook=lambda r: answers.append(r.http_response)
+    )
+    client = service.create_table_if_not_exists("contract")
+    etag = AzureTable(client).insert({"PartitionKey": pk, "RowKey": "1", "kind": "opened"})
+    inserted = answers[-1]
+    assert inserted.status_code == 204 and inserted.headers.get("Preference-Applied") == "return-no-content"
+    assert not inserted.body()
+    assert inserted.headers["ETag"] == etag
+
+
 def test_inserting_a_taken_key_is_refused_and_keeps_the_first_row(table: Table, pk: str) -> None:
     table.insert({"PartitionKey": pk, "RowKey": "1", "kind": "first"})
     with pytest.raises(RowExists):

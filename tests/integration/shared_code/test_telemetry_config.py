@@ -1,4 +1,5 @@
-"""`configure_telemetry` as Azure runs it installs the portal path scrubber in the global tracer provider.
+"""`configure_telemetry` as Azure runs it: the portal path scrubber in the global tracer provider,
+invocation spans through it, and no log exporter (the host forwards the worker's logs itself).
 
 Runs in a child process (the global tracer provider can be set once per process), with every
 endpoint the exporters and the managed identity would call pointed at a closed port on 127.0.0.1,
@@ -16,12 +17,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 
 _CHILD = """
-import json, secrets
+import json, logging, secrets, types
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from shared_code.settings import load_settings
-from shared_code.telemetry import configure_telemetry
+from shared_code.telemetry import configure_telemetry, traced_invocation
 
 token = secrets.token_urlsafe(18)
 configured = configure_telemetry(load_settings())
@@ -32,12 +33,23 @@ tracer = trace.get_tracer("test")
 with tracer.start_as_current_span("GET /p/" + token, attributes={"url.path": "/p/" + token + "/documents"}):
     pass
 (span,) = seen.get_finished_spans()
+
+# One invocation as the worker makes it: the token in the URL, the host's trace context in `context`.
+request = types.SimpleNamespace(method="GET", url="https://x.example/p/" + token, route_params={"token": token})
+host = types.SimpleNamespace(trace_parent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", trace_state="")
+context = types.SimpleNamespace(function_name="portal_link", invocation_id="i-1", trace_context=host)
+portal_link = traced_invocation(lambda req: types.SimpleNamespace(status_code=404), trigger="http", route="p/{token}")
+portal_link(request, context=context)
+(_, invocation) = seen.get_finished_spans()
+
 print(json.dumps({
     "configured": configured,
     "provider": type(provider).__module__,
     "name": span.name,
     "path": span.attributes["url.path"],
-    "leaked": token in span.to_json(),
+    "leaked": token in span.to_json() or token in invocation.to_json(),
+    "invocation": [invocation.name, format(invocation.context.trace_id, "032x")],
+    "log_handlers": [type(h).__module__ for h in logging.getLogger().handlers],
 }))
 """
 
@@ -68,3 +80,7 @@ def test_the_configured_tracer_provider_scrubs_portal_paths(tmp_path: Path) -> N
     assert got["name"] == "GET /p/{token}"
     assert got["path"] == "/p/{token}/documents"
     assert got["leaked"] is False
+    # Invocation spans go through the same pipeline, under the host's request.
+    assert got["invocation"] == ["GET /p/{token}", "4bf92f3577b34da6a3ce929d0e0e4736"]
+    # No log exporter: the host sends the worker's log lines to `traces` already.
+    assert not [module for module in got["log_handlers"] if module.startswith("opentelemetry")]
