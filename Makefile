@@ -18,7 +18,7 @@ LOCK := $(VENV)/bin/uv pip compile --quiet --generate-hashes --universal --pytho
 # Plain `make` only lists the targets: it neither installs system packages nor starts servers.
 .DEFAULT_GOAL := help
 
-.PHONY: help run test test-unit lint lock token setup run-deps system-deps tools bench clean
+.PHONY: help run test test-unit lint lock token setup run-deps system-deps tools bench smoke clean
 
 ## help: list the public targets, one line each
 help:
@@ -87,6 +87,11 @@ $(TOOLS_VENV)/.installed: requirements-tools.txt
 ## bench: run the performance benchmarks and print them as tables
 bench: setup system-deps
 	@$(PY) -m bench
+
+# TOKEN reaches the script through the environment (make exports command-line variables), never argv.
+## smoke: check a deployed app: make smoke URL=https://... TOKEN=... MOBILE=<yours> [NO_SMS=1]
+smoke:
+	@bash scripts/smoke.sh --url "$(URL)" --mobile "$(MOBILE)" $(if $(NO_SMS),--no-sms) $(SMOKE_ARGS)
 
 ## clean: remove both venvs, node_modules and test output
 clean:

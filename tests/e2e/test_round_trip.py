@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlparse
 
 import requests
 
+from tests.support.corpus.common import eicar as corpus_eicar
 from tests.support.stack import RunningStack, sample_pdf
 
 DOB = "1970-01-31"
@@ -161,8 +162,7 @@ def test_message_waits_for_the_scan_then_sends_itself(stack: RunningStack) -> No
 
 
 def test_eicar_is_rejected_and_a_message_with_it_fails(stack: RunningStack) -> None:
-    eicar = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
-    upload = stack.upload(eicar, "notes.txt", content_type="text/plain")
+    upload = stack.upload(corpus_eicar(), "notes.txt", content_type="text/plain")
     assert upload.status_code == 202, upload.text
     sent = stack.send({"patient": _patient(), "body": "Your notes", "attachmentIds": [upload.json()["id"]]})
     attachment = stack.wait_attachment(upload.json()["id"])
