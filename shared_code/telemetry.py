@@ -164,8 +164,12 @@ def build_tracer_provider(
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
-    provider = TracerProvider(resource=resource or Resource.create())
+    # Every span, whatever its parent's sampled flag: the traceparent the host hands an invocation
+    # need not carry it (its request is kept regardless: host.json never samples requests away),
+    # and the SDK's default sampler would drop the invocation's span with it.
+    provider = TracerProvider(resource=resource or Resource.create(), sampler=ALWAYS_ON)
     inner = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
     provider.add_span_processor(portal_path_scrubber(inner))
     return provider
@@ -244,7 +248,10 @@ def _invocation_span(
     if route is not None:
         method = str(getattr(trigger_arg, "method", "") or "").upper()
         template = "/" + route.lstrip("/")
-        attributes.update({"http.request.method": method, "http.route": template})
+        # Not the `http.*` keys: Azure Monitor's exporter drops them from an in-process span's
+        # customDimensions (azure-monitor-opentelemetry-exporter, export/trace/_exporter.py,
+        # _is_standard_attribute), and an operator needs the status there.
+        attributes.update({"enclose.http.method": method, "enclose.http.route": template})
         span_name = f"{method} {template}".strip()
     # INTERNAL, not SERVER: the host's request is the invocation's one row in `requests`; this
     # span is a dependency beneath it.
@@ -255,7 +262,7 @@ def _invocation_span(
         def answered(result: Any) -> None:
             status = getattr(result, "status_code", None)
             if route is not None and isinstance(status, int):
-                span.set_attribute("http.response.status_code", status)
+                span.set_attribute("enclose.http.status_code", status)
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
 

@@ -149,11 +149,15 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
   properties: {
     // Host and app storage, with the managed identity (no connection string).
     AzureWebJobsStorage__accountName: storageAccountName
-    // Telemetry: the host and azure-monitor-opentelemetry authenticate with the identity.
+    // Telemetry: the host (classic Application Insights mode, see host.json) and the app's own span
+    // exporter (shared_code/telemetry.py) send with the identity.
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
-    // The Python worker exports through OpenTelemetry (host.json telemetryMode is OpenTelemetry).
-    PYTHON_ENABLE_OPENTELEMETRY: 'true'
+    // The Python worker's own Azure Monitor set-up stays off: depending on the worker's version one
+    // of these makes it run configure_azure_monitor (azure-functions-python-worker, dispatcher.py),
+    // whose pipeline cannot scrub portal tokens out of its spans.
+    PYTHON_ENABLE_OPENTELEMETRY: 'false'
+    PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'false'
     // SMS through Communication Services' endpoint and the identity.
     ACS_ENDPOINT: acsEndpoint
     SMS_SENDER: smsSender

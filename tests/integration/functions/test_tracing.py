@@ -88,8 +88,8 @@ def test_a_portal_request_is_named_by_its_route_template_and_never_carries_the_t
     assert run["outcomes"]["portal_link"] == 404  # an unknown link
     span = run["spans"]["portal_link"]
     assert span["name"] == "GET /p/{token}"
-    assert span["attributes"]["http.route"] == "/p/{token}"
-    assert span["attributes"]["http.response.status_code"] == 404
+    assert span["attributes"]["enclose.http.route"] == "/p/{token}"
+    assert span["attributes"]["enclose.http.status_code"] == 404
     assert run["token"] not in json.dumps(run["spans"])
 
 

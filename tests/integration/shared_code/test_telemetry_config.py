@@ -1,5 +1,6 @@
 """`configure_telemetry` as Azure runs it: the portal path scrubber in the global tracer provider,
-invocation spans through it, and no log exporter (the host forwards the worker's logs itself).
+invocation spans through it, and no log exporter (the host forwards the worker's logs itself);
+and what the Azure Monitor exporter actually sends for invocations, caught by a local endpoint.
 
 Runs in a child process (the global tracer provider can be set once per process), with every
 endpoint the exporters and the managed identity would call pointed at a closed port on 127.0.0.1,
@@ -8,10 +9,14 @@ so nothing leaves the machine.
 
 from __future__ import annotations
 
+import gzip
+import http.server
 import json
 import os
+import secrets
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -84,3 +89,119 @@ def test_the_configured_tracer_provider_scrubs_portal_paths(tmp_path: Path) -> N
     assert got["invocation"] == ["GET /p/{token}", "4bf92f3577b34da6a3ce929d0e0e4736"]
     # No log exporter: the host sends the worker's log lines to `traces` already.
     assert not [module for module in got["log_handlers"] if module.startswith("opentelemetry")]
+
+
+# -- what the exporter sends ------------------------------------------------------------------------
+
+_SEND = """
+import json, secrets, sys, types
+from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
+from shared_code.telemetry import build_tracer_provider, trace_invocations_with, traced_invocation
+
+port, token = int(sys.argv[1]), sys.argv[2]
+exporter = AzureMonitorTraceExporter(
+    connection_string=f"InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:{port}/",
+    disable_offline_storage=True,
+)
+provider = build_tracer_provider(exporter, batch=False)
+trace_invocations_with(provider)
+
+def context(name, span_id):
+    host = types.SimpleNamespace(trace_parent=f"00-0af7651916cd43dd8448eb211c80319c-{span_id}-00", trace_state="")
+    return types.SimpleNamespace(function_name=name, invocation_id="inv-" + name, trace_context=host)
+
+def portal_link(req):
+    raise RuntimeError("while serving " + req.url)  # a failure whose message quotes the URL
+
+request = types.SimpleNamespace(method="POST", url="https://x.example/p/" + token, route_params={"token": token})
+traced = traced_invocation(portal_link, trigger="http", route="p/{token}")
+try:
+    traced(request, context=context("portal_link", "00f067aa0ba902b7"))
+except RuntimeError:
+    pass
+traced_invocation(lambda timer: None, trigger="timer")("t", context=context("retention", "00f067aa0ba902b8"))
+provider.shutdown()
+"""
+
+
+class _Ingestion(http.server.BaseHTTPRequestHandler):
+    """Application Insights' track endpoint, keeping what it is sent."""
+
+    received: list[bytes] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the handler's method name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        type(self).received.append(body)
+        items = (
+            len([line for line in body.splitlines() if line.strip()])
+            if not body.startswith(b"[")
+            else len(json.loads(body))
+        )
+        answer = json.dumps({"itemsReceived": items, "itemsAccepted": items, "errors": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+def _envelopes(received: list[bytes]) -> list[dict]:
+    found = []
+    for body in received:
+        found += (
+            json.loads(body)
+            if body.startswith(b"[")
+            else [json.loads(line) for line in body.splitlines() if line.strip()]
+        )
+    return found
+
+
+def test_what_reaches_application_insights_names_each_invocation_and_holds_no_token(tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ingestion)
+    _Ingestion.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    token = secrets.token_urlsafe(18)
+    try:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+            "TMPDIR": str(tmp_path),
+        }
+        proc = subprocess.run(
+            [sys.executable, "-c", _SEND, str(server.server_address[1]), token],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    sent = _envelopes(_Ingestion.received)
+    assert token not in json.dumps(sent)
+    spans = {e["data"]["baseData"]["name"]: e for e in sent if e["data"]["baseType"] == "RemoteDependencyData"}
+    assert set(spans) == {"POST /p/{token}", "retention"}
+    portal = spans["POST /p/{token}"]
+    data = portal["data"]["baseData"]
+    assert data["type"] == "InProc"
+    assert data["success"] is False  # the failure is visible
+    assert data["properties"]["enclose.http.route"] == "/p/{token}"
+    assert data["properties"]["faas.invocation_id"] == "inv-portal_link"
+    # Under the host's request: its operation id, its request as the parent.
+    assert portal["tags"]["ai.operation.id"] == "0af7651916cd43dd8448eb211c80319c"
+    assert portal["tags"]["ai.operation.parentId"] == "00f067aa0ba902b7"
+    # The exception is sent too, its message (which quoted the URL) scrubbed.
+    (exception,) = [e for e in sent if e["data"]["baseType"] == "ExceptionData"]
+    assert "while serving https://x.example/p/{token}" in json.dumps(exception)
+    timer = spans["retention"]["data"]["baseData"]
+    assert timer["success"] is True and timer["properties"]["faas.trigger"] == "timer"

@@ -395,7 +395,9 @@ LOCAL_ONLY = {
 PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    # The Python worker's own Azure Monitor set-up, kept off (shared_code/telemetry.py).
     "PYTHON_ENABLE_OPENTELEMETRY",
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
     # The host's request body limit (the app's code never reads it; the local host honours it too).
     "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT",
 }
@@ -731,6 +733,29 @@ def test_telemetry_needs_entra_id() -> None:
     assert component.properties["DisableLocalAuth"] is True
     workspace = the_one("Microsoft.OperationalInsights/workspaces")
     assert workspace.properties["features"]["disableLocalAuth"] is True
+
+
+def test_telemetry_reaches_application_insights_with_no_portal_token() -> None:
+    # Why each value, from the host's and the worker's sources: shared_code/telemetry.py.
+    settings = app_settings()
+    # The host and the app's span exporter send to the one component, with the identity.
+    assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"] == "applicationInsightsConnectionString"
+    assert module_param("functionApp", "applicationInsightsConnectionString") == module_output_ref(
+        "monitoring", "connectionString"
+    )
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "Authorization=AAD"
+    # Neither of the switches that make the Python worker run its own, unscrubbed Azure Monitor
+    # pipeline is on (which one does it depends on the worker's version).
+    assert settings["PYTHON_ENABLE_OPENTELEMETRY"] == "false"
+    assert settings["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "false"
+    # host.json's telemetry (classic mode, no URL on requests) is not overridden by an app setting.
+    overrides = [
+        name
+        for name in settings
+        if name.lower().startswith("azurefunctionsjobhost__")
+        and any(key in name.lower() for key in ("telemetrymode", "logging"))
+    ]
+    assert not overrides
 
 
 def test_hooks_named_by_azure_yaml_exist() -> None:

@@ -188,9 +188,9 @@ def test_an_http_invocation_is_one_span_named_by_its_route_template(exporter: In
         "faas.trigger": "http",
         "faas.name": "portal_download",
         "faas.invocation_id": "6f0c1e2a-1b2c-4d5e-8f90-a1b2c3d4e5f6",
-        "http.request.method": "GET",
-        "http.route": "/p/{token}/documents/{attachmentId}",
-        "http.response.status_code": 404,
+        "enclose.http.method": "GET",
+        "enclose.http.route": "/p/{token}/documents/{attachmentId}",
+        "enclose.http.status_code": 404,
     }
     assert span.kind is SpanKind.INTERNAL  # a dependency under the host's request, not a second request
     assert span.status.status_code is StatusCode.UNSET  # a 404 is an answer, not a failure
@@ -248,8 +248,17 @@ def test_a_server_error_answer_is_a_failed_span(exporter: InMemorySpanExporter, 
     traced = traced_invocation(lambda req: FakeResponse(status), trigger="http", route="api/v1/messages")
     traced(FakeRequest("POST", "http://127.0.0.1:7071/api/v1/messages", {}), context=FakeContext("messages_create"))
     (span,) = exporter.get_finished_spans()
-    assert span.attributes["http.response.status_code"] == status
+    assert span.attributes["enclose.http.status_code"] == status
     assert (span.status.status_code is StatusCode.ERROR) is failed
+
+
+def test_a_host_trace_context_not_marked_sampled_still_leaves_the_span(exporter: InMemorySpanExporter) -> None:
+    # The host's request is never sampled away (host.json), but the traceparent it hands the worker
+    # need not carry the sampled flag; the invocation's span must not be dropped for it.
+    unsampled = FakeTraceContext(trace_parent=f"00-{TRACE_ID}-{HOST_SPAN_ID}-00")
+    traced_invocation(lambda msg: None, trigger="queue")("m", context=FakeContext("q", trace_context=unsampled))
+    (span,) = exporter.get_finished_spans()
+    assert format(span.context.trace_id, "032x") == TRACE_ID
 
 
 @pytest.mark.parametrize("traceparent", ["", "not-a-traceparent"])
