@@ -24,7 +24,8 @@ Where each piece comes from (the README's "What appears where" says it for opera
   PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY are false): depending on the worker's version one or
   the other runs the distro's `configure_azure_monitor` (azure-functions-python-worker,
   dispatcher.py, initialize_azure_monitor), whose pipeline has no place for the scrubber, whose
-  live metrics send request URLs, and whose tracer provider would be installed before ours.
+  HTTP client instrumentations and live metrics send URLs as they are, and whose tracer provider
+  would be installed before ours.
 
 The scrubber rewrites every string attribute (`url.full`, `url.path`, `url.query`, `http.target`,
 `http.url`, `http.route`, a Referer header...), event and span name to the route template
