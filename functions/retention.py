@@ -1,4 +1,4 @@
-"""Timer trigger: purge expired links and re-queue anything a crash left behind."""
+"""Timer trigger: purge expired links, re-queue anything a crash left behind, re-check stuck scans."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import azure.functions as func
 
 from functions.tracing import TracedBlueprint
 from shared_code.retention import run_retention
+from shared_code.scan_sweep import recheck_stuck_scans
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
 
@@ -18,5 +19,7 @@ log = logging.getLogger("enclose.retention")
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False)
 def retention(timer: func.TimerRequest) -> None:
     """Every five minutes, so a link's documents go well within an hour of its expiry."""
-    report = run_retention(get_storage(), get_settings())
+    storage, settings = get_storage(), get_settings()
+    report = run_retention(storage, settings)
     log.info("retention: %d purged, %d re-queued", report.purged, report.requeued)
+    recheck_stuck_scans(storage, settings)

@@ -165,6 +165,15 @@ class Storage:
             return False
         return True
 
+    def read_blob(self, container: str, name: str, *, limit: int) -> bytes | None:
+        """A blob's bytes, or None when there is no such blob; at most `limit` bytes are read."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self.container(container).get_blob_client(name).download_blob(offset=0, length=limit).readall()
+        except ResourceNotFoundError:
+            return None
+
     def queue(self, name: str) -> Any:
         """A `QueueClient` with base64 messages, the queue created if missing."""
         from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy
