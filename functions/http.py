@@ -63,12 +63,20 @@ def api_call(req: func.HttpRequest, action: Callable[[Principal], func.HttpRespo
         principal = authenticate(req.headers.get("Authorization"), get_settings())
         return action(principal)
     except DomainError as error:
+        _log_unavailable(error, "API", req.method)
         return problem_response(error.problem(), error_headers(error))
     except Exception as exc:  # the last line of defence: never a stack trace or PII to the caller
         # The URL is not logged: a portal or API path can carry an id we keep out of logs.
         log.exception("unhandled error in an API %s request", req.method)
         unavailable = dependency_failure(exc)
         return problem_response(unavailable.problem() if unavailable else internal_error_problem())
+
+
+def _log_unavailable(error: DomainError, where: str, method: str) -> None:
+    """A 5xx domain error (storage not answering, a missing secret) is the operator's to see: logged by
+    its type, which names what failed; its detail is for the caller and the URL may carry an id."""
+    if error.status >= 500:
+        log.error("%s %s request answered %d: %s", where, method, error.status, type(error).__name__)
 
 
 def is_https(req: func.HttpRequest) -> bool:
@@ -113,6 +121,7 @@ def portal_call(req: func.HttpRequest, action: Callable[[], func.HttpResponse]) 
         html = render("not_found.html", title="This link does not work", practice_name=None, error_summary=None)
         return portal_page(req, 404, html)
     except DomainError as error:
+        _log_unavailable(error, "portal", req.method)
         return _error_page(req, error.status, _PATIENT_TITLES.get(error.status, error.title), error.detail)
     except Exception as exc:  # the last line of defence: never a stack trace or PII to the patient
         log.exception("unhandled error in the portal")

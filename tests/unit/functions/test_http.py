@@ -69,6 +69,17 @@ def test_a_secret_that_cannot_be_read_is_a_503_problem_that_does_not_name_it() -
     assert "try again later" in problem["detail"].lower() and "DOB_HASH_KEY" not in json.dumps(problem)
 
 
+def test_storage_not_answering_is_a_503_the_operator_sees_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    from shared_code.tables import StorageUnavailable
+
+    status, _, problem = _call(_raise(StorageUnavailable("Table Storage is not answering (ServiceRequestError).")))
+    assert status == 503 and problem["type"].endswith("/unavailable")
+    assert "StorageUnavailable" in caplog.text and "answered 503" in caplog.text
+    caplog.clear()
+    _call(_raise(NotFound("There is no message with this id.")))
+    assert caplog.text == ""  # a caller's mistake is not the operator's problem
+
+
 def test_anything_else_is_a_500_without_its_details() -> None:
     status, _, problem = _call(_raise(RuntimeError("patient Jo Bloggs 07700900123")))
     assert status == 500
