@@ -196,6 +196,25 @@ def reported(
     return replace(m, state=FAILED, failure_reason=failure_reason).with_event("delivery_failed", at=received)
 
 
+def pending_reported(m: Message, acs_message_id: str, received: datetime) -> Message | None:
+    """A report that is not final (ACS's Pending or Unknown); None when it changes nothing.
+
+    It decides nothing about delivery, but it proves that ACS took the text: a message still
+    queued (its answer lost) or failed as unconfirmed by the dispatcher is recorded as sent.
+    A message already known to be sent, or decided by a final report, keeps what it has, so a
+    non-final report arriving late or twice never undoes a final one.
+    """
+    if m.acs_message_id and m.acs_message_id != acs_message_id:
+        return None  # a report for some other text
+    if m.sent_at is not None or m.delivery_reported_at is not None:
+        return None
+    if m.first_sent_at is None or m.state not in (QUEUED, SCHEDULED, FAILED):
+        return None  # never tried, so ACS cannot have sent it
+    sent_at = received - timedelta(milliseconds=1)
+    m = replace(m, state=SENT, sent_at=sent_at, acs_message_id=acs_message_id, failure_reason=None)
+    return _scrub(m).with_event("sent", at=sent_at)
+
+
 # -- the link -----------------------------------------------------------------------------
 
 

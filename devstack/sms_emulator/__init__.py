@@ -31,7 +31,14 @@ from devstack.sms_emulator.controls import (
     parse_delivery_override,
     parse_fault,
 )
-from devstack.sms_emulator.delivery import DELIVERY_EVENT_TYPE, TOPIC, event_grid_url
+from devstack.sms_emulator.delivery import (
+    DELIVERY_EVENT_TYPE,
+    REPORT_CASINGS,
+    TOPIC,
+    event_grid_url,
+    event_time,
+    report_field,
+)
 from devstack.sms_emulator.emulator import SmsEmulator
 from devstack.sms_emulator.server import MAX_BODY_BYTES
 
@@ -42,6 +49,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_CLOCK_SKEW",
     "MAX_RECIPIENTS",
+    "REPORT_CASINGS",
     "REQUIRED_SIGNED_HEADERS",
     "TOPIC",
     "DeliveryOverride",
@@ -49,7 +57,9 @@ __all__ = [
     "SmsEmulator",
     "check_signature",
     "event_grid_url",
+    "event_time",
     "main",
     "parse_delivery_override",
     "parse_fault",
+    "report_field",
 ]

@@ -6,7 +6,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-DELIVERY_STATUSES = ("Delivered", "Failed")
+# The delivery statuses ACS reports (`DeliveryReport.deliveryStatus` in azure-rest-api-specs,
+# specification/communication/data-plane/Sms/preview/2025-08-01-preview): Pending and Unknown
+# are not final; only Delivered and Failed are.
+DELIVERY_STATUSES = ("Delivered", "Failed", "Pending", "Unknown")
 # status: answer an error; timeout: answer nothing for a while; drop: close the connection;
 # accept_then_status / accept_then_cut: record the text, then answer an error / break the 202
 # answer off half-way (timeout and drop record it first with "record": true).
@@ -88,23 +91,48 @@ def parse_fault(spec: Any) -> Fault:
 
 @dataclass
 class DeliveryOverride:
-    """The outcome of the next `remaining` delivery reports."""
+    """The outcome of the next `remaining` delivery reports, and how Event Grid brings them.
+
+    `delay`: seconds until the report is posted (None: the emulator's own delay); `copies`: how
+    many times it is posted (Event Grid delivers at least once, so duplicates happen); `pending`:
+    a Pending report is posted first; `out_of_order`: ...and arrives after the final one.
+    """
 
     status: str
     details: str
     count: int
     remaining: int
+    delay: float | None = None
+    copies: int = 1
+    pending: bool = False
+    out_of_order: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """The override as `GET /control/delivery` shows it."""
-        return {"status": self.status, "details": self.details, "count": self.count, "remaining": self.remaining}
+        return {
+            "status": self.status,
+            "details": self.details,
+            "count": self.count,
+            "remaining": self.remaining,
+            "delaySeconds": self.delay,
+            "copies": self.copies,
+            "pending": self.pending,
+            "outOfOrder": self.out_of_order,
+        }
+
+
+def _flag(spec: dict[str, Any], name: str) -> bool:
+    value = spec.get(name, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false")
+    return value
 
 
 def parse_delivery_override(spec: Any) -> DeliveryOverride:
     """A `DeliveryOverride` from a `POST /control/delivery` body; ValueError if malformed."""
     if not isinstance(spec, dict):
         raise ValueError("a delivery outcome is a JSON object")
-    unknown = set(spec) - {"status", "details", "count"}
+    unknown = set(spec) - {"status", "details", "count", "delaySeconds", "copies", "pending", "outOfOrder"}
     if unknown:
         raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
     status = spec.get("status")
@@ -114,5 +142,21 @@ def parse_delivery_override(spec: Any) -> DeliveryOverride:
     if not isinstance(details, str) or len(details) > 500:
         raise ValueError("details must be a string of at most 500 characters")
     count = _int_field(spec, "count", 1, 1, 1_000_000)
-    assert count is not None
-    return DeliveryOverride(status=status, details=details, count=count, remaining=count)
+    copies = _int_field(spec, "copies", 1, 1, 10)
+    assert count is not None and copies is not None
+    delay = spec.get("delaySeconds")
+    if delay is not None and (isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 3600):
+        raise ValueError("delaySeconds must be a number from 0 to 3600")
+    pending, out_of_order = _flag(spec, "pending"), _flag(spec, "outOfOrder")
+    if out_of_order and not pending:
+        raise ValueError("outOfOrder needs pending: it is the Pending report that arrives last")
+    return DeliveryOverride(
+        status=status,
+        details=details,
+        count=count,
+        remaining=count,
+        delay=None if delay is None else float(delay),
+        copies=copies,
+        pending=pending,
+        out_of_order=out_of_order,
+    )

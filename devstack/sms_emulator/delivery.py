@@ -9,13 +9,13 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
 
-from devstack.sms_emulator.auth import iso, utc_now
+from devstack.sms_emulator.auth import utc_now
 
 # The emulator has always logged as "devstack.sms_emulator": every module keeps that one name.
 log = logging.getLogger("devstack.sms_emulator")
@@ -33,20 +33,69 @@ def event_grid_url(functions_port: int, host: str = "127.0.0.1") -> str:
     return f"http://{host}:{functions_port}/runtime/webhooks/eventgrid?functionName=delivery_report"
 
 
+#: How the event's `data` fields are spelled. Event Grid's schema and its example event use camelCase
+#: (`AcsSmsDeliveryReportReceivedEventData` and examples/event-grid-schema/sms_delivery_report_received.json
+#: in azure-rest-api-specs, specification/eventgrid/data-plane/Microsoft.Communication/stable/2018-01-01);
+#: Microsoft's Event Grid page and older events use PascalCase; "mixed" is camelCase with a PascalCase `Tag`.
+REPORT_CASINGS = ("camel", "pascal", "mixed")
+
+
 def _segments(text: str) -> int:
     from shared_code.sms_text import measure
 
     return measure(text).segments
 
 
+def event_time(moment: datetime) -> str:
+    """A time as Event Grid writes it: UTC with seven fractional digits (100 ns ticks) and `Z`."""
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond * 10:07d}Z"
+
+
+def _spelled(data: dict[str, Any], casing: str) -> dict[str, Any]:
+    """`data` (PascalCase) with its field names spelled as `casing` says, nested ones too."""
+    if casing == "pascal":
+        return data
+
+    def camel(name: str) -> str:
+        return name if casing == "mixed" and name == "Tag" else name[0].lower() + name[1:]
+
+    return {
+        camel(name): [_spelled(item, casing) for item in value] if isinstance(value, list) else value
+        for name, value in data.items()
+    }
+
+
 def delivery_event(
-    message_id: str, sender: str, to: str, text: str, tag: str | None, outcome: tuple[str, str], delay: float
+    message_id: str,
+    sender: str,
+    to: str,
+    text: str,
+    tag: str | None,
+    outcome: tuple[str, str],
+    delay: float,
+    *,
+    casing: str = "camel",
+    event_id: str | None = None,
 ) -> dict[str, Any]:
     """The `SMSDeliveryReportReceived` event for one accepted message, reported `delay` seconds from now."""
+    if casing not in REPORT_CASINGS:
+        raise ValueError(f"casing must be one of {', '.join(REPORT_CASINGS)}")
     status, details = outcome
     reported = utc_now() + timedelta(seconds=delay)
     segments = _segments(text)
     delivered = status == "Delivered"
+    attempts = (
+        []
+        if status == "Pending"
+        else [
+            {
+                "Timestamp": event_time(reported - timedelta(milliseconds=50)),
+                "SegmentsSucceeded": segments if delivered else 0,
+                "SegmentsFailed": 0 if delivered else segments,
+            }
+        ]
+    )
     data: dict[str, Any] = {
         "MessageId": message_id,
         # ACS's sample events give From without the '+' and To with it.
@@ -54,27 +103,30 @@ def delivery_event(
         "To": to,
         "DeliveryStatus": status,
         "DeliveryStatusDetails": details,
-        "ReceivedTimestamp": iso(reported),
-        "DeliveryAttempts": [
-            {
-                "Timestamp": iso(reported - timedelta(milliseconds=50)),
-                "SegmentsSucceeded": segments if delivered else 0,
-                "SegmentsFailed": 0 if delivered else segments,
-            }
-        ],
+        "ReceivedTimestamp": event_time(reported),
+        "DeliveryAttempts": attempts,
     }
     if tag is not None:
         data["Tag"] = tag
     return {
-        "id": message_id,
+        # The sample events use the message id as the event id; a Pending report needs its own.
+        "id": event_id or message_id,
         "topic": TOPIC,
         "subject": f"/phonenumber/{sender.lstrip('+')}",
-        "data": data,
+        "data": _spelled(data, casing),
         "eventType": DELIVERY_EVENT_TYPE,
         "dataVersion": "1.0",
         "metadataVersion": "1",
-        "eventTime": iso(reported),
+        "eventTime": event_time(reported),
     }
+
+
+def report_field(data: dict[str, Any], name: str) -> Any:
+    """A field of an event's `data` whatever its casing (for logs and tests)."""
+    for key, value in data.items():
+        if key.lower() == name.lower():
+            return value
+    return None
 
 
 class DeliveryReporter:
@@ -90,7 +142,7 @@ class DeliveryReporter:
             raise ValueError("the Event Grid URL must be http(s)")
         self._url = url
         self._delay = delay
-        self._heap: list[tuple[float, int, dict[str, Any], int]] = []
+        self._heap: list[tuple[float, int, dict[str, Any], int, list[tuple[dict[str, Any], float]]]] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._stopped = False
@@ -110,13 +162,27 @@ class DeliveryReporter:
             self._cond.notify_all()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def schedule(self, event: dict[str, Any], delay: float | None = None, attempt: int = 0) -> None:
+    def schedule(
+        self,
+        event: dict[str, Any],
+        delay: float | None = None,
+        attempt: int = 0,
+        then: list[tuple[dict[str, Any], float]] | None = None,
+    ) -> None:
+        """Post `event` after `delay`; once it is taken (or given up on), post `then`, in turn, each
+        its own delay after the one before (so a test can rely on the order they arrive in)."""
         due = time.monotonic() + (self._delay if delay is None else delay)
         with self._cond:
             if self._stopped:
                 return
-            heapq.heappush(self._heap, (due, next(self._seq), event, attempt))
+            heapq.heappush(self._heap, (due, next(self._seq), event, attempt, list(then or [])))
             self._cond.notify()
+
+    def schedule_chain(self, posts: list[tuple[dict[str, Any], float]]) -> None:
+        """Post each event in turn, each `delay` after the one before was taken."""
+        if posts:
+            (event, delay), *rest = posts
+            self.schedule(event, delay, then=rest)
 
     def _run(self) -> None:
         while True:
@@ -125,13 +191,13 @@ class DeliveryReporter:
                     self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
                 if self._stopped:
                     return
-                _, _, event, attempt = heapq.heappop(self._heap)
+                _, _, event, attempt, then = heapq.heappop(self._heap)
             try:
-                self._pool.submit(self._post, event, attempt)
+                self._pool.submit(self._post, event, attempt, then)
             except RuntimeError:  # the pool was shut down by stop()
                 return
 
-    def _post(self, event: dict[str, Any], attempt: int) -> None:
+    def _post(self, event: dict[str, Any], attempt: int, then: list[tuple[dict[str, Any], float]]) -> None:
         status: int | None
         try:
             response = self._http.request(
@@ -150,12 +216,14 @@ class DeliveryReporter:
             status = response.status
         except urllib3.exceptions.HTTPError:
             status = None
-        message_id = event["data"]["MessageId"]
+        message_id = report_field(event["data"], "MessageId")
         if status is not None and 200 <= status < 300:
-            log.info("delivery report posted for %s (%s)", message_id, event["data"]["DeliveryStatus"])
+            log.info("delivery report posted for %s (%s)", message_id, report_field(event["data"], "DeliveryStatus"))
+            self.schedule_chain(then)
             return
         if status in self.FINAL_STATUSES or attempt >= len(self.RETRY_DELAYS):
             log.warning("delivery report for %s not taken (last answer %s); giving up", message_id, status)
+            self.schedule_chain(then)
             return
         log.info("delivery report for %s not taken (answer %s); retrying", message_id, status)
-        self.schedule(event, self.RETRY_DELAYS[attempt], attempt + 1)
+        self.schedule(event, self.RETRY_DELAYS[attempt], attempt + 1, then)

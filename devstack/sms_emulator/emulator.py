@@ -22,7 +22,7 @@ from devstack.ports import Ports
 from devstack.sms_emulator.api import E164, Cut, Hangup, Reply, error, failed_item, fault_reply, request_problem
 from devstack.sms_emulator.auth import check_signature, iso, parse_http_date, utc_now
 from devstack.sms_emulator.controls import DeliveryOverride, Fault
-from devstack.sms_emulator.delivery import DeliveryReporter, delivery_event, event_grid_url
+from devstack.sms_emulator.delivery import REPORT_CASINGS, DeliveryReporter, delivery_event, event_grid_url
 from devstack.sms_emulator.server import ApiHandler, InboxHandler, Server
 
 # The emulator has always logged as "devstack.sms_emulator": every module keeps that one name.
@@ -64,13 +64,18 @@ class SmsEmulator:
         delivery_delay_seconds: float = 0.2,
         host: str = "127.0.0.1",
         repeatability_window_seconds: float = 300.0,
+        report_casing: str = "camel",
     ) -> None:
         """Configure; nothing listens until `start()`.
 
         `access_key` is the base64 key of the connection string. `repeatability_window_seconds`
         is how long ACS tracks a repeatability id: a recipient whose `repeatabilityFirstSent` is
-        older is rejected with 412 and not sent.
+        older is rejected with 412 and not sent. `report_casing` spells the delivery reports' fields
+        (`delivery.REPORT_CASINGS`: camelCase, as Event Grid's schema, by default).
         """
+        if report_casing not in REPORT_CASINGS:
+            raise ValueError(f"report_casing must be one of {', '.join(REPORT_CASINGS)}")
+        self._report_casing = report_casing
         self._key = base64.b64decode(access_key, validate=True)
         if event_grid_url is not None and urlsplit(event_grid_url).scheme not in ("http", "https"):
             raise ValueError("event_grid_url must be an http(s) URL")
@@ -232,15 +237,43 @@ class SmsEmulator:
                 self._faults.pop(0)
             return fault
 
-    def _take_outcome(self) -> tuple[str, str]:
+    def _take_outcome(self) -> DeliveryOverride:
         # Caller holds self._lock.
         if not self._outcomes:
-            return "Delivered", "No error."
+            return DeliveryOverride("Delivered", "No error.", 1, 1)
         outcome = self._outcomes[0]
         outcome.remaining -= 1
         if outcome.remaining == 0:
             self._outcomes.pop(0)
-        return outcome.status, outcome.details
+        return outcome
+
+    def _reports(
+        self, message_id: str, sender: str, to: str, text: str, tag: str | None, outcome: DeliveryOverride
+    ) -> list[tuple[dict[str, Any], float]]:
+        """The Event Grid posts one accepted text leads to, in the order they arrive, each with its
+        delay after the one before (the first: after the send)."""
+        delay = self._delivery_delay if outcome.delay is None else outcome.delay
+        final = delivery_event(
+            message_id, sender, to, text, tag, (outcome.status, outcome.details), delay, casing=self._report_casing
+        )
+        finals = [(final, delay)] + [(final, 0.0)] * (outcome.copies - 1)
+        if not outcome.pending:
+            return finals
+        # Received (by its timestamp) before the final report; posted before it, or after it when out of order.
+        pending = delivery_event(
+            message_id,
+            sender,
+            to,
+            text,
+            tag,
+            ("Pending", "Message sent to the carrier."),
+            delay / 2,
+            casing=self._report_casing,
+            event_id=str(uuid.uuid4()),
+        )
+        if outcome.out_of_order:
+            return [*finals, (pending, 0.0)]
+        return [(pending, delay / 2), (final, delay / 2), *finals[1:]]
 
     # --- the send ------------------------------------------------------------------------------
 
@@ -288,21 +321,21 @@ class SmsEmulator:
         now = utc_now()
         items, reports = [], []
         for recipient in request["smsRecipients"]:
-            item, report = self._send_one(sender, text, recipient, wants_report, tag, now)
+            item, posts = self._send_one(sender, text, recipient, wants_report, tag, now)
             items.append(item)
-            if report is not None:
-                reports.append(report)
-        for event in reports:
+            if posts:
+                reports.append(posts)
+        for posts in reports:
             assert self._reporter is not None
-            self._reporter.schedule(event)
+            self._reporter.schedule_chain(posts)
         return Reply(202, {"value": items}, {})
 
     def _send_one(
         self, sender: str, text: str, recipient: dict[str, Any], wants_report: bool, tag: str | None, now: datetime
-    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    ) -> tuple[dict[str, Any], list[tuple[dict[str, Any], float]]]:
         to = recipient.get("to")
         if not isinstance(to, str) or not E164.match(to):
-            return failed_item(to, 400, "Invalid To phone number format."), None
+            return failed_item(to, 400, "Invalid To phone number format."), []
         request_id = recipient.get("repeatabilityRequestId")
         key = fingerprint = None
         if request_id is not None:
@@ -311,7 +344,7 @@ class SmsEmulator:
             except ValueError:
                 key = None
             if key is None:
-                return failed_item(to, 400, "Invalid repeatabilityRequestId: a GUID is required.", "rejected"), None
+                return failed_item(to, 400, "Invalid repeatabilityRequestId: a GUID is required.", "rejected"), []
             first_sent = recipient.get("repeatabilityFirstSent")
             if first_sent is not None:
                 try:
@@ -321,12 +354,10 @@ class SmsEmulator:
                 if first is None:
                     return failed_item(
                         to, 400, "Invalid repeatabilityFirstSent: an IMF-fixdate is required.", "rejected"
-                    ), None
+                    ), []
                 if now - first > self._window:
                     log.info("repeatability id %s refused: first sent outside the tracked window", key)
-                    return failed_item(
-                        to, 412, "repeatabilityFirstSent is outside the tracked window.", "rejected"
-                    ), None
+                    return failed_item(to, 412, "repeatabilityFirstSent is outside the tracked window.", "rejected"), []
             fingerprint = hashlib.sha256(json.dumps([sender, to, text]).encode("utf-8")).hexdigest()
 
         with self._lock:
@@ -335,11 +366,9 @@ class SmsEmulator:
                 if previous is not None:
                     if previous.fingerprint != fingerprint:
                         log.info("repeatability id %s refused: it was used for a different request", key)
-                        return failed_item(
-                            to, 400, "The repeated request does not match the original.", "rejected"
-                        ), None
+                        return failed_item(to, 400, "The repeated request does not match the original.", "rejected"), []
                     log.info("repeat of %s: original answer returned, nothing sent", previous.item["messageId"])
-                    return dict(previous.item), None
+                    return dict(previous.item), []
             message_id = f"Outgoing_{now:%Y%m%d%H%M%S}{uuid.uuid4()}"
             item = {"to": to, "messageId": message_id, "httpStatusCode": 202, "successful": True}
             if key is not None:
@@ -349,5 +378,5 @@ class SmsEmulator:
             outcome = self._take_outcome() if wants_report else None
         log.info("accepted %s", message_id)
         if outcome is None:
-            return item, None
-        return item, delivery_event(message_id, sender, to, text, tag, outcome, self._delivery_delay)
+            return item, []
+        return item, self._reports(message_id, sender, to, text, tag, outcome)

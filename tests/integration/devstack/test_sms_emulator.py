@@ -6,6 +6,7 @@ import http.client
 import json
 import logging
 import queue
+import re
 import socket
 import ssl
 import threading
@@ -32,7 +33,7 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 
 from devstack.localsecrets import LocalSecrets, ensure_local_secrets
 from devstack.ports import Ports
-from devstack.sms_emulator import SmsEmulator, event_grid_url
+from devstack.sms_emulator import SmsEmulator, event_grid_url, report_field
 from tests.support.emulator import start_emulator
 
 SENDER = "Enclose"
@@ -531,20 +532,88 @@ def test_a_delivery_report_is_posted_as_an_event_grid_event(
     assert set(event) == {"id", "topic", "subject", "data", "eventType", "eventTime", "dataVersion", "metadataVersion"}
     assert event["eventType"] == "Microsoft.Communication.SMSDeliveryReportReceived"
     assert (event["dataVersion"], event["metadataVersion"]) == ("1.0", "1")
+    # camelCase, as Event Grid's schema and example event (azure-rest-api-specs) spell it.
     data = event["data"]
-    assert data["MessageId"] == result.message_id
-    assert (data["From"], data["To"], data["Tag"]) == (SENDER, MOBILE, "msg-42")
-    assert (data["DeliveryStatus"], data["DeliveryStatusDetails"]) == ("Delivered", "No error.")
-    assert data["DeliveryAttempts"] == [
+    assert data["messageId"] == result.message_id
+    assert (data["from"], data["to"], data["tag"]) == (SENDER, MOBILE, "msg-42")
+    assert (data["deliveryStatus"], data["deliveryStatusDetails"]) == ("Delivered", "No error.")
+    assert data["deliveryAttempts"] == [
         {
-            "Timestamp": data["DeliveryAttempts"][0]["Timestamp"],
-            "SegmentsSucceeded": 1,
-            "SegmentsFailed": 0,
+            "timestamp": data["deliveryAttempts"][0]["timestamp"],
+            "segmentsSucceeded": 1,
+            "segmentsFailed": 0,
         }
     ]
+    # Seven fractional digits, as Event Grid writes times.
+    for stamp in (data["receivedTimestamp"], data["deliveryAttempts"][0]["timestamp"], event["eventTime"]):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z", stamp), stamp
     received_at = datetime.fromisoformat(inbox_json(emulator)[-1]["receivedAt"])
-    assert datetime.fromisoformat(data["ReceivedTimestamp"]) >= received_at
+    assert datetime.fromisoformat(data["receivedTimestamp"]) >= received_at
     assert datetime.fromisoformat(event["eventTime"]) >= received_at
+
+
+@pytest.mark.parametrize(
+    ("casing", "names"),
+    [
+        ("pascal", {"MessageId", "From", "To", "DeliveryStatus", "DeliveryStatusDetails", "ReceivedTimestamp", "Tag"}),
+        ("mixed", {"messageId", "from", "to", "deliveryStatus", "deliveryStatusDetails", "receivedTimestamp", "Tag"}),
+    ],
+)
+def test_reports_can_be_spelled_in_pascal_or_mixed_case(
+    local_secrets: LocalSecrets, receiver: EventReceiver, casing: str, names: set[str]
+) -> None:
+    emu = start_emulator(
+        local_secrets.root, event_grid_url=receiver.url, delivery_delay_seconds=0.05, report_casing=casing
+    )
+    try:
+        make_client(emu, local_secrets).send(
+            from_=SENDER, to=MOBILE, message="Hello", enable_delivery_report=True, tag="t"
+        )
+        _, [event] = receiver.next_post()
+    finally:
+        emu.stop()
+    assert names < set(event["data"])
+    assert report_field(event["data"], "deliveryattempts")[0]
+
+
+def test_a_report_can_be_posted_twice_late_and_after_a_pending_one_out_of_order(
+    emulator: SmsEmulator, local_secrets: LocalSecrets, receiver: EventReceiver
+) -> None:
+    status, _, body = inbox(
+        emulator,
+        "POST",
+        "/control/delivery",
+        {"status": "Delivered", "copies": 2, "delaySeconds": 0.5, "pending": True, "outOfOrder": True},
+    )
+    assert status == 201, body
+    assert json.loads(body)["copies"] == 2
+    client = make_client(emulator, local_secrets)
+
+    [result] = client.send(from_=SENDER, to=MOBILE, message="Hello", enable_delivery_report=True)
+    posts = [receiver.next_post()[1][0] for _ in range(3)]
+
+    assert {e["data"]["messageId"] for e in posts} == {result.message_id}
+    assert [e["data"]["deliveryStatus"] for e in posts] == ["Delivered", "Delivered", "Pending"]
+    assert posts[0] == posts[1]  # Event Grid's at-least-once: the same event twice
+    pending, final = posts[2]["data"], posts[0]["data"]
+    assert pending["receivedTimestamp"] < final["receivedTimestamp"]  # received first, arrives last
+    assert pending["deliveryAttempts"] == [] and posts[2]["id"] != posts[0]["id"]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"status": "Sent"},
+        {"status": "Delivered", "copies": 0},
+        {"status": "Delivered", "delaySeconds": -1},
+        {"status": "Delivered", "outOfOrder": True},
+        {"status": "Delivered", "pending": "yes"},
+    ],
+)
+def test_malformed_delivery_outcomes_are_400(emulator: SmsEmulator, spec: dict[str, Any]) -> None:
+    status, _, _ = inbox(emulator, "POST", "/control/delivery", spec)
+    assert status == 400
+    assert inbox_json(emulator, "/control/delivery") == []
 
 
 def test_a_report_is_posted_only_when_asked_for(
@@ -556,7 +625,7 @@ def test_a_report_is_posted_only_when_asked_for(
     [asked] = client.send(from_=SENDER, to=MOBILE, message="report please", enable_delivery_report=True)
 
     _, [event] = receiver.next_post()
-    assert event["data"]["MessageId"] == asked.message_id
+    assert event["data"]["messageId"] == asked.message_id
 
 
 def test_the_delivery_control_makes_the_next_reports_failures(
@@ -573,14 +642,14 @@ def test_the_delivery_control_makes_the_next_reports_failures(
     [delivered] = client.send(from_=SENDER, to=MOBILE, message="Hello", enable_delivery_report=True)
     _, [second] = receiver.next_post()
 
-    assert first["data"]["MessageId"] == failed.message_id
-    assert (first["data"]["DeliveryStatus"], first["data"]["DeliveryStatusDetails"]) == (
+    assert first["data"]["messageId"] == failed.message_id
+    assert (first["data"]["deliveryStatus"], first["data"]["deliveryStatusDetails"]) == (
         "Failed",
         "Handset unreachable",
     )
-    assert first["data"]["DeliveryAttempts"][0]["SegmentsFailed"] == 1
-    assert second["data"]["MessageId"] == delivered.message_id
-    assert second["data"]["DeliveryStatus"] == "Delivered"
+    assert first["data"]["deliveryAttempts"][0]["segmentsFailed"] == 1
+    assert second["data"]["messageId"] == delivered.message_id
+    assert second["data"]["deliveryStatus"] == "Delivered"
     assert inbox_json(emulator, "/control/delivery") == []
 
 
@@ -594,7 +663,7 @@ def test_a_report_the_receiver_does_not_take_is_posted_again(
     first_headers, [first] = receiver.next_post()
     second_headers, [second] = receiver.next_post()
 
-    assert first["data"]["MessageId"] == second["data"]["MessageId"] == result.message_id
+    assert first["data"]["messageId"] == second["data"]["messageId"] == result.message_id
     assert first["id"] == second["id"]
     assert (first_headers["aeg-delivery-count"], second_headers["aeg-delivery-count"]) == ("0", "1")
 
@@ -625,7 +694,7 @@ def test_a_report_to_a_receiver_that_is_not_up_yet_arrives_once_it_is(local_secr
         finally:
             host.close()
 
-    assert event["data"]["MessageId"] == result.message_id
+    assert event["data"]["messageId"] == result.message_id
     assert int(headers["aeg-delivery-count"]) >= 1
 
 

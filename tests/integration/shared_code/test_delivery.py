@@ -14,13 +14,20 @@ from typing import Any
 
 import pytest
 
-from devstack.sms_emulator import DELIVERY_EVENT_TYPE, SmsEmulator, parse_delivery_override, parse_fault
-from shared_code import clock
+from devstack.sms_emulator import (
+    DELIVERY_EVENT_TYPE,
+    SmsEmulator,
+    event_time,
+    parse_delivery_override,
+    parse_fault,
+    report_field,
+)
+from shared_code import clock, lifecycle
 from shared_code.delivery import apply_delivery_report
-from shared_code.dispatch import dispatch_message
+from shared_code.dispatch import UNCONFIRMED, dispatch_message
 from shared_code.dispatch_queue import DispatchRequest
 from shared_code.lifecycle import DELIVERED, FAILED, QUEUED, SENT
-from shared_code.message_store import get_message
+from shared_code.message_store import get_message, transition
 from shared_code.message_views import message_events
 from shared_code.pacing import Pacer
 from shared_code.settings import load_settings
@@ -56,7 +63,7 @@ class EventSink:
         try:
             while True:
                 event = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
-                if event["data"]["MessageId"] == acs_id:
+                if report_field(event["data"], "MessageId") == acs_id:
                     return event
                 held.append(event)
         finally:
@@ -122,11 +129,11 @@ def test_a_delivered_report_marks_the_message_delivered(storage, sms_settings, s
     message, outcome = _send(storage, sms_settings)
     assert outcome == "sent"
     data = _report(sink, storage, message)
-    assert data["Tag"] == f"{message.org}/{message.id}"
+    assert data["tag"] == f"{message.org}/{message.id}"  # camelCase, as Event Grid's schema spells it
     assert apply_delivery_report(storage, data) == "delivered"
     delivered = get_message(storage, message.org, message.id)
     assert delivered.state == DELIVERED and delivered.status == "delivered"
-    assert delivered.delivered_at == clock.parse_iso(data["ReceivedTimestamp"])
+    assert clock.iso(delivered.delivered_at) == clock.iso(clock.parse_iso(data["receivedTimestamp"]))
     assert _types(storage, message).count("delivered") == 1
 
 
@@ -160,8 +167,8 @@ def test_the_same_report_many_times_at_once_is_applied_once(storage, sms_setting
 def test_an_older_report_arriving_after_a_newer_one_is_ignored(storage, sms_settings, sink) -> None:
     message, _ = _send(storage, sms_settings)
     data = _report(sink, storage, message)
-    later = clock.iso(clock.parse_iso(data["ReceivedTimestamp"]) + timedelta(seconds=30))
-    assert apply_delivery_report(storage, {**data, "DeliveryStatus": "Failed", "ReceivedTimestamp": later}) == "failed"
+    later = clock.iso(clock.parse_iso(data["receivedTimestamp"]) + timedelta(seconds=30))
+    assert apply_delivery_report(storage, {**data, "deliveryStatus": "Failed", "receivedTimestamp": later}) == "failed"
     assert apply_delivery_report(storage, data).startswith("ignored")  # the older "Delivered"
     assert get_message(storage, message.org, message.id).state == FAILED
 
@@ -170,8 +177,8 @@ def test_delivered_stays_delivered(storage, sms_settings, sink) -> None:
     message, _ = _send(storage, sms_settings)
     data = _report(sink, storage, message)
     apply_delivery_report(storage, data)
-    later = clock.iso(clock.parse_iso(data["ReceivedTimestamp"]) + timedelta(seconds=30))
-    assert apply_delivery_report(storage, {**data, "DeliveryStatus": "Failed", "ReceivedTimestamp": later}).startswith(
+    later = clock.iso(clock.parse_iso(data["receivedTimestamp"]) + timedelta(seconds=30))
+    assert apply_delivery_report(storage, {**data, "deliveryStatus": "Failed", "receivedTimestamp": later}).startswith(
         "ignored"
     )
     assert get_message(storage, message.org, message.id).state == DELIVERED
@@ -229,7 +236,7 @@ def test_a_report_for_another_organisations_message_by_a_forged_tag_changes_noth
 ) -> None:
     message, _ = _send(storage, sms_settings)
     data = _report(sink, storage, message)
-    forged = {**data, "MessageId": "Outgoing_forged", "Tag": f"{message.org}/{message.id}", "DeliveryStatus": "Failed"}
+    forged = {**data, "messageId": "Outgoing_forged", "tag": f"{message.org}/{message.id}", "deliveryStatus": "Failed"}
     assert apply_delivery_report(storage, forged).startswith("ignored")  # the message has another ACS id
     assert get_message(storage, message.org, message.id).state == SENT
 
@@ -244,3 +251,80 @@ def test_a_message_that_was_never_tried_ignores_reports(storage, sms_settings) -
     }
     assert apply_delivery_report(storage, data).startswith("ignored")
     assert get_message(storage, message.org, message.id).state == QUEUED
+
+
+# -- reports as Event Grid brings them: seven digits, twice, not final first, out of order, hours late --
+
+
+def _events_for(sink: EventSink, acs_id: str, n: int) -> list[dict[str, Any]]:
+    return [sink.event_for(acs_id) for _ in range(n)]
+
+
+def test_the_same_report_posted_twice_with_seven_digit_times_is_applied_once(
+    storage, sms_settings, emulator, sink
+) -> None:
+    emulator.add_delivery_outcome(parse_delivery_override({"status": "Delivered", "copies": 2}))
+    message, _ = _send(storage, sms_settings)
+    acs_id = get_message(storage, message.org, message.id).acs_message_id
+    first, second = _events_for(sink, acs_id, 2)
+    assert first == second and len(first["data"]["receivedTimestamp"].rsplit(".", 1)[1]) == len("1234567Z")
+    assert [apply_delivery_report(storage, e["data"]) for e in (first, second)] == [
+        "delivered",
+        "ignored: duplicate or out of date",
+    ]
+    assert _types(storage, message).count("delivered") == 1
+
+
+@pytest.mark.parametrize("out_of_order", [False, True])
+def test_a_pending_report_is_not_final_and_the_final_one_decides_in_either_order(
+    storage, sms_settings, emulator, sink, out_of_order: bool
+) -> None:
+    emulator.add_delivery_outcome(
+        parse_delivery_override(
+            {"status": "Failed", "details": "No route", "pending": True, "outOfOrder": out_of_order}
+        )
+    )
+    message, _ = _send(storage, sms_settings)
+    acs_id = get_message(storage, message.org, message.id).acs_message_id
+    posted = [e["data"] for e in _events_for(sink, acs_id, 2)]
+    assert [d["deliveryStatus"] for d in posted] == (["Failed", "Pending"] if out_of_order else ["Pending", "Failed"])
+    outcomes = [apply_delivery_report(storage, d) for d in posted]
+    assert outcomes == (
+        ["failed", "ignored: duplicate or out of date"]
+        if out_of_order
+        else ["ignored: duplicate or out of date", "failed"]
+    )
+    failed = get_message(storage, message.org, message.id)
+    assert failed.state == FAILED and failed.failure_reason.endswith("(Failed: No route)")
+
+
+@pytest.mark.parametrize("status", ["Pending", "Unknown"])
+def test_a_report_that_is_not_final_proves_a_lost_answer_was_sent_and_stops_the_retry(
+    storage, sms_settings, emulator, sink, status: str
+) -> None:
+    emulator.add_fault(parse_fault({"mode": "accept_then_status", "status": 500}))
+    emulator.add_delivery_outcome(parse_delivery_override({"status": status}))
+    message, outcome = _send(storage, sms_settings)
+    assert outcome == "retry"
+    [text] = [m for m in emulator.messages if m["message"].startswith(message.body + "\n")]
+    assert apply_delivery_report(storage, sink.event_for(text["id"])["data"]) == "pending"
+    sent = get_message(storage, message.org, message.id)
+    assert sent.state == SENT and sent.acs_message_id == text["id"] and sent.mobile  # not final: number kept
+    retry = dispatch_message(storage, sms_settings, DispatchRequest(message.org, message.id, 1), 1, pacer=Pacer(60000))
+    assert retry == SENT
+    assert len([m for m in emulator.messages if m["message"].startswith(message.body + "\n")]) == 1
+
+
+def test_a_report_hours_late_corrects_a_message_failed_as_unconfirmed(storage, sms_settings, emulator, sink) -> None:
+    emulator.add_fault(parse_fault({"mode": "accept_then_status", "status": 500}))
+    message, _ = _send(storage, sms_settings)
+    [text] = [m for m in emulator.messages if m["message"].startswith(message.body + "\n")]
+    data = sink.event_for(text["id"])["data"]
+    # The dispatcher gave up after the repeatability window; the handset reports in the evening.
+    transition(storage, message.org, message.id, lambda m: lifecycle.send_failed(m, UNCONFIRMED, clock.now()))
+    evening = clock.now() + timedelta(hours=7)
+    late = {**data, "receivedTimestamp": event_time(evening)}
+    assert apply_delivery_report(storage, late) == "delivered"
+    delivered = get_message(storage, message.org, message.id)
+    assert delivered.state == DELIVERED and delivered.failure_reason is None
+    assert clock.iso(delivered.delivered_at) == clock.iso(evening)
