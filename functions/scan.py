@@ -1,4 +1,5 @@
-"""Blob trigger: validate and scan each upload, then move on the messages waiting for it."""
+"""Blob trigger: validate and scan each upload, then move on the messages waiting for it; and
+the Event Grid trigger that records Defender for Storage's verdicts for that scan to read."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import azure.functions as func
 from functions.tracing import TracedBlueprint
 from shared_code.attachments import scan_upload
 from shared_code.message_create import on_attachment_scanned
+from shared_code.scan_verdicts import store_scan_result
+from shared_code.scanning import MALWARE_SCANNING_RESULT
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
 
@@ -29,3 +32,15 @@ def scan_uploaded_blob(blob: func.InputStream) -> None:
     attachment = scan_upload(storage, settings, name, blob.read())
     if attachment is not None:
         on_attachment_scanned(storage, settings, attachment.org, attachment.id)
+
+
+@bp.function_name("record_scan_result")
+@bp.event_grid_trigger(arg_name="event")
+def record_scan_result(event: func.EventGridEvent) -> None:
+    """Keep Defender's verdict on an upload (from its scan-results topic) for the scan to read."""
+    if event.event_type != MALWARE_SCANNING_RESULT:
+        log.info("event %s of type %s ignored", event.id, event.event_type)
+        return
+    data = event.get_json()
+    outcome = store_scan_result(get_storage(), data if isinstance(data, dict) else {})
+    log.info("scan result %s: %s", event.id, outcome)

@@ -113,6 +113,22 @@ var tags = {
 }
 var deploymentContainerName = 'app-package'
 var deadLetterContainerName = 'eventgrid-deadletter'
+// The Functions host's id, set explicitly (AzureFunctionsWebHost__hostid) because it names the
+// blob trigger's queue, which the app's queue role is scoped to. On Flex Consumption the default
+// is a hash of the site's slot name that a template cannot compute. Lower-case letters, digits
+// and dashes, at most 32 characters, not ending in a dash.
+var hostId = 'enclose-${token}'
+// Defender scans uploads and nothing else: every GB scanned is billed, and only uploads hold
+// files nobody has checked. Each other container is excluded ('name/' is that one container;
+// 'azure-webjobs-' every container of the Functions host).
+var defenderUnscannedPrefixes = [
+  'documents/'
+  'quarantine/'
+  'template-documents/'
+  '${deploymentContainerName}/'
+  '${deadLetterContainerName}/'
+  'azure-webjobs-'
+]
 var tenantIssuer = 'https://login.microsoftonline.com/${tenant().tenantId}/v2.0'
 var tenantJwks = 'https://login.microsoftonline.com/${tenant().tenantId}/discovery/v2.0/keys'
 
@@ -141,6 +157,7 @@ module storage 'modules/storage.bicep' = {
     uploadsRetentionDays: uploadsRetentionDays
     quarantineRetentionDays: quarantineRetentionDays
     logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+    hostId: hostId
   }
 }
 
@@ -189,6 +206,7 @@ module functionApp 'modules/functionapp.bicep' = {
     linkTtlDays: linkTtlDays
     allowedCountries: allowedCountries
     defenderVerdictTimeoutSeconds: defenderVerdictTimeoutSeconds
+    hostId: hostId
   }
 }
 
@@ -200,6 +218,11 @@ module access 'modules/access.bicep' = {
     keyVaultName: keyVault.outputs.name
     communicationServiceName: communication.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    appContainers: storage.outputs.appContainers
+    hostContainers: storage.outputs.hostContainers
+    deploymentContainerName: deploymentContainerName
+    appQueues: storage.outputs.appQueues
+    hostQueues: storage.outputs.hostQueues
   }
 }
 
@@ -215,6 +238,7 @@ module eventing 'modules/eventing.bicep' = {
     communicationSystemTopicName: 'evgt-${prefix}-acs-${token}'
     scanResultsTopicName: 'evgt-${prefix}-scans-${token}'
     defenderCapGBPerMonth: defenderCapGBPerMonth
+    defenderUnscannedPrefixes: defenderUnscannedPrefixes
   }
 }
 
@@ -222,6 +246,10 @@ module eventing 'modules/eventing.bicep' = {
 output AZURE_LOCATION string = location
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output AZURE_FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
+output AZURE_FUNCTION_APP_PRINCIPAL_ID string = functionApp.outputs.principalId
+// Whom Key Vault Secrets Officer was granted to: postprovision.sh checks that the Azure CLI is
+// signed in as the same principal before it touches the vault.
+output DEPLOYER_PRINCIPAL_ID string = deployerPrincipalId
 output PORTAL_BASE_URL string = functionApp.outputs.portalBaseUrl
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name

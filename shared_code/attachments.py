@@ -232,11 +232,11 @@ def scan_upload(storage: Storage, settings: Settings, blob_name: str, data: byte
     """
     from shared_code.filetypes import ContentRejected, FileType
     from shared_code.filetypes.isolation import ValidatorUnavailable, validate_isolated
-    from shared_code.scanning import ScanError, scanner_from_settings
+    from shared_code.scan_verdicts import StoredVerdicts, forget_scan_results
+    from shared_code.scanning import DefenderScanner, ScanError, scanner_from_settings
 
     org, _, attachment_id = blob_name.partition("/")
     attachment = find_attachment(storage, org, attachment_id) if _plausible_id(attachment_id) else None
-    uploads = storage.container(UPLOADS)
     if attachment is None or attachment.deleted:
         storage.delete_blob(UPLOADS, blob_name)
         log.info("upload %s has no live attachment; removed", attachment_id)
@@ -270,7 +270,7 @@ def scan_upload(storage: Storage, settings: Settings, blob_name: str, data: byte
     except ValidatorUnavailable as failure:
         return _scan_failed(storage, attachment, data, failure)
 
-    scanner = scanner_from_settings(settings, get_tags=lambda name: uploads.get_blob_client(name).get_blob_tags())
+    scanner = scanner_from_settings(settings, verdicts=StoredVerdicts(storage))
     try:
         verdict = scanner.scan(data, blob_name=blob_name)
     except ScanError as failure:
@@ -279,7 +279,10 @@ def scan_upload(storage: Storage, settings: Settings, blob_name: str, data: byte
     decided = _verdict_fields(
         attachment, status, None if verdict.clean else _sentence(verdict.reason), verdict.engine, verdict.signature
     )
-    return _settle(storage, decided, data)
+    settled = _settle(storage, decided, data)
+    if verdict.engine == DefenderScanner.engine:
+        forget_scan_results(storage, blob_name)  # decided for good: a retry stops at the status check
+    return settled
 
 
 def _scan_failed(storage: Storage, attachment: Attachment, data: bytes, failure: Exception) -> Attachment:

@@ -1,10 +1,11 @@
 """Malware scanning behind one interface, chosen by the SCANNER setting.
 
 * `ClamAvScanner` streams the bytes to `clamd` (INSTREAM) over TCP or a unix socket.
-* `DefenderScanner` waits for Microsoft Defender for Storage's on-upload scan of the blob and
-  reads its verdict from the blob index tag "Malware Scanning scan result".
+* `DefenderScanner` waits for Microsoft Defender for Storage's on-upload scan of the blob: its
+  scan-result event, recorded by the `record_scan_result` function, for this very version of
+  the blob (never the blob index tags, which the blob's writers could forge).
 
-Both fail closed. When no verdict can be had *now* (clamd down, a time-out, no tag yet) they
+Both fail closed. When no verdict can be had *now* (clamd down, a time-out, no result yet) they
 raise `ScanError`, and the caller retries, then rejects the file as "could not be scanned".
 A clamd that is not listening yet (still starting, or restarting) is first waited for, up to
 CLAMD_STARTUP_WAIT_SECONDS, so an upload made while the scanner starts gets its real verdict.
@@ -257,46 +258,95 @@ def parse_clamd_address(address: str) -> tuple[int, Any]:
 
 # --------------------------------------------------------------------------- Defender
 
-RESULT_TAG = "Malware Scanning scan result"
-TIME_TAG = "Malware Scanning scan time UTC"
+#: The Event Grid event type Defender for Storage publishes for every scan result.
+MALWARE_SCANNING_RESULT = "Microsoft.Security.MalwareScanningResult"
 _NO_THREATS = "no threats found"
 _MALICIOUS = "malicious"
 
 
-class DefenderScanner:
-    """Waits for Defender for Storage's on-upload verdict on the blob (its index tags).
+@dataclass(frozen=True)
+class BlobVersion:
+    """One version of a blob as storage describes it: what a verdict must be about."""
 
-    `get_tags(blob_name)` returns the blob's index tags; it is passed in so this module needs
-    no storage client. The bytes are not sent anywhere: Defender scans the blob itself.
+    etag: str
+    last_modified: datetime
+    content_md5: bytes | None = None
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Defender's result for one version of one blob, as its scan-result event gave it.
+
+    `etag` is the ETag of the bytes Defender read (None if the event had none); `scanned_at`
+    is when its scan finished. `result` and `malware_names` are Defender's own words.
+    """
+
+    account: str
+    container: str
+    blob: str
+    etag: str | None
+    result: str
+    malware_names: tuple[str, ...]
+    scanned_at: datetime
+
+    @property
+    def verdict(self) -> Verdict:
+        """The verdict this result gives (clean, malicious, or could not be scanned)."""
+        name = ", ".join(self.malware_names) or None
+        return _defender_verdict(self.result, name, self.scanned_at)
+
+
+class VerdictSource(Protocol):
+    """Where the Defender scanner learns about a blob and the results recorded for it."""
+
+    def blob_version(self, blob_name: str) -> BlobVersion:
+        """The upload's current version; raises when it cannot be read."""
+        ...
+
+    def results(self, blob_name: str) -> list[ScanResult]:
+        """Every scan result recorded for the upload, any version."""
+        ...
+
+
+class DefenderScanner:
+    """Waits for Defender for Storage's on-upload verdict on the blob.
+
+    The verdict comes from Defender's scan-result event, which `record_scan_result` keeps (see
+    `shared_code.scan_verdicts`), never from the blob's index tags: those are not
+    tamper-resistant, and anyone who may write the blob may write them. A recorded result counts
+    only for the bytes it was about: the blob's current ETag, scanned no earlier than the blob's
+    last write, and the bytes in hand must be the blob's (its Content-MD5). The bytes themselves
+    are not sent anywhere: Defender scans the blob in storage.
     """
 
     engine = "defender"
 
     def __init__(
         self,
-        get_tags: Callable[[str], Mapping[str, str]],
+        source: VerdictSource,
         timeout: float,
         *,
         poll_interval: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.get_tags = get_tags
+        self.source = source
         self.timeout = timeout
         self.poll_interval = poll_interval
         self._clock = clock
         self._sleep = sleep
 
     def scan(self, data: bytes, *, blob_name: str) -> Verdict:
-        """Poll the blob's tags until Defender's verdict is there, or raise ScanError."""
-        del data  # Defender reads the blob from storage
+        """Poll the recorded results until one is for this version of the blob, or raise ScanError."""
+        import hashlib
+
         deadline = self._clock() + self.timeout
+        version = self._read(lambda: self.source.blob_version(blob_name), blob_name)
+        if version.content_md5 and version.content_md5 != hashlib.md5(data, usedforsecurity=False).digest():
+            # Defender judged what is stored now; the bytes in hand are something else.
+            raise ScanError(f"{blob_name} changed after it was read; scanning again")
         while True:
-            try:
-                tags = self.get_tags(blob_name)
-            except Exception as exc:  # noqa: BLE001 - any storage failure means "no verdict yet"
-                raise ScanError(f"could not read the scan result of {blob_name}: {type(exc).__name__}") from exc
-            verdict = verdict_from_tags(tags)
+            verdict = verdict_for_version(self._read(lambda: self.source.results(blob_name), blob_name), version)
             if verdict is not None:
                 log.info("defender verdict for %s: %s", blob_name, verdict.signature or "clean")
                 return verdict
@@ -305,28 +355,99 @@ class DefenderScanner:
                 raise ScanError(f"no verdict from Defender for {blob_name} within {self.timeout:g} s")
             self._sleep(min(self.poll_interval, left))
 
+    @staticmethod
+    def _read(read: Callable[[], Any], blob_name: str) -> Any:
+        try:
+            return read()
+        except Exception as exc:  # noqa: BLE001 - any storage failure means "no verdict yet"
+            raise ScanError(f"could not read the scan result of {blob_name}: {type(exc).__name__}") from exc
 
-def verdict_from_tags(tags: Mapping[str, str]) -> Verdict | None:
-    """The verdict in Defender's blob index tags, or None while there is none yet."""
-    folded = {k.casefold(): v for k, v in tags.items()}
-    result = folded.get(RESULT_TAG.casefold())
-    if result is None:
+
+def same_etag(a: str, b: str) -> bool:
+    """Whether two spellings of an ETag name the same version (quotes and a weak `W/` aside).
+
+    Storage sends `"0x8DC..."` in headers; Defender's event has `0x8DC...` without quotes.
+    """
+
+    def bare(value: str) -> str:
+        value = value.strip()
+        value = value[2:] if value.startswith("W/") else value
+        return value.strip('"')
+
+    return bool(bare(a)) and bare(a) == bare(b)
+
+
+def verdict_for_version(results: list[ScanResult], version: BlobVersion) -> Verdict | None:
+    """The verdict recorded for exactly this version of the blob, or None while there is none.
+
+    A result counts only if it names the blob's current ETag (when the event carried one) and
+    its scan finished no earlier than the blob's last write: a verdict older than the bytes is
+    not a verdict for them. Storage gives the last write to the second, rounded down, so a scan
+    within the same second still counts, and the ETag tells versions apart within it. When
+    several results count, any rejection wins (fail closed); otherwise the latest clean one.
+    """
+    current = [
+        r
+        for r in results
+        if (r.etag is None or same_etag(r.etag, version.etag)) and r.scanned_at >= version.last_modified
+    ]
+    if not current:
         return None
-    return _defender_verdict(result, None, _parse_time(folded.get(TIME_TAG.casefold())))
+    rejecting = [r.verdict for r in current if not r.verdict.clean]
+    if rejecting:
+        return rejecting[0]
+    return max(current, key=lambda r: r.scanned_at).verdict
 
 
-def verdict_from_event(data: Mapping[str, Any]) -> Verdict | None:
-    """The verdict in a `Microsoft.Security.MalwareScanningResult` Event Grid event's data.
+def scan_result_from_event(data: Mapping[str, Any]) -> ScanResult | None:
+    """A `Microsoft.Security.MalwareScanningResult` event's data as a ScanResult, or None when it
+    lacks what a verdict needs (the blob's address, a result, or when the scan finished).
 
-    Unlike the tag, the event names the malware (`scanResultDetails.malwareNamesFound`).
+    Fields as Microsoft documents them ("Set up automated remediation for malware detection",
+    learn.microsoft.com/azure/defender-for-cloud/defender-for-storage-configure-malware-scan):
+    blobUri, eTag, scanFinishedTimeUtc, scanResultType, scanResultDetails.malwareNamesFound.
     """
     result = data.get("scanResultType")
-    if not isinstance(result, str):
+    address = blob_address(data.get("blobUri"))
+    scanned_at = _strict_time(data.get("scanFinishedTimeUtc"))
+    if not isinstance(result, str) or not result.strip() or address is None or scanned_at is None:
         return None
-    details = data.get("scanResultDetails") or {}
+    details = data.get("scanResultDetails")
     names = details.get("malwareNamesFound") if isinstance(details, Mapping) else None
-    name = ", ".join(str(n) for n in names) if isinstance(names, list) and names else None
-    return _defender_verdict(result, name, _parse_time(data.get("scanFinishedTimeUtc")))
+    etag = data.get("eTag")
+    return ScanResult(
+        account=address[0],
+        container=address[1],
+        blob=address[2],
+        etag=etag.strip() if isinstance(etag, str) and etag.strip() else None,
+        result=result.strip()[:200],
+        malware_names=tuple(str(n)[:200] for n in names) if isinstance(names, list) else (),
+        scanned_at=scanned_at,
+    )
+
+
+def blob_address(uri: object) -> tuple[str, str, str] | None:
+    """(account, container, blob name) of a blob URL, or None.
+
+    Azure's form is `https://{account}.blob.core.windows.net/{container}/{blob}`; an emulator's
+    (Azurite) puts the account first in the path: `http://127.0.0.1:10000/{account}/{container}/{blob}`.
+    """
+    if not isinstance(uri, str):
+        return None
+    from urllib.parse import unquote
+
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    segments = [unquote(s) for s in parts.path.split("/")[1:]]
+    if ".blob." in host:
+        account, rest = host.split(".", 1)[0], segments
+    elif len(segments) >= 1:
+        account, rest = segments[0], segments[1:]
+    else:
+        return None
+    if len(rest) < 2 or not account or not rest[0] or not all(rest[1:]):
+        return None
+    return account, rest[0], "/".join(rest[1:])
 
 
 def _defender_verdict(result: str, name: str | None, scanned_at: datetime) -> Verdict:
@@ -335,29 +456,31 @@ def _defender_verdict(result: str, name: str | None, scanned_at: datetime) -> Ve
         return Verdict(True, None, DefenderScanner.engine, None, scanned_at)
     if value.casefold() == _MALICIOUS:
         return Verdict(False, malware_reason(name), DefenderScanner.engine, name or "Malicious", scanned_at)
-    # "Not scanned", "SAM259201: Scan failed - internal service error." and the like: Defender
-    # will not scan this upload again, so the file can never be released.
+    # "Not Scanned" (with a SAM error code in the details), "SAM259201: Scan failed - internal
+    # service error." and the like: Defender will not scan this upload again, so the file can
+    # never be released.
     return Verdict(False, COULD_NOT_BE_SCANNED, DefenderScanner.engine, value[:200], scanned_at)
 
 
-def _parse_time(value: object) -> datetime:
-    if isinstance(value, str) and value.strip():
-        text = value.strip().replace("Z", "+00:00")
-        # Azure writes up to 7 fractional digits; Python reads at most 6.
-        text = re.sub(r"(\.\d{6})\d+", r"\1", text)
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            return _now()
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-    return _now()
+def _strict_time(value: object) -> datetime | None:
+    """A UTC time from Defender's ISO 8601 text (up to 7 fractional digits), or None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    # Azure writes up to 7 fractional digits; Python reads at most 6.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
 
 
 # --------------------------------------------------------------------------- choosing
 
 
-def scanner_from_settings(settings: Settings, get_tags: Callable[[str], Mapping[str, str]] | None = None) -> Scanner:
-    """The scanner the SCANNER setting names ("clamav" or "defender")."""
+def scanner_from_settings(settings: Settings, verdicts: VerdictSource | None = None) -> Scanner:
+    """The scanner the SCANNER setting names ("clamav" or "defender", which reads `verdicts`)."""
     if settings.scanner == "clamav":
         return ClamAvScanner(
             settings.clamd_address,
@@ -365,7 +488,7 @@ def scanner_from_settings(settings: Settings, get_tags: Callable[[str], Mapping[
             startup_wait=float(settings.clamd_startup_wait_seconds),
         )
     if settings.scanner == "defender":
-        if get_tags is None:
-            raise SettingsError("the defender scanner needs a way to read blob index tags")
-        return DefenderScanner(get_tags, float(settings.defender_verdict_timeout_seconds))
+        if verdicts is None:
+            raise SettingsError("the defender scanner needs the recorded scan results")
+        return DefenderScanner(verdicts, float(settings.defender_verdict_timeout_seconds))
     raise SettingsError("SCANNER must be 'clamav' or 'defender'")

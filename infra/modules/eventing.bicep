@@ -3,9 +3,9 @@
 // A storage account can have only one Event Grid system topic, and Defender's on-upload
 // malware scanning needs one too. This template creates the topic first and Defender's
 // setting after it, so Defender subscribes to the same topic instead of creating its own.
-// The blob trigger's subscription (uploads -> function) and the SMS delivery report
-// subscription are created after the code is deployed, by modules/events.bicep through
-// infra/hooks/postdeploy.sh: both need the functions to exist.
+// The blob trigger's subscription (uploads -> function), the SMS delivery report subscription
+// and the scan results subscription (Defender's verdicts -> function) are created after the code
+// is deployed, by modules/events.bicep through infra/hooks/postdeploy.sh: they need the functions.
 
 param location string
 param tags object = {}
@@ -21,6 +21,9 @@ param scanResultsTopicName string
 
 @description('Most GB Defender scans per month (-1: no cap). Past the cap uploads get no verdict and the app rejects them after DEFENDER_VERDICT_TIMEOUT_SECONDS.')
 param defenderCapGBPerMonth int
+
+@description('Blob name prefixes Defender does not scan (`container/` is one container; a prefix without the slash, every container starting with it). Everything but uploads.')
+param defenderUnscannedPrefixes array
 
 // Storage Blob Data Contributor, for the system topic to write undeliverable events.
 var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
@@ -90,11 +93,15 @@ resource communicationDeadLetterWriter 'Microsoft.Authorization/roleAssignments@
   }
 }
 
-// Where Defender publishes each scan result (for alerting and audit; the app itself reads
-// the verdict from the blob's index tags).
+// Where Defender publishes each scan result. The app's verdict comes from here: an Event Grid
+// subscription (modules/events.bicep) delivers each result to the record_scan_result function,
+// which keeps it for the scan to read (shared_code/scan_verdicts.py). Blob index tags are not
+// tamper-resistant (Microsoft says so: "Malware scanning in Defender for Storage", learn.
+// microsoft.com/azure/defender-for-cloud/defender-for-storage-malware-scan) and the app's
+// identity could write them; it cannot publish to this topic (no role on it, no key).
 resource scanResultsTopic 'Microsoft.EventGrid/topics@2025-02-15' = {
-  // checkov:skip=CKV_AZURE_192:Defender for Storage publishes scan results to this topic; Microsoft does not document that it still can when the topic's local auth is disabled. Verify in a subscription, then set disableLocalAuth true.
-  // checkov:skip=CKV_AZURE_193:Defender for Storage publishes from Microsoft's network, so the topic cannot be private.
+  // checkov:skip=CKV_AZURE_192:Microsoft documents no identity or role through which Defender for Storage publishes scan results, only the topic as a destination; with local auth off every verdict could be dropped and every upload rejected. Its keys are readable only by the group's owners and contributors; the app holds none and has no role on the topic.
+  // checkov:skip=CKV_AZURE_193:Defender for Storage cannot deliver scan results to a topic behind a private endpoint or network rules (confirmed by Microsoft in MicrosoftDocs/azure-docs issue 114522), so the topic stays public.
   name: scanResultsTopicName
   location: location
   tags: tags
@@ -118,8 +125,14 @@ resource defender 'Microsoft.Security/defenderForStorageSettings@2025-06-01' = {
       onUpload: {
         isEnabled: true
         capGBPerMonth: defenderCapGBPerMonth
+        filters: {
+          excludeBlobsWithPrefix: defenderUnscannedPrefixes
+        }
       }
-      blobScanResultsOptions: 'BlobIndexTags'
+      // The API's enum spelling (azure-rest-api-specs, Microsoft.Security 2025-06-01,
+      // defenderForStorageSettings.json: blobIndexTags | None). The tags are for people looking
+      // at a blob in the portal; the app never reads them.
+      blobScanResultsOptions: 'blobIndexTags'
       scanResultsEventGridTopicResourceId: scanResultsTopic.id
     }
     // Sensitive data discovery would only tell us what we know: every document is sensitive.
@@ -131,6 +144,17 @@ resource defender 'Microsoft.Security/defenderForStorageSettings@2025-06-01' = {
     // Defender must find the account's system topic already there (see top of file).
     storageSystemTopic
   ]
+}
+
+// The scan results topic's identity may write undeliverable verdicts to the dead-letter container.
+resource scanResultsDeadLetterWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(deadLetterContainer.id, scanResultsTopicName, storageBlobDataContributor)
+  scope: deadLetterContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    principalId: scanResultsTopic.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
 }
 
 output storageSystemTopicName string = storageSystemTopic.name

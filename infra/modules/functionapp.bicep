@@ -18,6 +18,10 @@ param acsEndpoint string
 param applicationInsightsConnectionString string
 param logAnalyticsWorkspaceId string
 
+@description('The Functions host id (AzureFunctionsWebHost__hostid): lower-case letters, digits and dashes, at most 32 characters.')
+@maxLength(32)
+param hostId string
+
 @minValue(40)
 @maxValue(1000)
 param maximumInstanceCount int = 40
@@ -149,6 +153,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
   properties: {
     // Host and app storage, with the managed identity (no connection string).
     AzureWebJobsStorage__accountName: storageAccountName
+    // Fixed, so the blob trigger's queue has a known name (main.bicep, hostId).
+    AzureFunctionsWebHost__hostid: hostId
     // Telemetry: the host (classic Application Insights mode, see host.json) and the app's own span
     // exporter (shared_code/telemetry.py) send with the identity.
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
@@ -191,7 +197,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     // Real numbers only in Azure: Ofcom's drama range is for docs and tests.
     ALLOW_DRAMA_NUMBERS: 'false'
     ALLOWED_COUNTRIES: allowedCountries
-    // Microsoft Defender for Storage scans uploads; the app reads its verdict from blob index tags.
+    // Microsoft Defender for Storage scans uploads; its scan-result event brings the verdict.
     SCANNER: 'defender'
     // Flex Consumption has no polling blob trigger: new uploads arrive as Event Grid events.
     BLOB_TRIGGER_SOURCE: 'EventGrid'

@@ -46,6 +46,9 @@ param quarantineRetentionDays int
 @description('Log Analytics workspace for blob access logs.')
 param logAnalyticsWorkspaceId string
 
+@description('The Functions host id (AzureFunctionsWebHost__hostid); it names the blob trigger\'s queue.')
+param hostId string
+
 // The containers, tables and queues the app uses (shared_code/storage.py).
 var appContainers = [
   'uploads'
@@ -58,10 +61,26 @@ var appTables = [
   'links'
   'events'
   'idempotency'
+  'scanverdicts'
 ]
 var appQueues = [
   'dispatch'
   'dispatch-poison'
+]
+
+// The Functions host's own containers and queues with an identity-based AzureWebJobsStorage
+// (azure-functions-host and the storage blobs extension, Microsoft.Azure.WebJobs.Extensions.
+// Storage.Blobs: HostContainerNames, HostQueueNames): keys, locks, timer schedules and blob
+// receipts in azure-webjobs-hosts/-secrets; the blob trigger's shared queue, named after the
+// host id, into which its Event Grid webhook puts each new blob, and its poison queue. They
+// are made here, not by the host, so the app's roles can be scoped to each one.
+var hostContainers = [
+  'azure-webjobs-hosts'
+  'azure-webjobs-secrets'
+]
+var hostQueues = [
+  'azure-webjobs-blobtrigger-${hostId}'
+  'webjobs-blobtrigger-poison'
 ]
 
 resource account 'Microsoft.Storage/storageAccounts@2025-01-01' = {
@@ -137,6 +156,14 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
   }
 }]
 
+resource hostContainerResources 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-01-01' = [for container in hostContainers: {
+  parent: blobService
+  name: container
+  properties: {
+    publicAccess: 'None'
+  }
+}]
+
 resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-01-01' = {
   parent: blobService
   name: deploymentContainerName
@@ -169,6 +196,11 @@ resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2025-01-0
 }
 
 resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2025-01-01' = [for queue in appQueues: {
+  parent: queueService
+  name: queue
+}]
+
+resource hostQueueResources 'Microsoft.Storage/storageAccounts/queueServices/queues@2025-01-01' = [for queue in hostQueues: {
   parent: queueService
   name: queue
 }]
@@ -315,3 +347,8 @@ output name string = account.name
 output id string = account.id
 output blobEndpoint string = account.properties.primaryEndpoints.blob
 output deploymentContainerUrl string = '${account.properties.primaryEndpoints.blob}${deploymentContainerName}'
+// The names the app's roles are scoped to (modules/access.bicep).
+output appContainers array = appContainers
+output hostContainers array = hostContainers
+output appQueues array = appQueues
+output hostQueues array = hostQueues

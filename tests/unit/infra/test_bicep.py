@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -400,6 +401,8 @@ PLATFORM_SETTINGS = {
     "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
     # The host's request body limit (the app's code never reads it; the local host honours it too).
     "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT",
+    # The host's id, fixed because the blob trigger's queue (and the role on it) is named after it.
+    "AzureFunctionsWebHost__hostid",
 }
 
 
@@ -535,7 +538,7 @@ def test_auth_settings_default_to_the_tenants_entra_id() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Roles: every call the code makes is covered, and nothing else is granted to the app
+# Roles: every data-plane call is covered at the narrowest scope, and nothing else is granted
 # ---------------------------------------------------------------------------------------
 
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
@@ -551,31 +554,157 @@ KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 COMMUNICATION_SERVICE_OWNER = "09976791-48a7-449e-bb21-39d1a415f350"
 MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
 
-STORAGE = "Microsoft.Storage/storageAccounts"
-
-# What the app (host + code) does with its identity -> (resource type, roles that allow it).
-OPERATIONS: dict[str, tuple[str, set[str]]] = {
-    "blob read/write/delete (uploads, documents, quarantine, host leases and keys)": (
-        STORAGE,
-        {BLOB_DATA_OWNER, BLOB_DATA_CONTRIBUTOR},
-    ),
-    "read blob index tags (Defender's verdict)": (STORAGE, {BLOB_DATA_OWNER}),
-    "get a user delegation key (portal download SAS)": (STORAGE, {BLOB_DELEGATOR, BLOB_DATA_OWNER}),
-    "queue send/receive/delete (dispatch, poison queues)": (STORAGE, {QUEUE_DATA_CONTRIBUTOR}),
-    "table entities (attachments, messages, links, events, idempotency)": (
-        STORAGE,
-        {TABLE_DATA_CONTRIBUTOR},
-    ),
-    "read Key Vault secrets (DOB_HASH_KEY, SESSION_KEY references)": (
-        "Microsoft.KeyVault/vaults",
-        {KEY_VAULT_SECRETS_USER},
-    ),
-    "send SMS with Entra ID": ("Microsoft.Communication/communicationServices", {COMMUNICATION_SERVICE_OWNER}),
-    "send telemetry with Entra ID (local auth off)": (
-        "Microsoft.Insights/components",
-        {MONITORING_METRICS_PUBLISHER},
-    ),
+# The blob data actions of every role the app may hold (Azure built-in roles reference). A role
+# not listed here fails test_the_app_cannot_write_blob_index_tags until someone looks it up.
+BLOB_DATA_ACTIONS: dict[str, set[str]] = {
+    BLOB_DATA_CONTRIBUTOR: {"blobs/read", "blobs/write", "blobs/delete", "blobs/move/action", "blobs/add/action"},
+    BLOB_DELEGATOR: set(),
+    QUEUE_DATA_CONTRIBUTOR: set(),
+    TABLE_DATA_CONTRIBUTOR: set(),
+    KEY_VAULT_SECRETS_USER: set(),
+    COMMUNICATION_SERVICE_OWNER: set(),
+    MONITORING_METRICS_PUBLISHER: set(),
 }
+
+STORAGE = "Microsoft.Storage/storageAccounts"
+ACCESS = MODULES / "access.bicep"
+STORAGE_BICEP = MODULES / "storage.bicep"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a role applies: the storage account, one container or queue, the table service, one
+    table, or a whole resource of another type."""
+
+    kind: str
+    name: str | None = None
+
+    def covers(self, other: Scope) -> bool:
+        if self == other or (self.kind == "account" and other.kind in {"container", "queue", "tables", "table"}):
+            return True
+        return self.kind == "tables" and other.kind == "table"
+
+
+def container(name: str) -> Scope:
+    return Scope("container", name)
+
+
+def queue(name: str) -> Scope:
+    return Scope("queue", name)
+
+
+@dataclass(frozen=True)
+class Call:
+    """A data-plane call made with the app's identity: by the app's code, the Functions host or
+    the platform, and the roles that allow it."""
+
+    who: str
+    what: str
+    scope: Scope
+    roles: frozenset[str]
+
+
+def _interpolate(path: Path, text: str, values: dict[str, str]) -> str:
+    """`'a-${name}'` with `name` resolved (to a literal, or left as `${...}` of its own value)."""
+
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in values:
+            return values[name]
+        value = resolve(path, name)
+        return value if isinstance(value, str) and value != name else match.group(0)
+
+    return re.sub(r"\$\{(\w+)\}", one, text)
+
+
+def host_id() -> str:
+    """The host id main.bicep gives the Functions host (an expression of the deployment token)."""
+    return resolve(INFRA / "main.bicep", "hostId")
+
+
+def storage_names(variable: str) -> list[str]:
+    """A list of names in storage.bicep, `${hostId}` filled in with main.bicep's host id."""
+    assert module_param("storage", "hostId") == "hostId"
+    return [_interpolate(STORAGE_BICEP, n, {"hostId": host_id()}) for n in resolve(STORAGE_BICEP, variable)]
+
+
+def access_names(param: str) -> list[str]:
+    """The names main.bicep passes to access.bicep's `param`, followed back to storage.bicep."""
+    value = module_param("access", param)
+    if isinstance(value, str):
+        resolved = resolve(INFRA / "main.bicep", value)
+        return [resolved] if isinstance(resolved, str) else list(resolved)
+    module_name, outputs, output = accessor(value)
+    assert (module_name, outputs) == ("storage", "outputs"), f"access.{param} comes from {value}"
+    return storage_names(module_output(STORAGE_BICEP, output))
+
+
+def _call_table() -> list[Call]:
+    data = frozenset({BLOB_DATA_CONTRIBUTOR})
+    queues = frozenset({QUEUE_DATA_CONTRIBUTOR})
+    tables = frozenset({TABLE_DATA_CONTRIBUTOR})
+    calls = [
+        Call("app", f"read, write, copy and delete blobs in {name}", container(name), data)
+        for name in app_storage.ALL_CONTAINERS
+    ]
+    calls.append(
+        Call("app", "get a user delegation key (portal download SAS)", Scope("account"), frozenset({BLOB_DELEGATOR}))
+    )
+    calls += [Call("app", f"send to and receive from {name}", queue(name), queues) for name in app_storage.ALL_QUEUES]
+    calls += [
+        Call("host", f"move a message that failed five times to {name}-poison", queue(f"{name}-poison"), queues)
+        for name in app_storage.ALL_QUEUES
+    ]
+    calls += [
+        Call("app", f"rows of {name} (and creating it)", Scope("table", name), tables)
+        for name in app_storage.ALL_TABLES
+    ]
+    calls += [
+        # azure-functions-host: DiagnosticEventTableStorageRepository, a table per month.
+        Call("host", "diagnostic events (AzureFunctionsDiagnosticEventsYYYYMM)", Scope("tables"), tables),
+        Call("host", "locks, host id, timer schedules and blob receipts", container("azure-webjobs-hosts"), data),
+        Call(
+            "host",
+            "function and system keys (the blobs_extension key Event Grid calls with)",
+            container("azure-webjobs-secrets"),
+            data,
+        ),
+        Call(
+            "host",
+            "the blob trigger's queue (its Event Grid webhook enqueues each upload)",
+            queue(f"azure-webjobs-blobtrigger-{host_id()}"),
+            queues,
+        ),
+        Call("host", "the blob trigger's poison queue", queue("webjobs-blobtrigger-poison"), queues),
+        Call(
+            "platform",
+            "store and run the Flex Consumption package",
+            container(resolve(INFRA / "main.bicep", "deploymentContainerName")),
+            data,
+        ),
+        Call(
+            "platform",
+            "read DOB_HASH_KEY and SESSION_KEY (Key Vault references)",
+            Scope("Microsoft.KeyVault/vaults"),
+            frozenset({KEY_VAULT_SECRETS_USER}),
+        ),
+        Call(
+            "app",
+            "send SMS with Entra ID",
+            Scope("Microsoft.Communication/communicationServices"),
+            frozenset({COMMUNICATION_SERVICE_OWNER}),
+        ),
+        Call(
+            "app",
+            "send telemetry with Entra ID (local auth off)",
+            Scope("Microsoft.Insights/components"),
+            frozenset({MONITORING_METRICS_PUBLISHER}),
+        ),
+    ]
+    return calls
+
+
+CALLS = {f"{c.who}: {c.what}": c for c in _call_table()}
 
 
 @dataclass(frozen=True)
@@ -585,6 +714,36 @@ class Grant:
     principal: Any
     role: str
     scope_type: str
+    scopes: tuple[Scope, ...] = ()
+
+
+_SCOPE_KINDS = {
+    STORAGE: "account",
+    "Microsoft.Storage/storageAccounts/blobServices/containers": "container",
+    "Microsoft.Storage/storageAccounts/queueServices/queues": "queue",
+    "Microsoft.Storage/storageAccounts/tableServices": "tables",
+}
+
+
+def _grant_scopes(path: Path, symbol: str, scope: Any) -> tuple[str, tuple[Scope, ...]]:
+    """The scope resource's type, and the scopes a role assignment (or a loop of them) covers."""
+    loop = parsed(path)["resources"][symbol]["config"].get("loop_type")
+    if isinstance(scope, str):
+        target = parsed(path)["resources"][scope]
+        kind = _SCOPE_KINDS.get(target["type"], target["type"])
+        name = None
+        if kind in {"container", "queue"}:
+            raw = _unwrap(target["config"])["name"]
+            name = access_names(raw)[0] if path == ACCESS and raw in params(path) else resolve(path, raw)
+        return target["type"], (Scope(kind, name),)
+    # scope: someScopes[i], where someScopes loops over a parameter of names
+    operands = scope["operator"]["operands"]
+    assert scope["operator"]["type"] == "index_accessor" and loop, f"{symbol}: unexpected scope {scope}"
+    target = parsed(path)["resources"][operands["operand_1"]]
+    array = target["config"]["loop_type"]["detail"]["array_name"]
+    assert loop["detail"]["array_name"] == array, f"{symbol} and its scopes loop over different arrays"
+    kind = _SCOPE_KINDS[target["type"]]
+    return target["type"], tuple(Scope(kind, name) for name in access_names(array))
 
 
 def grants() -> list[Grant]:
@@ -594,8 +753,12 @@ def grants() -> list[Grant]:
         fn = function(props["roleDefinitionId"])
         assert fn and fn[0] == "subscription_resource_id", assignment.symbol
         role = resolve(assignment.file, fn[1]["resource_name_1"])
-        scope = parsed(assignment.file)["resources"][assignment.body["scope"]]
-        found.append(Grant(assignment.file.name, assignment.symbol, props["principalId"], role, scope["type"]))
+        scope_type, scopes = (
+            _grant_scopes(assignment.file, assignment.symbol, assignment.body["scope"])
+            if assignment.file == ACCESS
+            else (parsed(assignment.file)["resources"][assignment.body["scope"]]["type"], ())
+        )
+        found.append(Grant(assignment.file.name, assignment.symbol, props["principalId"], role, scope_type, scopes))
     return found
 
 
@@ -610,19 +773,78 @@ def test_access_module_is_given_the_function_apps_identity() -> None:
     assert resource(FUNCTIONAPP, "site").type == "Microsoft.Web/sites"
 
 
-@pytest.mark.parametrize("operation", sorted(OPERATIONS))
-def test_every_operation_is_covered_by_a_role(operation: str) -> None:
-    scope_type, roles = OPERATIONS[operation]
-    assert any(g.scope_type == scope_type and g.role in roles for g in app_grants()), (
-        f"nothing grants the app: {operation}"
+@pytest.mark.parametrize("call", sorted(CALLS))
+def test_every_data_plane_call_is_covered_by_a_role(call: str) -> None:
+    wanted = CALLS[call]
+    assert any(g.role in wanted.roles and any(s.covers(wanted.scope) for s in g.scopes) for g in app_grants()), (
+        f"nothing grants the app: {call} on {wanted.scope}"
     )
 
 
-def test_every_app_grant_is_needed() -> None:
-    needed = {(scope_type, role) for scope_type, roles in OPERATIONS.values() for role in roles}
-    extra = [g for g in app_grants() if (g.scope_type, g.role) not in needed]
-    assert not extra, f"grants no operation needs: {extra}"
+def test_every_app_grant_is_needed_at_exactly_its_scope() -> None:
+    # No grant is broader than the calls under it: each scope it names is the scope of a call
+    # that needs that very role there.
+    needed = {(c.scope, role) for c in CALLS.values() for role in c.roles}
+    for grant in app_grants():
+        assert grant.scopes, grant
+        extra = [s for s in grant.scopes if (s, grant.role) not in needed]
+        assert not extra, f"{grant.symbol} grants a role no call needs at {extra}"
     assert all(g.principal == "appPrincipalId" for g in grants() if g.file == "access.bicep")
+
+
+def test_no_storage_data_role_on_the_whole_account() -> None:
+    on_account = {g.role for g in app_grants() if Scope("account") in g.scopes}
+    assert on_account == {BLOB_DELEGATOR}, "only the user delegation key is account-wide"
+    assert BLOB_DATA_ACTIONS[BLOB_DELEGATOR] == set()
+
+
+def test_the_app_cannot_write_blob_index_tags() -> None:
+    # Defender's verdict could be faked by writing its tags; the app's roles carry no tags/*
+    # data action (Storage Blob Data Owner does, through blobs/*).
+    for grant in app_grants():
+        assert grant.role in BLOB_DATA_ACTIONS, f"{grant.symbol}: look up the data actions of {grant.role}"
+        assert not any(a.startswith(("tags/", "blobs/tags", "blobs/*")) for a in BLOB_DATA_ACTIONS[grant.role])
+    assert BLOB_DATA_OWNER not in {g.role for g in app_grants()}
+
+
+def test_every_named_container_and_queue_is_made_by_the_template() -> None:
+    # A role assignment needs its scope to exist, so the host's containers and queues are made
+    # by storage.bicep rather than on the host's first start.
+    containers = {
+        *storage_names("appContainers"),
+        *storage_names("hostContainers"),
+        resolve(INFRA / "main.bicep", "deploymentContainerName"),
+    }
+    queues = {*storage_names("appQueues"), *storage_names("hostQueues")}
+    for grant in app_grants():
+        for scope in grant.scopes:
+            if scope.kind == "container":
+                assert scope.name in containers, grant
+            if scope.kind == "queue":
+                assert scope.name in queues, grant
+    for type_, names in [
+        ("Microsoft.Storage/storageAccounts/blobServices/containers", "hostContainers"),
+        ("Microsoft.Storage/storageAccounts/queueServices/queues", "hostQueues"),
+    ]:
+        loops = [
+            parsed(STORAGE_BICEP)["resources"][r.symbol]["config"].get("loop_type")
+            for r in resources(type_, STORAGE_BICEP)
+        ]
+        assert any(loop and loop["detail"]["array_name"] == names for loop in loops), f"no {type_} for {names}"
+
+
+def test_the_host_id_is_fixed_and_valid() -> None:
+    # The blob trigger's queue is named after it, so the app setting and the queue's name must
+    # come from the same value, and it must be one the host accepts.
+    assert app_settings()["AzureFunctionsWebHost__hostid"] == "hostId"
+    assert module_param("functionApp", "hostId") == "hostId"
+    assert module_param("storage", "hostId") == "hostId"
+    value = host_id()
+    assert value == "enclose-${token}"
+    token = resolve(INFRA / "main.bicep", "token")
+    assert function(token)[0] == "to_lower"  # uniqueString(...): 13 lower-case letters and digits
+    literal = value.replace("${token}", "a" * 13)
+    assert re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?", literal)
 
 
 def test_no_broad_roles_anywhere() -> None:
@@ -654,9 +876,70 @@ def test_defender_scans_every_upload_and_reports_to_a_custom_topic() -> None:
     assert props["overrideSubscriptionLevelSettings"] is True
     scanning = props["malwareScanning"]
     assert scanning["onUpload"]["isEnabled"] is True
-    assert scanning["blobScanResultsOptions"] == "BlobIndexTags"
+    # The API's enum (azure-rest-api-specs, Microsoft.Security stable 2025-06-01,
+    # defenderForStorageSettings.json): "blobIndexTags" or "None", nothing else.
+    assert scanning["blobScanResultsOptions"] in {"blobIndexTags", "None"}
     topic_symbol, _ = accessor(scanning["scanResultsEventGridTopicResourceId"])
     assert resource(defender.file, topic_symbol).type == "Microsoft.EventGrid/topics"
+
+
+def _declared_containers() -> set[str]:
+    main = INFRA / "main.bicep"
+    return {
+        *storage_names("appContainers"),
+        *storage_names("hostContainers"),
+        resolve(main, "deploymentContainerName"),
+        resolve(main, "deadLetterContainerName"),
+    }
+
+
+def _unscanned_prefixes() -> list[str]:
+    defender = the_one("Microsoft.Security/defenderForStorageSettings")
+    excluded = defender.properties["malwareScanning"]["onUpload"]["filters"]["excludeBlobsWithPrefix"]
+    assert excluded == "defenderUnscannedPrefixes"
+    assert module_param("eventing", "defenderUnscannedPrefixes") == "defenderUnscannedPrefixes"
+    main = INFRA / "main.bicep"
+    return [_interpolate(main, prefix, {}) for prefix in resolve(main, "defenderUnscannedPrefixes")]
+
+
+def _excluded(blob_path: str, prefixes: list[str]) -> bool:
+    # The filter's documented meaning: a blob whose "container/blob" path starts with a prefix.
+    return any(blob_path.startswith(prefix) for prefix in prefixes)
+
+
+def test_defender_scans_only_what_nobody_has_checked() -> None:
+    # Every other GB scanned is billed and pointless: documents were scanned as uploads, and the
+    # rest is the app's and the platform's own.
+    prefixes = _unscanned_prefixes()
+    assert all("${" not in p for p in prefixes), prefixes
+    containers = _declared_containers()
+    scanned = set(app_storage.SCANNED_BY_DEFENDER)
+    assert app_storage.UPLOADS in scanned and scanned <= containers
+    for name in containers - scanned:
+        assert _excluded(f"{name}/x", prefixes), (
+            f"Defender would scan {name}: exclude it in main.bicep, or add it to SCANNED_BY_DEFENDER"
+        )
+    for name in scanned:
+        for blob in (f"{name}/A12345/0f8c", f"{name}/x"):
+            assert not _excluded(blob, prefixes), f"{blob} would not be scanned"
+    # And a container the template does not know yet is scanned (fails safe), unless the host's.
+    assert not _excluded("newcontainer/x", prefixes)
+    assert _excluded("azure-webjobs-eventhub/x", prefixes)
+
+
+def test_scan_results_reach_the_apps_verdict_function() -> None:
+    sub = _subscription("scanResults")
+    assert resource(EVENTS, "scanResults").body["parent"] == "scanResultsTopic"
+    assert resource(EVENTS, "scanResultsTopic").type == "Microsoft.EventGrid/topics"
+    assert sub["filter"]["includedEventTypes"] == ["Microsoft.Security.MalwareScanningResult"]
+    destination = sub["destination"]
+    assert destination["endpointType"] == "AzureFunction"
+    assert destination["properties"]["resourceId"] == "${site.id}/functions/${verdictFunctionName}"
+    assert sub["deadLetterWithResourceIdentity"]["identity"] == {"type": "SystemAssigned"}
+    # The topic's own identity may write the dead letters (and only there).
+    writers = [g for g in grants() if g.file == "eventing.bicep" and g.symbol == "scanResultsDeadLetterWriter"]
+    assert [g.scope_type for g in writers] == ["Microsoft.Storage/storageAccounts/blobServices/containers"]
+    assert accessor(writers[0].principal) == ["scanResultsTopic", "identity", "principalId"]
 
 
 def test_defender_shares_the_one_storage_system_topic() -> None:
@@ -816,6 +1099,14 @@ def test_event_grid_subscription_targets_the_apps_blob_trigger() -> None:
     assert params(EVENTS)["blobFunctionName"]["default"] == scan["name"]
     hook = (INFRA / "hooks" / "postdeploy.sh").read_text()
     assert "${BLOB_FUNCTION_NAME:-" + scan["name"] + "}" in hook
+
+
+def test_event_grid_subscription_targets_the_apps_verdict_function() -> None:
+    names = {f["name"] for f in registered_functions() if _trigger(f)["type"] == "eventGridTrigger"}
+    default = params(EVENTS)["verdictFunctionName"]["default"]
+    assert default in names
+    hook = (INFRA / "hooks" / "postdeploy.sh").read_text()
+    assert "${VERDICT_FUNCTION_NAME:-" + default + "}" in hook
 
 
 def test_event_grid_subscription_targets_the_apps_delivery_report() -> None:

@@ -1,39 +1,43 @@
 """Scanner choice, clamd reply parsing and the Defender verdict logic (no I/O).
 
 ClamAV itself is tested for real in tests/integration/shared_code/test_clamav.py. Defender for
-Storage is an Azure service that cannot run here, so its scanner is tested with a plain
-function standing in for "read the blob's index tags" (the only thing it asks of storage) and
-a fake clock, so polling and time-outs are exact and instant. Waiting for a clamd that is still
+Storage is an Azure service that cannot run here, so its scanner is tested with a stand-in for
+the recorded scan results and the blob's version (all it asks of storage; the real store is
+tested against Azurite in tests/integration/shared_code/test_scan_verdicts.py) and a fake
+clock, so polling and time-outs are exact and instant. Waiting for a clamd that is still
 starting is tested the same way (a fake clock), against a tiny clamd stand-in on a real loopback
 socket that appears after so many sleeps.
 """
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import struct
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from shared_code.scanning import (
     COULD_NOT_BE_SCANNED,
-    RESULT_TAG,
-    TIME_TAG,
+    BlobVersion,
     ClamAvScanner,
     ClamdNotListening,
     DefenderScanner,
     ScanError,
+    ScanResult,
     Verdict,
+    blob_address,
     malware_reason,
     parse_clamd_address,
+    same_etag,
+    scan_result_from_event,
     scanner_from_settings,
+    verdict_for_version,
     verdict_from_clamd_reply,
-    verdict_from_event,
-    verdict_from_tags,
 )
 from shared_code.settings import SettingsError, load_settings
 
@@ -109,14 +113,35 @@ class FakeClock:
         self.now += seconds
 
 
-class Tags:
-    """Index tags as Defender would leave them over time: one answer per read."""
+WRITTEN = datetime(2026, 11, 27, 10, 0, 0, tzinfo=timezone.utc)  # storage's Last-Modified: whole seconds
+ETAG = '"0x8DCE73009331803"'  # as storage sends it; Defender's event has it without the quotes
+BYTES = b"%PDF-1.7 a letter"
 
-    def __init__(self, *answers: Mapping[str, str] | Exception) -> None:
+
+def result(
+    verdict: str = "No threats found",
+    *,
+    etag: str | None = "0x8DCE73009331803",
+    scanned_at: datetime = WRITTEN + timedelta(seconds=2),
+    names: tuple[str, ...] = (),
+) -> ScanResult:
+    return ScanResult("stenclose", "uploads", "A12345/doc-1", etag, verdict, names, scanned_at)
+
+
+class Source:
+    """The recorded results as they arrive over time (one answer per read), and the blob."""
+
+    def __init__(self, *answers: list[ScanResult] | Exception, version: BlobVersion | Exception | None = None) -> None:
         self.answers = list(answers)
+        self.version = version or BlobVersion(ETAG, WRITTEN, hashlib.md5(BYTES).digest())
         self.reads: list[str] = []
 
-    def __call__(self, blob_name: str) -> Mapping[str, str]:
+    def blob_version(self, blob_name: str) -> BlobVersion:
+        if isinstance(self.version, Exception):
+            raise self.version
+        return self.version
+
+    def results(self, blob_name: str) -> list[ScanResult]:
         self.reads.append(blob_name)
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         if isinstance(answer, Exception):
@@ -124,76 +149,173 @@ class Tags:
         return answer
 
 
-def defender(tags: Tags, clock: FakeClock, timeout: float = 10.0, interval: float = 2.0) -> DefenderScanner:
-    return DefenderScanner(tags, timeout, poll_interval=interval, clock=clock, sleep=clock.sleep)
+def defender(source: Source, clock: FakeClock, timeout: float = 10.0, interval: float = 2.0) -> DefenderScanner:
+    return DefenderScanner(source, timeout, poll_interval=interval, clock=clock, sleep=clock.sleep)
 
 
-def test_defender_polls_until_the_verdict_tag_appears() -> None:
+def test_defender_polls_until_the_scan_result_is_recorded() -> None:
     clock = FakeClock()
-    tags = Tags({}, {"other": "x"}, {RESULT_TAG: "No threats found", TIME_TAG: "2026-11-27T10:00:01.1234567Z"})
-    verdict = defender(tags, clock).scan(b"ignored", blob_name="uploads/A12345/doc-1")
-    assert verdict == Verdict(True, None, "defender", None, datetime(2026, 11, 27, 10, 0, 1, 123456, timezone.utc))
-    assert tags.reads == ["uploads/A12345/doc-1"] * 3
+    source = Source([], [result(etag="0xOTHER")], [result()])
+    verdict = defender(source, clock).scan(BYTES, blob_name="A12345/doc-1")
+    assert verdict == Verdict(True, None, "defender", None, WRITTEN + timedelta(seconds=2))
+    assert source.reads == ["A12345/doc-1"] * 3
     assert clock.sleeps == [2.0, 2.0]
 
 
-def test_defender_malicious_is_rejected() -> None:
-    verdict = defender(Tags({RESULT_TAG: "Malicious"}), FakeClock()).scan(b"", blob_name="b")
-    assert (verdict.clean, verdict.reason, verdict.signature) == (False, "contains a virus or malware", "Malicious")
+def test_defender_malicious_is_rejected_naming_the_malware() -> None:
+    verdict = defender(Source([result("Malicious", names=("DOS/EICAR_Test_File",))]), FakeClock()).scan(
+        BYTES, blob_name="b"
+    )
+    assert (verdict.clean, verdict.reason, verdict.signature) == (
+        False,
+        "contains a virus or malware (DOS/EICAR_Test_File)",
+        "DOS/EICAR_Test_File",
+    )
+    unnamed = defender(Source([result("Malicious")]), FakeClock()).scan(BYTES, blob_name="b")
+    assert (unnamed.reason, unnamed.signature) == ("contains a virus or malware", "Malicious")
 
 
-@pytest.mark.parametrize("value", ["Not scanned", "SAM259201: Scan failed - internal service error."])
+@pytest.mark.parametrize("value", ["Not Scanned", "SAM259201: Scan failed - internal service error."])
 def test_defender_error_states_fail_closed_at_once(value: str) -> None:
     clock = FakeClock()
-    verdict = defender(Tags({RESULT_TAG: value}), clock).scan(b"", blob_name="b")
+    verdict = defender(Source([result(value)]), clock).scan(BYTES, blob_name="b")
     assert (verdict.clean, verdict.reason, verdict.signature) == (False, COULD_NOT_BE_SCANNED, value)
     assert clock.sleeps == []
 
 
-def test_defender_tag_name_is_matched_without_regard_to_case() -> None:
-    verdict = verdict_from_tags({"Malware scanning scan result": "No threats found"})
-    assert verdict is not None and verdict.clean
+def test_a_verdict_scanned_at_the_last_write_counts_and_one_a_moment_before_does_not() -> None:
+    version = BlobVersion(ETAG, WRITTEN)
+    assert verdict_for_version([result(scanned_at=WRITTEN)], version) is not None
+    assert verdict_for_version([result(scanned_at=WRITTEN - timedelta(microseconds=1))], version) is None
+
+
+def test_a_verdict_for_another_version_of_the_blob_does_not_count() -> None:
+    # An overwrite within the same second as the old scan: the time alone cannot tell them apart.
+    version = BlobVersion('"0x8DCE7300AAAAAAA"', WRITTEN)
+    assert verdict_for_version([result(etag="0x8DCE73009331803")], version) is None
+    assert verdict_for_version([result(etag="0x8DCE7300AAAAAAA")], version) is not None
+
+
+@pytest.mark.parametrize("spelling", ["0x8DCE73009331803", '"0x8DCE73009331803"', 'W/"0x8DCE73009331803"'])
+def test_etags_match_however_they_are_quoted(spelling: str) -> None:
+    assert same_etag(spelling, ETAG)
+    assert not same_etag(spelling, '"0x8DCE73009331804"')
+    assert not same_etag("", "")
+
+
+def test_a_result_without_an_etag_counts_by_its_time_alone() -> None:
+    version = BlobVersion(ETAG, WRITTEN)
+    assert verdict_for_version([result(etag=None)], version) is not None
+    assert verdict_for_version([result(etag=None, scanned_at=WRITTEN - timedelta(seconds=1))], version) is None
+
+
+def test_when_several_results_count_a_rejection_wins() -> None:
+    version = BlobVersion(ETAG, WRITTEN)
+    clean_later = result(scanned_at=WRITTEN + timedelta(seconds=9))
+    malicious = result("Malicious", scanned_at=WRITTEN + timedelta(seconds=3))
+    verdict = verdict_for_version([clean_later, malicious], version)
+    assert verdict is not None and not verdict.clean
+    latest = verdict_for_version([result(scanned_at=WRITTEN + timedelta(seconds=1)), clean_later], version)
+    assert latest is not None and latest.scanned_at == WRITTEN + timedelta(seconds=9)
+
+
+def test_bytes_that_are_not_the_stored_blob_are_not_judged_by_its_verdict() -> None:
+    # The verdict is about what storage holds now; the bytes in hand must be those.
+    source = Source([result()])
+    with pytest.raises(ScanError, match="changed after it was read"):
+        defender(source, FakeClock()).scan(b"other bytes", blob_name="b")
+    assert source.reads == []
+    no_md5 = Source([result()], version=BlobVersion(ETAG, WRITTEN, None))
+    assert defender(no_md5, FakeClock()).scan(b"other bytes", blob_name="b").clean
 
 
 def test_defender_time_out_is_a_scan_error_exactly_at_the_deadline() -> None:
     clock = FakeClock()
-    tags = Tags({})
+    source = Source([])
     with pytest.raises(ScanError, match="no verdict from Defender .* within 10 s"):
-        defender(tags, clock, timeout=10.0, interval=3.0).scan(b"", blob_name="b")
+        defender(source, clock, timeout=10.0, interval=3.0).scan(BYTES, blob_name="b")
     assert clock.sleeps == [3.0, 3.0, 3.0, 1.0]  # never sleeps past the deadline
-    assert len(tags.reads) == 5  # and reads once more at the deadline itself
+    assert len(source.reads) == 5  # and reads once more at the deadline itself
 
 
 def test_defender_verdict_arriving_on_the_last_read_counts() -> None:
     clock = FakeClock()
-    tags = Tags({}, {}, {RESULT_TAG: "No threats found"})
-    assert defender(tags, clock, timeout=4.0, interval=2.0).scan(b"", blob_name="b").clean
+    source = Source([], [], [result()])
+    assert defender(source, clock, timeout=4.0, interval=2.0).scan(BYTES, blob_name="b").clean
     assert clock.now == 1004.0
 
 
-def test_defender_storage_failure_is_a_scan_error() -> None:
+@pytest.mark.parametrize("where", ["results", "version"])
+def test_defender_storage_failure_is_a_scan_error(where: str) -> None:
+    down = ConnectionError("storage down")
+    source = Source(down) if where == "results" else Source([result()], version=down)
     with pytest.raises(ScanError, match="could not read the scan result"):
-        defender(Tags(ConnectionError("storage down")), FakeClock()).scan(b"", blob_name="b")
+        defender(source, FakeClock()).scan(BYTES, blob_name="b")
 
 
-def test_defender_event_names_the_malware() -> None:
-    verdict = verdict_from_event(
-        {
-            "scanResultType": "Malicious",
-            "scanResultDetails": {"malwareNamesFound": ["DOS/EICAR_Test_File"], "sha256": "ab"},
-            "scanFinishedTimeUtc": "2026-11-27T10:00:00Z",
-        }
+EVENT = {
+    "correlationId": "aaaa0000-bb11-2222-33cc-444444dddddd",
+    "blobUri": "https://stenclose.blob.core.windows.net/uploads/A12345/doc-1",
+    "eTag": "0x8DCE73009331803",
+    "scanFinishedTimeUtc": "2026-11-27T10:00:01.1234567Z",
+    "scanResultType": "Malicious",
+    "scanResultDetails": {"malwareNamesFound": ["DOS/EICAR_Test_File"], "sha256": "AA11"},
+}
+
+
+def test_a_scan_result_event_as_microsoft_documents_it() -> None:
+    parsed = scan_result_from_event(EVENT)
+    assert parsed == ScanResult(
+        account="stenclose",
+        container="uploads",
+        blob="A12345/doc-1",
+        etag="0x8DCE73009331803",
+        result="Malicious",
+        malware_names=("DOS/EICAR_Test_File",),
+        scanned_at=datetime(2026, 11, 27, 10, 0, 1, 123456, timezone.utc),
     )
-    assert verdict is not None
-    assert verdict.signature == "DOS/EICAR_Test_File"
-    assert verdict.reason == "contains a virus or malware (DOS/EICAR_Test_File)"
-    assert verdict.scanned_at == datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+    assert parsed.verdict.reason == "contains a virus or malware (DOS/EICAR_Test_File)"
+    clean = scan_result_from_event({**EVENT, "scanResultType": "No threats found", "scanResultDetails": None})
+    assert clean is not None and clean.verdict.clean and clean.malware_names == ()
 
 
-def test_defender_event_clean_and_incomplete() -> None:
-    verdict = verdict_from_event({"scanResultType": "No threats found", "scanResultDetails": None})
-    assert verdict is not None and verdict.clean
-    assert verdict_from_event({"blobUri": "x"}) is None
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"scanResultType": None},
+        {"scanResultType": "  "},
+        {"blobUri": None},
+        {"blobUri": "https://stenclose.blob.core.windows.net/uploads"},
+        {"scanFinishedTimeUtc": None},
+        {"scanFinishedTimeUtc": "yesterday"},
+    ],
+)
+def test_a_scan_result_without_what_a_verdict_needs_is_not_one(change: dict[str, object]) -> None:
+    # No time would make any old verdict look current, so it is never guessed.
+    assert scan_result_from_event({**EVENT, **change}) is None
+
+
+def test_a_scan_result_without_an_etag_is_kept_without_one() -> None:
+    parsed = scan_result_from_event({k: v for k, v in EVENT.items() if k != "eTag"})
+    assert parsed is not None and parsed.etag is None
+
+
+@pytest.mark.parametrize(
+    ("uri", "address"),
+    [
+        ("https://stenclose.blob.core.windows.net/uploads/A12345/doc-1", ("stenclose", "uploads", "A12345/doc-1")),
+        (
+            "http://127.0.0.1:10000/devstoreaccount1/uploads/A12345/doc-1",
+            ("devstoreaccount1", "uploads", "A12345/doc-1"),
+        ),
+        ("https://st.blob.core.windows.net/uploads/a%20b", ("st", "uploads", "a b")),
+        ("https://st.blob.core.windows.net/uploads/", None),
+        ("https://st.blob.core.windows.net/", None),
+        (42, None),
+    ],
+)
+def test_blob_addresses(uri: object, address: tuple[str, str, str] | None) -> None:
+    assert blob_address(uri) == address
 
 
 # --------------------------------------------------------------------------- waiting for a starting clamd
@@ -393,7 +515,7 @@ def test_bad_clamd_startup_wait_is_a_settings_error(bad: str) -> None:
 
 def test_scanner_from_settings_defender() -> None:
     settings = load_settings({"SCANNER": "defender", "DEFENDER_VERDICT_TIMEOUT_SECONDS": "120"})
-    scanner = scanner_from_settings(settings, get_tags=lambda name: {})
+    scanner = scanner_from_settings(settings, verdicts=Source([]))
     assert isinstance(scanner, DefenderScanner)
     assert scanner.timeout == 120.0
     with pytest.raises(SettingsError):
