@@ -8,8 +8,23 @@ parts), so ACS recognises a retry and never delivers it again.
 
 Every failure says whether trying again may help (`retryable`) and whether ACS may
 have accepted the text although we did not hear so (`may_have_sent`): a 5xx, a
-time-out or a connection dropped after the request went out. The dispatcher needs
-the second to know whether the repeatability window still protects the patient.
+time-out or a connection dropped after the request went out, or a 409 (ACS is still
+handling an earlier try with the same id). The dispatcher needs the second to know
+whether the repeatability window still protects the patient, and to wait for a delivery
+report before it repeats a try that ACS may re-execute (see `shared_code.dispatch`).
+A refusal of our sender or identity (401, 403, 404, a 400 naming `From`) is `misconfigured`:
+no text can go until an operator fixes it, so it is no fault of the message.
+
+What ACS answers, and where (the SMS API spec, azure-rest-api-specs
+specification/communication/data-plane/Sms/stable/2021-03-07; the SDK's recorded sessions,
+azure-sdk-for-python sdk/communication/azure-communication-sms/tests/recordings; Microsoft's
+"Repeatability of requests" page for ACS): the request as a whole can fail (401 with an
+`Unauthorized` or `InternalError` body for a credential or a From number it refuses, 404 for a
+sender the resource does not own, 400 `{"From": [...]}` for a malformed one, 409 for a repeat of
+a request still in progress, 412 for a first-sent time older than the 5 minutes ACS tracks, 429,
+5xx); or it is a 202 whose item for our recipient carries its own `httpStatusCode` (the same
+statuses, per recipient) and `repeatabilityResult` (`accepted`; `rejected` when ACS refused the
+repeat: a first-sent time out of its window, or our id already used for another request).
 """
 
 from __future__ import annotations
@@ -48,6 +63,7 @@ class SmsError(Exception):
         retry_after: float | None = None,
         may_have_sent: bool = False,
         throttled: bool = False,
+        misconfigured: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -55,14 +71,17 @@ class SmsError(Exception):
         self.retry_after = retry_after
         self.may_have_sent = may_have_sent
         self.throttled = throttled  # a 429: the sender's rate limit, not this message's fault
+        # Our sender or identity was refused: every text would be, until an operator fixes it.
+        self.misconfigured = misconfigured
 
 
 class SmsUnconfirmed(SmsError):
-    """ACS refused a repeat because the first try is older than the window it remembers
-    (412): whether that first try was delivered cannot be known from here."""
+    """ACS refused a repeat of a try it may have sent: the first try is older than the window
+    it remembers (412), or it holds another request under our id (400, `rejected`). Whether
+    that first try was delivered cannot be known from here."""
 
-    def __init__(self) -> None:
-        super().__init__("The SMS service no longer remembers the first attempt", retryable=False, may_have_sent=True)
+    def __init__(self, reason: str = "The SMS service no longer remembers the first attempt") -> None:
+        super().__init__(reason, retryable=False, may_have_sent=True)
 
 
 @dataclass(frozen=True)
@@ -262,9 +281,17 @@ def send_sms(
             delivery_report=settings.sms_delivery_reports,
             tag=tag,
         )
-    except ClientAuthenticationError:
-        # Refused before anything was sent; worth retrying in case a key was being rotated.
-        raise SmsError("The SMS service refused our credentials", retryable=True) from None
+    except ClientAuthenticationError as exc:
+        # A 401, or no token from the managed identity: nothing was sent, and nothing will be
+        # until the credential, the identity's role or the sender is fixed.
+        status = exc.status_code
+        raise SmsError(
+            f"The SMS service refused our credentials or sender ({status})"
+            if status
+            else "No token could be had for the SMS service (managed identity)",
+            retryable=True,
+            misconfigured=True,
+        ) from None
     except DecodeError:
         # The answer broke off (IncompleteReadError: fewer bytes than announced) or could not
         # be read after the request went out: ACS may have the text.
@@ -276,23 +303,7 @@ def send_sms(
             # (a stream cut mid-chunk is an HttpResponseError with no status), so ACS may have it.
             raise SmsError("The answer from the SMS service broke off", retryable=True, may_have_sent=True) from None
         headers = exc.response.headers if exc.response is not None else None
-        if status == 429:
-            raise SmsError(
-                "The SMS service asked us to slow down (429)",
-                retryable=True,
-                retry_after=parse_retry_after(headers),
-                throttled=True,
-            ) from None
-        if status >= 500 or status == 408:
-            # ACS may have recorded the text before failing: only the repeatability id
-            # keeps a retry from sending it twice.
-            raise SmsError(
-                f"The SMS service answered {status}",
-                retryable=True,
-                retry_after=parse_retry_after(headers),
-                may_have_sent=True,
-            ) from None
-        raise SmsError(f"The SMS service refused the message ({status})", retryable=False) from None
+        raise _request_failed(status, headers, _error_body(exc)) from None
     except ServiceRequestError as exc:
         if _never_connected(exc):
             raise SmsError("The SMS service could not be reached", retryable=True) from None
@@ -306,12 +317,82 @@ def send_sms(
         raise SmsError("The SMS service gave no result", retryable=True, may_have_sent=True)
     result = results[0]
     if result.successful and result.message_id:
+        if (result.repeatability_result or "").lower() != "accepted":
+            # Sent, but ACS did not say it honoured our id: a repeat might not be recognised.
+            log.warning("ACS accepted %s without honouring its repeatability id", result.message_id)
         return SmsAccepted(acs_message_id=result.message_id)
-    status = result.http_status_code or 0
+    raise _recipient_failed(result.http_status_code or 0, (result.repeatability_result or "").lower())
+
+
+def _error_body(exc: Any) -> Any:
+    """The JSON body of an error answer, or None (never logged: it may quote the request)."""
+    import json
+
+    try:
+        text = exc.response.text() if exc.response is not None else ""
+        return json.loads(text) if text else None
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _names_from(body: Any) -> bool:
+    """Whether a 400's body is about the From field (ACS: `{"From": ["Invalid From phone number format"]}`)."""
+    if not isinstance(body, dict):
+        return False
+    if any(str(key).lower() == "from" for key in body):
+        return True
+    error = body.get("error")
+    message = error.get("message") if isinstance(error, dict) else None
+    return isinstance(message, str) and "from" in message.lower().split()
+
+
+def _request_failed(status: int, headers: Any, body: Any) -> SmsError:
+    """What an error answer to the whole request means."""
+    if status in (401, 403, 404) or (status == 400 and _names_from(body)):
+        # The sender or the identity, not this message: ACS refused it before sending anything.
+        return SmsError(
+            f"The SMS service refused our sender or identity ({status})", retryable=True, misconfigured=True
+        )
+    if status == 409:
+        # Microsoft's repeatable-requests rules: a repeat while the first try is still in progress.
+        return SmsError(
+            "The SMS service is still handling an earlier try (409)",
+            retryable=True,
+            retry_after=parse_retry_after(headers),
+            may_have_sent=True,
+        )
     if status == 412:
-        raise SmsUnconfirmed()
+        return SmsUnconfirmed()
     if status == 429:
-        raise SmsError("The SMS service asked us to slow down (429)", retryable=True, throttled=True)
+        return SmsError(
+            "The SMS service asked us to slow down (429)",
+            retryable=True,
+            retry_after=parse_retry_after(headers),
+            throttled=True,
+        )
+    if status >= 500 or status == 408:
+        # ACS may have recorded the text before failing: only the repeatability id
+        # keeps a retry from sending it twice.
+        return SmsError(
+            f"The SMS service answered {status}",
+            retryable=True,
+            retry_after=parse_retry_after(headers),
+            may_have_sent=True,
+        )
+    return SmsError(f"The SMS service refused the message ({status})", retryable=False)
+
+
+def _recipient_failed(status: int, repeatability: str) -> SmsError:
+    """What a failed item for our recipient in a 202 means."""
+    if status == 412:
+        return SmsUnconfirmed()
+    if status == 400 and repeatability == "rejected":
+        # Our id is held for another request: a try with it may have gone, and repeating cannot tell.
+        return SmsUnconfirmed("The SMS service holds another request under this message's repeatability id")
+    if status == 409:
+        return SmsError("The SMS service is still handling an earlier try (409)", retryable=True, may_have_sent=True)
+    if status == 429:
+        return SmsError("The SMS service asked us to slow down (429)", retryable=True, throttled=True)
     if status >= 500:
-        raise SmsError(f"The SMS service did not accept the message ({status})", retryable=True, may_have_sent=True)
-    raise SmsError(f"The SMS service did not accept the message ({status})", retryable=False)
+        return SmsError(f"The SMS service did not accept the message ({status})", retryable=True, may_have_sent=True)
+    return SmsError(f"The SMS service did not accept the message ({status})", retryable=False)

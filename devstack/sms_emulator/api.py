@@ -12,6 +12,8 @@ MAX_RECIPIENTS = 100
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 # An alphanumeric sender ID: up to 11 letters, digits and spaces, at least one letter.
 _ALPHA_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+#: The problem a malformed From is; answered in ACS's own shape (`MALFORMED_FROM`).
+FROM_PROBLEM = "Invalid From phone number format."
 
 
 @dataclass
@@ -54,12 +56,27 @@ def failed_item(to: Any, status: int, message: str, repeatability: str | None = 
     }
 
 
+#: The body ACS gives a malformed From (the SDK's recorded session test_send_sms_fake_from_phone_number, 2021).
+MALFORMED_FROM = {"From": ["Invalid From phone number format"]}
+
+
 def fault_reply(fault: Fault) -> Reply:
     """The error answer a `status` or `accept_then_status` fault gives."""
     assert fault.status is not None
     headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-    code = "TooManyRequests" if fault.status == 429 else "ServiceError"
-    return Reply(fault.status, error(code, f"Emulated failure (fault {fault.id})."), headers)
+    body: Any
+    if fault.body == "From":
+        body = MALFORMED_FROM
+    elif fault.body == "empty":
+        body = None
+    elif fault.body == "InternalError":
+        body = error("InternalError", "The server encountered an internal error.")
+    elif fault.body in ("Unauthorized", "Forbidden"):
+        body = error(fault.body, "")
+    else:
+        code = "TooManyRequests" if fault.status == 429 else "ServiceError"
+        body = error(code, f"Emulated failure (fault {fault.id}).")
+    return Reply(fault.status, body, headers)
 
 
 def request_problem(request: Any) -> str | None:
@@ -68,7 +85,7 @@ def request_problem(request: Any) -> str | None:
         return "The request body must be a JSON object."
     sender = request.get("from")
     if not isinstance(sender, str) or not (E164.match(sender) or _ALPHA_SENDER.match(sender)):
-        return "Invalid From phone number format."
+        return FROM_PROBLEM
     message = request.get("message")
     if not isinstance(message, str) or not message:
         return "Message is required."

@@ -12,8 +12,17 @@ from typing import Any
 DELIVERY_STATUSES = ("Delivered", "Failed", "Pending", "Unknown")
 # status: answer an error; timeout: answer nothing for a while; drop: close the connection;
 # accept_then_status / accept_then_cut: record the text, then answer an error / break the 202
-# answer off half-way (timeout and drop record it first with "record": true).
-FAULT_MODES = ("status", "timeout", "accept_then_status", "drop", "accept_then_cut")
+# answer off half-way (timeout and drop record it first with "record": true); item_status: answer
+# 202 with the recipient's item failed with that status (a per-recipient 429 or 503), nothing sent.
+FAULT_MODES = ("status", "timeout", "accept_then_status", "drop", "accept_then_cut", "item_status")
+# The body of a `status` answer, as recorded sessions of the SDK show ACS answering
+# (azure-sdk-for-python, sdk/communication/azure-communication-sms/tests/recordings):
+# "error": {"error": {"code": "ServiceError" or "TooManyRequests"}}; "InternalError": the 401 for a
+# From number the resource does not own (test_send_sms_fake_from_phone_number); "Unauthorized": the
+# 401 of a refused credential; "Forbidden": a 403; "From": the 400 for a malformed From
+# ({"From": ["Invalid From phone number format"]}); "empty": no body (the 404 of
+# test_send_sms_unauthorized_from_phone_number, 2021).
+FAULT_BODIES = ("error", "InternalError", "Unauthorized", "Forbidden", "From", "empty")
 
 
 @dataclass
@@ -28,6 +37,7 @@ class Fault:
     seconds: float | None = None
     record: bool = False
     retry_after: int | None = None
+    body: str = "error"
 
     def as_json(self) -> dict[str, Any]:
         """The fault as `GET /control/faults` shows it."""
@@ -40,6 +50,7 @@ class Fault:
             "seconds": self.seconds,
             "record": self.record,
             "retryAfter": self.retry_after,
+            "body": self.body,
         }
 
 
@@ -56,7 +67,7 @@ def parse_fault(spec: Any) -> Fault:
     """A `Fault` from a `POST /control/faults` body; ValueError says what is wrong with it."""
     if not isinstance(spec, dict):
         raise ValueError("a fault is a JSON object")
-    unknown = set(spec) - {"mode", "status", "count", "seconds", "record", "retryAfter"}
+    unknown = set(spec) - {"mode", "status", "count", "seconds", "record", "retryAfter", "body"}
     if unknown:
         raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
     mode = spec.get("mode", "status")
@@ -66,12 +77,21 @@ def parse_fault(spec: Any) -> Fault:
     assert count is not None
     fault = Fault(id=uuid.uuid4().hex, mode=mode, count=count, remaining=count)
     allowed = {"mode", "count"}
-    if mode in ("status", "accept_then_status"):
-        allowed |= {"status", "retryAfter"}
+    if mode == "item_status":
+        allowed |= {"status"}
+        if "status" not in spec:
+            raise ValueError("status is required")
+        fault.status = _int_field(spec, "status", None, 400, 599)
+    elif mode in ("status", "accept_then_status"):
+        allowed |= {"status", "retryAfter"} | ({"body"} if mode == "status" else set())
         if mode == "status" and "status" not in spec:
             raise ValueError("status is required")
         fault.status = _int_field(spec, "status", 500, 400, 599)
         fault.retry_after = _int_field(spec, "retryAfter", 1 if fault.status == 429 else None, 0, 3600)
+        body = spec.get("body", "error")
+        if body not in FAULT_BODIES:
+            raise ValueError(f"body must be one of {', '.join(FAULT_BODIES)}")
+        fault.body = body
     else:
         allowed |= {"record"} | ({"seconds"} if mode == "timeout" else set())
         record = spec.get("record", False)

@@ -19,7 +19,18 @@ from urllib.parse import parse_qs, urlsplit
 
 from devstack.localsecrets import LocalSecrets
 from devstack.ports import Ports
-from devstack.sms_emulator.api import E164, Cut, Hangup, Reply, error, failed_item, fault_reply, request_problem
+from devstack.sms_emulator.api import (
+    E164,
+    FROM_PROBLEM,
+    MALFORMED_FROM,
+    Cut,
+    Hangup,
+    Reply,
+    error,
+    failed_item,
+    fault_reply,
+    request_problem,
+)
 from devstack.sms_emulator.auth import check_signature, iso, parse_http_date, utc_now
 from devstack.sms_emulator.controls import DeliveryOverride, Fault
 from devstack.sms_emulator.delivery import REPORT_CASINGS, DeliveryReporter, delivery_event, event_grid_url
@@ -291,6 +302,8 @@ class SmsEmulator:
         fault = self._take_fault()
         if fault is not None:
             log.info("fault %s applied (mode %s)", fault.id, fault.mode)
+            if fault.mode == "item_status":
+                return self._failed_items(body, fault)
             records_first = fault.mode in ("accept_then_status", "accept_then_cut") or fault.record
             if not records_first:
                 if fault.mode == "status":
@@ -306,14 +319,35 @@ class SmsEmulator:
             return Hangup(fault.seconds or 0.0)
         return self._send(body)
 
-    def _send(self, body: bytes) -> Reply:
+    def _parse(self, body: bytes) -> dict[str, Any] | Reply:
+        """The send request, or the 400 ACS answers a malformed one with."""
         try:
             request = json.loads(body)
         except (UnicodeDecodeError, ValueError):
             return Reply(400, error("BadRequest", "The request body is not valid JSON."), {})
         problem = request_problem(request)
+        if problem == FROM_PROBLEM:
+            return Reply(400, MALFORMED_FROM, {})
         if problem:
             return Reply(400, error("BadRequest", problem), {})
+        return request
+
+    def _failed_items(self, body: bytes, fault: Fault) -> Reply:
+        """202, every recipient failed with the fault's status and nothing sent (a per-recipient 429 or 503)."""
+        request = self._parse(body)
+        if isinstance(request, Reply):
+            return request
+        assert fault.status is not None
+        items = [
+            failed_item(r.get("to"), fault.status, f"Emulated failure (fault {fault.id}).")
+            for r in request["smsRecipients"]
+        ]
+        return Reply(202, {"value": items}, {})
+
+    def _send(self, body: bytes) -> Reply:
+        request = self._parse(body)
+        if isinstance(request, Reply):
+            return request
         sender, text = request["from"], request["message"]
         options = request.get("smsSendOptions") or {}
         wants_report = bool(options.get("enableDeliveryReport")) and self._reporter is not None

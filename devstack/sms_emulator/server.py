@@ -106,9 +106,12 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return self.rfile.read(size)
 
-    def send_body(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+    def send_body(
+        self, status: int, body: bytes, content_type: str | None, headers: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
@@ -163,6 +166,9 @@ class ApiHandler(_Handler):
         if request_id and self.headers.get("x-ms-return-client-request-id", "").lower() == "true":
             headers["x-ms-client-request-id"] = request_id
         headers["api-supported-versions"] = "2021-03-07"
+        if outcome.body is None:  # an answer without a body, as ACS gives some 404s
+            self.send_body(outcome.status, b"", None, headers)
+            return
         self.send_json(outcome.status, outcome.body, headers)
 
     def do_GET(self) -> None:

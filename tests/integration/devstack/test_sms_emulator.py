@@ -243,6 +243,8 @@ def test_a_malformed_request_is_400(emulator: SmsEmulator, local_secrets: LocalS
         client.send(from_="not a valid sender", to=MOBILE, message="Hello")
 
     assert caught.value.status_code == 400
+    # ACS's own shape for a malformed From (the SDK's recorded session test_send_sms_fake_from_phone_number).
+    assert json.loads(caught.value.response.text()) == {"From": ["Invalid From phone number format"]}
     assert inbox_json(emulator) == []
 
 
@@ -484,6 +486,49 @@ def test_a_drop_after_recording_then_a_repeat_gets_the_original_answer(
 
 
 @pytest.mark.parametrize(
+    ("body", "status", "answer"),
+    [
+        (
+            "InternalError",
+            401,
+            {"error": {"code": "InternalError", "message": "The server encountered an internal error."}},
+        ),
+        ("Unauthorized", 401, {"error": {"code": "Unauthorized", "message": ""}}),
+        ("Forbidden", 403, {"error": {"code": "Forbidden", "message": ""}}),
+        ("From", 400, {"From": ["Invalid From phone number format"]}),
+        ("empty", 404, None),
+    ],
+)
+def test_a_status_fault_answers_in_the_shapes_acs_does(
+    emulator: SmsEmulator, local_secrets: LocalSecrets, body: str, status: int, answer: Any
+) -> None:
+    add_fault(emulator, {"status": status, "body": body})
+
+    with pytest.raises(HttpResponseError) as caught:
+        make_client(emulator, local_secrets).send(from_=SENDER, to=MOBILE, message="Hello")
+
+    assert caught.value.status_code == status
+    response = caught.value.response
+    assert (json.loads(response.text()) if answer is not None else response.text()) == (
+        answer if answer is not None else ""
+    )
+    assert inbox_json(emulator) == []
+
+
+@pytest.mark.parametrize("status", [409, 429, 503])
+def test_an_item_status_fault_fails_the_recipient_inside_a_202(
+    emulator: SmsEmulator, local_secrets: LocalSecrets, status: int
+) -> None:
+    add_fault(emulator, {"mode": "item_status", "status": status})
+    client = make_client(emulator, local_secrets)
+
+    item = send_with_id(client, request_id=str(uuid.uuid4()), first_sent=datetime.now(UTC))
+
+    assert (item.successful, item.http_status_code, item.message_id) == (False, status, None)
+    assert inbox_json(emulator) == []
+
+
+@pytest.mark.parametrize(
     "spec",
     [
         {"count": 1},
@@ -494,6 +539,10 @@ def test_a_drop_after_recording_then_a_repeat_gets_the_original_answer(
         {"mode": "timeout", "seconds": -1},
         {"mode": "drop", "seconds": 3},
         {"status": 500, "cuont": 2},
+        {"mode": "item_status"},
+        {"mode": "item_status", "status": 503, "retryAfter": 1},
+        {"status": 401, "body": "Nonsense"},
+        {"mode": "accept_then_status", "status": 500, "body": "From"},
         ["status", 500],
     ],
 )

@@ -159,6 +159,34 @@ def test_a_fault_is_retried_and_delivers_exactly_once(storage, sms_settings, emu
     assert "send_retry" in [e.type for e in message_events(storage, get_message(storage, message.org, message.id))]
 
 
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"mode": "status", "status": 409},  # an earlier try still in progress: ask again later
+        {"mode": "item_status", "status": 409},
+        {"mode": "item_status", "status": 503},  # per recipient, inside a 202
+        {"mode": "item_status", "status": 429},
+    ],
+)
+def test_an_answer_that_says_ask_again_later_is_retried_not_failed(
+    storage, sms_settings, emulator, pacer, fault
+) -> None:
+    message = _unique_message(storage, sms_settings)
+    emulator.add_fault(parse_fault(fault))
+    assert _dispatch(storage, sms_settings, message, pacer) == "retry"
+    assert get_message(storage, message.org, message.id).state == QUEUED
+    [retry] = _entries(storage, DISPATCH, message.id, wait=5)
+    assert _dispatch(storage, sms_settings, message, pacer, attempts=retry.attempts) == "sent"
+    assert len(_texts(emulator, message)) == 1
+
+
+def test_a_412_for_the_whole_request_fails_the_message_as_unconfirmed(storage, sms_settings, emulator, pacer) -> None:
+    message = _unique_message(storage, sms_settings)
+    emulator.add_fault(parse_fault({"mode": "status", "status": 412}))
+    assert _dispatch(storage, sms_settings, message, pacer) == "unconfirmed"
+    assert get_message(storage, message.org, message.id).failure_reason == UNCONFIRMED
+
+
 def test_a_time_out_after_acs_recorded_the_text_is_retried_without_a_second_text(
     storage, sms_settings, emulator, pacer, monkeypatch
 ) -> None:

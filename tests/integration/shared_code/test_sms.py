@@ -126,7 +126,82 @@ def test_a_wrong_key_is_refused_before_anything_is_sent(base_env, emulator) -> N
     wrong = emulator.connection_string.rsplit("accesskey=", 1)[0] + "accesskey=" + "QUFBQQ==" * 8
     with pytest.raises(SmsError) as raised:
         _send(_settings(base_env, wrong, str(emulator.cert)), "Wrong key", str(uuid.uuid4()))
-    assert raised.value.retryable and not raised.value.may_have_sent
+    assert raised.value.retryable and not raised.value.may_have_sent and raised.value.misconfigured
+
+
+def test_a_409_means_an_earlier_try_is_still_in_progress_ask_again_later(sms_settings, emulator) -> None:
+    # Microsoft's "Repeatability of requests": a repeat while the first is in progress gets 409.
+    emulator.add_fault(parse_fault({"mode": "status", "status": 409}))
+    with pytest.raises(SmsError) as raised:
+        _send(sms_settings, "In progress", str(uuid.uuid4()))
+    assert raised.value.retryable and raised.value.may_have_sent
+    assert not isinstance(raised.value, SmsUnconfirmed) and not raised.value.misconfigured
+
+
+def test_a_409_for_our_recipient_inside_a_202_is_the_same(sms_settings, emulator) -> None:
+    emulator.add_fault(parse_fault({"mode": "item_status", "status": 409}))
+    with pytest.raises(SmsError) as raised:
+        _send(sms_settings, "In progress", str(uuid.uuid4()))
+    assert raised.value.retryable and raised.value.may_have_sent
+
+
+def test_a_412_for_the_whole_request_is_unconfirmed_as_the_recipients_is(sms_settings, emulator) -> None:
+    emulator.add_fault(parse_fault({"mode": "status", "status": 412}))
+    with pytest.raises(SmsUnconfirmed) as raised:
+        _send(sms_settings, "Too late", str(uuid.uuid4()))
+    assert not raised.value.retryable and raised.value.may_have_sent
+
+
+def test_a_per_recipient_503_inside_a_202_may_have_sent_and_is_retried(sms_settings, emulator) -> None:
+    text, repeatability_id = f"Item 503 {uuid.uuid4()}", str(uuid.uuid4())
+    emulator.add_fault(parse_fault({"mode": "item_status", "status": 503}))
+    with pytest.raises(SmsError) as raised:
+        _send(sms_settings, text, repeatability_id)
+    assert raised.value.retryable and raised.value.may_have_sent and not raised.value.throttled
+    assert _arrived(emulator, text) == 0
+    assert _send(sms_settings, text, repeatability_id).acs_message_id
+    assert _arrived(emulator, text) == 1
+
+
+def test_a_per_recipient_429_inside_a_202_is_throttling_and_nothing_was_sent(sms_settings, emulator) -> None:
+    emulator.add_fault(parse_fault({"mode": "item_status", "status": 429}))
+    with pytest.raises(SmsError) as raised:
+        _send(sms_settings, "Item 429", str(uuid.uuid4()))
+    assert raised.value.retryable and raised.value.throttled and not raised.value.may_have_sent
+
+
+def test_a_repeat_acs_rejects_as_another_request_under_our_id_is_unconfirmed(sms_settings, emulator) -> None:
+    # repeatabilityResult "rejected" with 400: ACS holds a different request under this id, which may have gone.
+    repeatability_id = str(uuid.uuid4())
+    _send(sms_settings, f"First {uuid.uuid4()}", repeatability_id)
+    with pytest.raises(SmsUnconfirmed) as raised:
+        _send(sms_settings, f"Changed {uuid.uuid4()}", repeatability_id)
+    assert raised.value.may_have_sent and not raised.value.retryable
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 401, "body": "InternalError"},  # a From number the resource does not own (recorded, SDK 1.1.0)
+        {"status": 401, "body": "Unauthorized"},
+        {"status": 403, "body": "Forbidden"},  # the identity lacks its role on the resource
+        {"status": 404, "body": "empty"},  # a sender the resource does not own (recorded, 2021)
+        {"status": 400, "body": "From"},  # a malformed From: {"From": ["Invalid From phone number format"]}
+    ],
+)
+def test_a_refused_sender_or_identity_is_misconfiguration_not_the_messages_fault(sms_settings, emulator, fault) -> None:
+    emulator.add_fault(parse_fault({"mode": "status", **fault}))
+    with pytest.raises(SmsError) as raised:
+        _send(sms_settings, "Misconfigured", str(uuid.uuid4()))
+    assert raised.value.misconfigured and not raised.value.may_have_sent
+    assert str(fault["status"]) in raised.value.reason
+
+
+def test_a_400_about_something_else_is_the_messages_own_refusal(sms_settings, emulator) -> None:
+    emulator.add_fault(parse_fault({"mode": "status", "status": 400}))
+    with pytest.raises(SmsError) as raised:
+        _send(sms_settings, "Refused", str(uuid.uuid4()))
+    assert not raised.value.misconfigured and not raised.value.retryable
 
 
 # -- failures the emulator cannot produce, from a tiny HTTPS server ---------------------------------
