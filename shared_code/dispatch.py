@@ -21,8 +21,8 @@ Exactly once, in four parts:
   tries the message is failed with the reason and the entry is copied to
   `dispatch-poison`. An unexpected error raises instead, so the host's own redelivery
   (visibilityTimeout, dequeue count, poison after maxDequeueCount) takes over.
-* Pacing: each send reserves a slot in the process-wide token bucket, which holds this
-  process's share of `SMS_RATE_PER_MINUTE` (divided by FUNCTIONS_WORKER_PROCESS_COUNT);
+* Pacing: each send reserves a slot in the app-wide token bucket of `SMS_RATE_PER_MINUTE`,
+  shared through a table row by every worker process and instance (`pacing.SharedPacer`);
   a 429's Retry-After pauses the bucket for every message.
 """
 
@@ -42,10 +42,10 @@ from shared_code.dispatch_queue import DispatchRequest, enqueue_dispatch, poison
 from shared_code.message_create import advance_message, portal_link, sms_text, token_seal_key
 from shared_code.message_model import Message
 from shared_code.message_store import Change, find_message, transition
-from shared_code.pacing import Pacer, pacer_for
+from shared_code.pacing import SlotPacer, shared_pacer
 from shared_code.settings import Settings
 from shared_code.sms import SmsError, SmsUnconfirmed, send_sms
-from shared_code.storage import DOCUMENTS, Storage
+from shared_code.storage import DOCUMENTS, PACING, Storage
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def dispatch_message(
     request: DispatchRequest,
     dequeue_count: int,
     *,
-    pacer: Pacer | None = None,
+    pacer: SlotPacer | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
     """Send the message if it is due and still wanted; returns what happened, for the log.
@@ -113,7 +113,8 @@ def dispatch_message(
     """
     attempt = request.attempts + max(1, dequeue_count)
     try:
-        return _dispatch(storage, settings, request, attempt, pacer or pacer_for(settings.sms_rate_per_process), sleep)
+        pacer = pacer or shared_pacer(storage.table(PACING), settings.sms_rate_per_minute)
+        return _dispatch(storage, settings, request, attempt, pacer, sleep)
     except Exception:
         if attempt < settings.sms_max_attempts:
             raise
@@ -130,7 +131,7 @@ def _dispatch(
     settings: Settings,
     request: DispatchRequest,
     attempt: int,
-    pacer: Pacer,
+    pacer: SlotPacer,
     sleep: Callable[[float], None],
 ) -> str:
     org, message_id = request.org, request.message_id
@@ -208,7 +209,7 @@ def _after_failure(
     message: Message,
     attempt: int,
     error: SmsError,
-    pacer: Pacer,
+    pacer: SlotPacer,
     *,
     opened_window: bool,
 ) -> str:

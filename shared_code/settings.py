@@ -163,6 +163,14 @@ def sender_id(name: str, value: str) -> str:
     return validate_sender_id(value)
 
 
+def ncrontab(name: str, value: str) -> str:
+    """A timer's NCRONTAB schedule as Azure Functions reads it: six fields, seconds first."""
+    fields = value.split()
+    if len(fields) != 6 or not all(set(f) <= set("0123456789*/,-") for f in fields):
+        raise SettingsError(f"{name} must be a six-field NCRONTAB schedule such as '0 30 2 * * *' (seconds first)")
+    return " ".join(fields)
+
+
 def setting(env: str, default: Any, parse: Parser, meaning: str, *, hidden: bool = False) -> Any:
     """Declare one `Settings` field: its environment variable, default, parser and meaning.
 
@@ -193,11 +201,7 @@ class Settings:
     sms_sender: str = setting("SMS_SENDER", "Enclose", sender_id, "alphanumeric sender ID or number")
     sms_delivery_reports: bool = setting("SMS_DELIVERY_REPORTS", True, flag, "ask ACS for delivery reports")
     sms_rate_per_minute: int = setting(
-        "SMS_RATE_PER_MINUTE", 600, whole(1), "the ACS resource's sending limit, shared by the worker processes"
-    )
-    # The platform's own setting: each worker process has its own pacer, so each takes its share of the rate.
-    worker_process_count: int = setting(
-        "FUNCTIONS_WORKER_PROCESS_COUNT", 1, whole(1), "Python worker processes per host"
+        "SMS_RATE_PER_MINUTE", 600, whole(1), "the ACS resource's sending limit, for the whole app however it scales"
     )
     sms_max_attempts: int = setting("SMS_MAX_ATTEMPTS", 5, whole(1), "send attempts before a message fails")
     sms_timeout_seconds: int = setting("SMS_TIMEOUT_SECONDS", 10, whole(1), "how long one send waits for ACS")
@@ -261,6 +265,13 @@ class Settings:
         choice("EventGrid", "LogsAndContainerScan"),
         "how the upload blob trigger learns of new blobs",
     )
+    # Daily, at night (UTC): templates' documents are scanned again with the day's signatures.
+    template_rescan_schedule: str = setting(
+        "TEMPLATE_RESCAN_SCHEDULE",
+        "0 30 2 * * *",
+        ncrontab,
+        "when templates' documents are scanned again (NCRONTAB, six fields, UTC)",
+    )
     # Empty locally, so no telemetry exporter is loaded.
     applicationinsights_connection_string: str = setting(
         "APPLICATIONINSIGHTS_CONNECTION_STRING", "", text, "Azure Monitor telemetry", hidden=True
@@ -273,12 +284,6 @@ class Settings:
             value = getattr(self, declared.field)
             if isinstance(value, Secret):
                 value.reveal()
-
-    @property
-    def sms_rate_per_process(self) -> int:
-        """This process's share of SMS_RATE_PER_MINUTE: rounded down so together they stay under it
-        (but at least one a minute each)."""
-        return max(1, self.sms_rate_per_minute // self.worker_process_count)
 
     @property
     def uses_azurite(self) -> bool:
@@ -304,8 +309,7 @@ SETTINGS: tuple[Declared, ...] = tuple(
     for f in dataclasses.fields(Settings)
 )
 
-#: environment variable → Settings field. The Bicep sets each of these in Azure, except the
-#: local-only ones and FUNCTIONS_WORKER_PROCESS_COUNT, which is the platform's (default 1).
+#: environment variable → Settings field. The Bicep sets each of these in Azure, except the local-only ones.
 ENVIRONMENT_NAMES: dict[str, str] = {declared.env: declared.field for declared in SETTINGS}
 
 

@@ -19,6 +19,8 @@ from shared_code.tables import AzureTable
 UPLOADS = "uploads"  # unscanned; never readable from outside
 DOCUMENTS = "documents"  # scanned clean; served only through a short SAS
 QUARANTINE = "quarantine"  # rejected; kept briefly for the practice's support desk
+TEMPLATE_DOCUMENTS = "template-documents"  # templates' own documents; never served, only copied to messages
+RESCANS = "rescans"  # a template document's fresh copy while Defender re-scans it (deleted after)
 
 # Tables
 ATTACHMENTS = "attachments"
@@ -26,18 +28,20 @@ MESSAGES = "messages"
 LINKS = "links"
 EVENTS = "events"
 IDEMPOTENCY = "idempotency"
+PACING = "pacing"  # the app-wide SMS rate limit's one row (shared_code/pacing.py)
+TEMPLATES = "templates"
 SCAN_VERDICTS = "scanverdicts"  # Defender's verdicts, as its scan-result events bring them
 
 # Queues
 DISPATCH = "dispatch"
 
-ALL_CONTAINERS = (UPLOADS, DOCUMENTS, QUARANTINE)
-ALL_TABLES = (ATTACHMENTS, MESSAGES, LINKS, EVENTS, IDEMPOTENCY, SCAN_VERDICTS)
+ALL_CONTAINERS = (UPLOADS, DOCUMENTS, QUARANTINE, TEMPLATE_DOCUMENTS, RESCANS)
+ALL_TABLES = (ATTACHMENTS, MESSAGES, LINKS, EVENTS, IDEMPOTENCY, PACING, SCAN_VERDICTS, TEMPLATES)
 ALL_QUEUES = (DISPATCH,)
 
 #: Containers holding bytes nobody has checked yet: Defender for Storage scans these in Azure and
 #: nothing else (infra/main.bicep excludes the rest; tests/unit/infra/test_bicep.py holds it to this).
-SCANNED_BY_DEFENDER = (UPLOADS,)
+SCANNED_BY_DEFENDER = (UPLOADS, RESCANS)
 
 
 class Storage:

@@ -54,6 +54,8 @@ var appContainers = [
   'uploads'
   'documents'
   'quarantine'
+  'template-documents'
+  'rescans'
 ]
 var appTables = [
   'attachments'
@@ -61,7 +63,9 @@ var appTables = [
   'links'
   'events'
   'idempotency'
+  'pacing'
   'scanverdicts'
+  'templates'
 ]
 var appQueues = [
   'dispatch'

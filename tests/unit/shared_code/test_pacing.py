@@ -108,3 +108,114 @@ def test_rate_must_be_positive() -> None:
 def test_one_pacer_per_rate_for_the_whole_process() -> None:
     assert pacer_for(600) is pacer_for(600)
     assert pacer_for(600) is not pacer_for(1200)
+
+
+# ---------------------------------------------------------------------------------------
+# SharedPacer: one bucket for every process, through a table row (the in-memory table)
+# ---------------------------------------------------------------------------------------
+
+
+def _shared(table, clock: FakeClock, rate: int = 600, **kwargs):
+    from shared_code.pacing import SharedPacer
+
+    return SharedPacer(table, rate, clock=clock, **kwargs)
+
+
+def _send_all(pacers, clock: FakeClock, n: int, threads: int = 4) -> list[float]:
+    """n sends by `threads` busy senders in each of `pacers` (processes), in simulated time: each sender
+    reserves as soon as it is free and sends when its slot comes. Their send times."""
+    import heapq
+
+    ready = [(clock.now, i) for i in range(len(pacers) * threads)]
+    starts: list[float] = []
+    while len(starts) < n:
+        clock.now, sender = heapq.heappop(ready)
+        wait = pacers[sender // threads].reserve(max_wait=3600)
+        assert wait is not None
+        starts.append(clock.now + wait)
+        heapq.heappush(ready, (clock.now + wait, sender))
+    return starts
+
+
+def _most_in_any_window(starts: list[float], window: float = 60.0) -> int:
+    starts = sorted(starts)
+    return max(bisect.bisect_left(starts, t + window) - i for i, t in enumerate(starts))
+
+
+@pytest.mark.parametrize("processes", [1, 4, 40])
+def test_processes_sharing_the_row_never_exceed_the_limit_in_any_minute(processes: int) -> None:
+    from shared_code.tables import MemoryTable
+
+    clock, table = FakeClock(), MemoryTable("pacing")
+    pacers = [_shared(table, clock) for _ in range(processes)]
+    starts = _send_all(pacers, clock, 1800)
+    assert _most_in_any_window(starts) <= 600
+    # ...and the limit is used: every minute of the steady middle of the run sees at least 90 % of it.
+    first = min(starts)
+    for minute in (first + 60, first + 90):
+        assert sum(minute <= t < minute + 60 for t in starts) >= 540
+
+
+def test_a_slot_not_used_in_its_time_is_dropped_not_used_late() -> None:
+    from shared_code.tables import MemoryTable
+
+    clock, table = FakeClock(), MemoryTable("pacing")
+    idle, busy = _shared(table, clock, block=10), _shared(table, clock, block=10)
+    assert idle.reserve(max_wait=5) == 0  # leases ten slots, uses one
+    clock.now += 30  # the other nine pass unused
+    starts = _send_all([busy], clock, 600, threads=1) + _send_all([idle], clock, 5, threads=1)
+    assert _most_in_any_window(starts) <= 600
+
+
+def test_a_pause_in_one_process_holds_every_process() -> None:
+    from shared_code.tables import MemoryTable
+
+    clock, table = FakeClock(), MemoryTable("pacing")
+    first, second = _shared(table, clock), _shared(table, clock)
+    assert first.reserve(max_wait=5) == 0
+    first.pause(30)
+    assert second.reserve(max_wait=5) is None  # the next slot is 30 s away
+    assert second.next_slot_in() == pytest.approx(30, abs=0.2)
+    assert second.reserve(max_wait=60) == pytest.approx(30, abs=0.2)
+    first.pause(5)  # never shortens a pause
+    assert table.get("sms", "sms")["pausedUntil"] == pytest.approx(clock.now + 30)
+
+
+def test_nothing_is_reserved_past_max_wait() -> None:
+    from shared_code.tables import MemoryTable
+
+    clock, table = FakeClock(), MemoryTable("pacing")
+    pacer = _shared(table, clock, rate=60, block=1)  # one a second
+    assert pacer.reserve(max_wait=0.5) == 0
+    assert pacer.reserve(max_wait=0.5) is None
+    assert pacer.reserve(max_wait=2) == pytest.approx(1.0)
+
+
+def test_a_lease_lost_to_every_rival_reserves_nothing() -> None:
+    from tests.support.tables import ContendedTable
+
+    clock, table = FakeClock(), ContendedTable("pacing")
+    table.insert({"PartitionKey": "sms", "RowKey": "sms", "tat": 0.0, "pausedUntil": 0.0})
+    assert _shared(table, clock).reserve(max_wait=5) is None
+
+
+def test_threads_of_processes_take_distinct_slots() -> None:
+    from shared_code.tables import MemoryTable
+
+    clock, table = FakeClock(), MemoryTable("pacing")
+    pacers = [_shared(table, clock, rate=6000) for _ in range(4)]
+    waits: list[float] = []
+    lock = threading.Lock()
+
+    def take(pacer) -> None:
+        for _ in range(50):
+            wait = pacer.reserve(max_wait=3600)
+            with lock:
+                waits.append(wait)
+
+    threads = [threading.Thread(target=take, args=(p,)) for p in pacers for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(waits) == 600 and len(set(round(w, 6) for w in waits)) == 600

@@ -47,17 +47,6 @@ def test_blank_values_mean_the_default() -> None:
     assert load_settings(env) == Settings()
 
 
-def test_the_sms_rate_is_shared_between_worker_processes() -> None:
-    assert load_settings({}).sms_rate_per_process == 600
-    assert load_settings({"FUNCTIONS_WORKER_PROCESS_COUNT": "2"}).sms_rate_per_process == 300
-    # Rounded down: three processes never send more than the sender's 100 a minute together.
-    shared = load_settings({"FUNCTIONS_WORKER_PROCESS_COUNT": "3", "SMS_RATE_PER_MINUTE": "100"})
-    assert shared.sms_rate_per_process == 33
-    assert load_settings({"FUNCTIONS_WORKER_PROCESS_COUNT": "4", "SMS_RATE_PER_MINUTE": "2"}).sms_rate_per_process == 1
-    with pytest.raises(SettingsError, match="FUNCTIONS_WORKER_PROCESS_COUNT"):
-        load_settings({"FUNCTIONS_WORKER_PROCESS_COUNT": "0"})
-
-
 @pytest.mark.parametrize(
     ("name", "field", "value"),
     [
