@@ -93,17 +93,7 @@ class Pacer:
             return 0.0 if start - now < _EPSILON else start - now
 
 
-_pacers: dict[int, Pacer] = {}
 _pacers_lock = threading.Lock()
-
-
-def pacer_for(rate_per_minute: int) -> Pacer:
-    """The process-wide pacer for this rate (one per configured rate, so tests can vary it)."""
-    with _pacers_lock:
-        pacer = _pacers.get(rate_per_minute)
-        if pacer is None:
-            pacer = _pacers[rate_per_minute] = Pacer(rate_per_minute)
-        return pacer
 
 
 #: A slot this far past its time is still used (a thread woken a little late); older ones are dropped.

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from shared_code.pacing import Pacer, pacer_for
+from shared_code.pacing import Pacer
 
 
 class FakeClock:
@@ -105,9 +105,13 @@ def test_rate_must_be_positive() -> None:
         Pacer(0)
 
 
-def test_one_pacer_per_rate_for_the_whole_process() -> None:
-    assert pacer_for(600) is pacer_for(600)
-    assert pacer_for(600) is not pacer_for(1200)
+def test_one_shared_pacer_per_table_and_rate_in_a_process() -> None:
+    from shared_code.pacing import shared_pacer
+    from shared_code.tables import MemoryTable
+
+    table = MemoryTable("pacing")
+    assert shared_pacer(table, 600) is shared_pacer(table, 600)
+    assert shared_pacer(table, 600) is not shared_pacer(table, 1200)
 
 
 # ---------------------------------------------------------------------------------------
