@@ -2,11 +2,33 @@
 
 import azure.functions as func
 
-from functions import attachments, delivery, dispatch, messages, openapi, portal, retention, scan
+from functions import (
+    attachments,
+    delivery,
+    dispatch,
+    messages,
+    openapi,
+    portal,
+    retention,
+    scan,
+    template_rescan,
+    templates,
+)
 from shared_code.settings import get_settings
 from shared_code.telemetry import configure_telemetry
 
 configure_telemetry(get_settings())
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-for blueprint_module in (attachments, messages, openapi, portal, scan, dispatch, delivery, retention):
+for blueprint_module in (
+    attachments,
+    messages,
+    templates,
+    openapi,
+    portal,
+    scan,
+    dispatch,
+    delivery,
+    retention,
+    template_rescan,
+):
     app.register_functions(blueprint_module.bp)

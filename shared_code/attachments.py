@@ -19,7 +19,7 @@ from shared_code.auth import Principal
 from shared_code.crypto import sha256_hex
 from shared_code.errors import NotFound, ServiceUnavailable
 from shared_code.settings import Settings
-from shared_code.storage import ATTACHMENTS, DOCUMENTS, QUARANTINE, UPLOADS, Storage
+from shared_code.storage import ATTACHMENTS, DOCUMENTS, QUARANTINE, TEMPLATE_DOCUMENTS, UPLOADS, Storage
 from shared_code.tables import RowChanged
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,15 @@ class Attachment:
     scan_signature: str | None = None
     scan_attempts: int = 0
     deleted: bool = False
+    #: Set on a template's own document (`shared_code.template_documents`): kept in
+    #: `template-documents`, not shown by the attachments API, deleted only with its template.
+    template_id: str | None = None
     etag: str | None = None
+
+    @property
+    def container(self) -> str:
+        """Where the checked document is kept: a template's own ones apart from uploads'."""
+        return TEMPLATE_DOCUMENTS if self.template_id else DOCUMENTS
 
     @property
     def blob_name(self) -> str:
@@ -96,6 +104,7 @@ def _to_entity(a: Attachment) -> dict[str, Any]:
         "scanSignature": a.scan_signature,
         "scanAttempts": a.scan_attempts,
         "deleted": a.deleted,
+        "templateId": a.template_id,
     }
 
 
@@ -117,6 +126,7 @@ def _from_entity(e: Any) -> Attachment:
         scan_signature=e.get("scanSignature"),
         scan_attempts=int(e.get("scanAttempts") or 0),
         deleted=bool(e.get("deleted")),
+        template_id=e.get("templateId"),
         etag=getattr(e, "etag", None),
     )
 
@@ -128,9 +138,10 @@ def find_attachment(storage: Storage, org: str, attachment_id: str) -> Attachmen
 
 
 def get_attachment(storage: Storage, org: str, attachment_id: str) -> Attachment:
-    """A live attachment of this organisation; 404 for unknown, deleted or another's."""
+    """A live attachment of this organisation; 404 for unknown, deleted or another's, and for a
+    template's own document (its template owns it: it is not deleted from here)."""
     found = find_attachment(storage, org, attachment_id) if _plausible_id(attachment_id) else None
-    if found is None or found.deleted:
+    if found is None or found.deleted or found.template_id:
         raise NotFound("There is no attachment with this id.")
     return found
 

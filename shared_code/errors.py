@@ -64,6 +64,18 @@ class Conflict(DomainError):
     status, title, slug = 409, "Conflict", "conflict"
 
 
+class PreconditionFailed(DomainError):
+    """An `If-Match` that no longer names the resource's current version: nothing was changed."""
+
+    status, title, slug = 412, "Precondition failed", "precondition-failed"
+
+
+class PreconditionRequired(DomainError):
+    """A change that must say which version it changes (`If-Match`) did not (RFC 6585)."""
+
+    status, title, slug = 428, "Precondition required", "precondition-required"
+
+
 class TooLarge(DomainError):
     status, title, slug = 413, "File too large", "too-large"
 

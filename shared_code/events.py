@@ -50,6 +50,8 @@ LIFECYCLE_EVENTS = frozenset(
         "revoked",
         "expired",
         "purged",
+        # A template document the scheduled re-scan found infected, taken from the message.
+        "document_withdrawn",
     }
 )
 #: The patient's doing, any number of times: one row each in the `events` table (`record_event`).

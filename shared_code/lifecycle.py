@@ -243,6 +243,17 @@ def unlocked(m: Message, at: datetime) -> Message | None:
     return replace(m, locked=False, dob_attempts=0).with_event("unlocked", at=at)
 
 
+def document_withdrawn(m: Message, attachment_id: str, at: datetime) -> Message | None:
+    """A template document the scheduled re-scan found infected is taken from the message (its
+    copy is deleted by the caller); recorded once per document. Refused once the link is dead
+    (revoked or purged: its copies are gone already) or the message does not carry it."""
+    if m.revoked_at or m.purged_at or attachment_id not in m.attachment_ids:
+        return None
+    if any(e.type == "document_withdrawn" and e.attachment_id == attachment_id for e in m.history):
+        return None
+    return m.with_event("document_withdrawn", attachment_id=attachment_id, at=at)
+
+
 def revoked(m: Message, at: datetime) -> Message | None:
     """The link dies at once, and an unsent text never goes (its words and token are dropped)."""
     if m.revoked_at:

@@ -132,13 +132,15 @@ def _record_message(
         dob_hash=dob_hash(settings.dob_hash_key.reveal(), salt, request.date_of_birth),
         send_at=request.send_at,
         repeatability_id=str(uuid.uuid4()),
+        template_id=request.template_id,
+        template_version=request.template_version,
     )
     # The common case, every attachment already clean, goes straight to queued (or scheduled):
     # fewer storage round trips than creating it waiting and moving it on.
     ready = all(a.status == CLEAN for a in attachments)
     if ready:
         for attachment in attachments:
-            copy_document(storage, message, attachment.id)
+            copy_document(storage, message, attachment.id, attachment.container)
         message = lifecycle.scans_passed(message, [a.id for a in attachments], now) or message
     storage.table(LINKS).insert(
         {"PartitionKey": message.token_hash, "RowKey": "", "org": message.org, "messageId": message.id}
@@ -226,7 +228,7 @@ def advance_message(storage: Storage, settings: Settings, org: str, message_id: 
 
     if failure is None:
         for attachment in attachments:
-            copy_document(storage, message, attachment.id)
+            copy_document(storage, message, attachment.id, attachment.container)
         clean = [a.id for a in attachments]
         message, won = transition(storage, org, message_id, lambda m: lifecycle.scans_passed(m, clean, clock.now()))
         if won:

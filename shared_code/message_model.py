@@ -51,6 +51,9 @@ class Message:
     first_sent_at: datetime | None = None
     acs_message_id: str | None = None
     queued_at: datetime | None = None
+    #: The template (and its version) the message was sent with, if any.
+    template_id: str | None = None
+    template_version: int | None = None
     #: Lifecycle events, written with the change they record (see shared_code.events).
     history: tuple[Event, ...] = ()
     etag: str | None = None
@@ -112,6 +115,8 @@ _NAMES = {
     "first_sent_at": "firstSentAt",
     "acs_message_id": "acsMessageId",
     "queued_at": "queuedAt",
+    "template_id": "templateId",
+    "template_version": "templateVersion",
 }
 
 
@@ -147,6 +152,8 @@ def message_from_entity(e: Any) -> Message:
             value = history_from_json(value)
         elif name in ("segments", "dob_attempts"):
             value = int(value)
+        elif name == "template_version":
+            value = None if value is None else int(value)
         elif name == "locked":
             value = bool(value)
         values[name] = value

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -28,9 +29,16 @@ class NewMessage:
 
     date_of_birth: date
     mobile: str  # E.164
-    body: str
+    body: str  # empty when a template gives the text
     attachment_ids: tuple[str, ...]
     send_at: datetime | None
+    #: A template to send (`shared_code.templates.apply_template`), and which version of it.
+    template_id: str | None = None
+    template_version: int | None = None
+    #: Values for the text's placeholders, and the patient's names for the built-in ones.
+    personalisation: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    patient_name: str | None = field(default=None, repr=False)
+    first_name: str | None = field(default=None, repr=False)
 
 
 def _link_rule(allowed: tuple[str, ...]) -> str:
@@ -90,12 +98,18 @@ def parse_new_message(payload: dict[str, Any], settings: Settings) -> NewMessage
         except InvalidMobile as exc:
             errors.append(FieldError("patient.mobile", str(exc)))
 
-    name = patient.get("name")
-    if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME_CHARS):
-        errors.append(FieldError("patient.name", f"The name must be text of at most {MAX_NAME_CHARS} characters"))
+    for key in ("name", "firstName"):
+        name = patient.get(key)
+        if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME_CHARS):
+            errors.append(FieldError(f"patient.{key}", f"The name must be text of at most {MAX_NAME_CHARS} characters"))
+
+    template_id, template_version, personalisation = _template_fields(payload, errors)
+    templated = template_id is not None or payload.get("templateId") is not None
 
     body = payload.get("body")
-    if not isinstance(body, str) or not body.strip():
+    if templated and body is None:
+        body = ""  # the template gives the text
+    elif not isinstance(body, str) or not body.strip():
         errors.append(FieldError("body", "Enter the text of the message"))
         body = None
     elif len(body) > MAX_BODY_CHARS:
@@ -110,8 +124,10 @@ def parse_new_message(payload: dict[str, Any], settings: Settings) -> NewMessage
         body = None
 
     ids = payload.get("attachmentIds")
+    if templated and ids is None:
+        ids = []  # the template's documents may be all it sends (checked with the template)
     attachment_ids: tuple[str, ...] = ()
-    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or not ids:
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or (not ids and not templated):
         errors.append(FieldError("attachmentIds", "Attach at least one document"))
     elif len(ids) > settings.max_attachments:
         errors.append(FieldError("attachmentIds", f"Attach at most {settings.max_attachments} documents"))
@@ -140,5 +156,36 @@ def parse_new_message(payload: dict[str, Any], settings: Settings) -> NewMessage
     if errors:
         raise Unprocessable(errors)
     return NewMessage(
-        date_of_birth=dob, mobile=mobile, body=body.strip(), attachment_ids=attachment_ids, send_at=send_at
+        date_of_birth=dob,
+        mobile=mobile,
+        body=body.strip(),
+        attachment_ids=attachment_ids,
+        send_at=send_at,
+        template_id=template_id,
+        template_version=template_version,
+        personalisation=personalisation,
+        # The names are kept only for a template's placeholders: otherwise nothing uses them.
+        patient_name=patient.get("name") if templated else None,
+        first_name=patient.get("firstName") if templated else None,
     )
+
+
+def _template_fields(payload: dict[str, Any], errors: list[FieldError]) -> tuple[str | None, int | None, dict]:
+    """`templateId`, `templateVersion` and `personalisation`, each checked for its shape."""
+    from shared_code.template_request import personalisation_errors
+
+    template_id = payload.get("templateId")
+    if template_id is not None and (not isinstance(template_id, str) or not template_id.strip()):
+        errors.append(FieldError("templateId", "Give the id of one of your templates"))
+        template_id = None
+    version = payload.get("templateVersion")
+    if version is not None:
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            errors.append(FieldError("templateVersion", "Give the template's version as a whole number from 1"))
+            version = None
+        elif payload.get("templateId") is None:
+            errors.append(FieldError("templateVersion", "Give the templateId too"))
+    personalisation = payload.get("personalisation")
+    problems = personalisation_errors(personalisation)
+    errors.extend(problems)
+    return template_id, version, {} if problems or personalisation is None else personalisation

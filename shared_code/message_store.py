@@ -90,15 +90,16 @@ def transition(
     raise ServiceUnavailable("The message is busy. Please try again.")
 
 
-def copy_document(storage: Storage, message: Message, attachment_id: str) -> None:
+def copy_document(storage: Storage, message: Message, attachment_id: str, source: str = DOCUMENTS) -> None:
     """Give the message its own copy of a clean document (so deleting the attachment,
-    or revoking another message, never breaks this one)."""
+    or revoking another message, never breaks this one). `source` is the container the
+    document is kept in: `documents` for an upload, `template-documents` for a template's."""
     from urllib.parse import quote
 
-    documents = storage.container(DOCUMENTS)
+    origin = storage.container(source)
     # The source's URL, not a client for it: copying reads it server-side, in the same account.
-    source_url = f"{documents.url}/{quote(f'{message.org}/{attachment_id}')}"
-    target = documents.get_blob_client(message.document_blob(attachment_id))
+    source_url = f"{origin.url}/{quote(f'{message.org}/{attachment_id}')}"
+    target = storage.container(DOCUMENTS).get_blob_client(message.document_blob(attachment_id))
     props = target.start_copy_from_url(source_url, requires_sync=None)
     status = props.get("copy_status")
     deadline = time.monotonic() + 30

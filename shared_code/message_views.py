@@ -41,6 +41,8 @@ def message_view(storage: Storage, message: Message) -> dict[str, Any]:
         "segments": message.segments,
         "attachments": attachments,
         "events": [{"type": e.type, "at": clock.iso(e.at)} for e in events],
+        "templateId": message.template_id,
+        "templateVersion": message.template_version,
     }
 
 

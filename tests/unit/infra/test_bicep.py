@@ -419,6 +419,7 @@ APP_DEFAULTS = {
     "ORG_SMS_PER_MINUTE": "per-organisation sending rate",
     "ORG_DAILY_SMS_QUOTA": "per-organisation daily quota",
     "ALLOWED_LINK_DOMAINS": "nhs.uk and gov.uk",
+    "TEMPLATE_RESCAN_SCHEDULE": "daily at 02:30 UTC",
 }
 
 

@@ -78,6 +78,7 @@ TRANSITIONS: dict[str, Transition] = {
     "revoked": lambda m: lifecycle.revoked(m, AT),
     "expired": lambda m: lifecycle.expired(m),
     "purged": lambda m: lifecycle.purged(m, AT),
+    "document_withdrawn": lambda m: lifecycle.document_withdrawn(m, m.attachment_ids[0], AT),
 }
 
 _ALL = set(SITUATIONS)
@@ -101,6 +102,8 @@ ALLOWED: dict[str, set[str]] = {
     "revoked": _ALL - {"revoked"},
     "expired": {"sent", "delivered", "locked"},
     "purged": _ALL - {"purged"},
+    # A dead link's copies are gone already; any other message loses the document, sent or not.
+    "document_withdrawn": _ALL - {"revoked", "purged"},
 }
 #: The state an allowed transition leads to (None: it keeps the state it found).
 LEADS_TO: dict[str, str | None] = {
@@ -128,6 +131,7 @@ RECORDS: dict[str, str | None] = {
     "revoked": "revoked",
     "expired": "expired",
     "purged": "purged",
+    "document_withdrawn": "document_withdrawn",
 }
 TEXT = {"body", "sealed_token"}
 PERSONAL = {"mobile", "dob_hash"}
@@ -326,3 +330,13 @@ def test_the_number_stays_while_a_send_may_be_retried_and_goes_once_final() -> N
     # A later report still finds and corrects it, by ACS id alone.
     delivered = lifecycle.reported(failed, ACS_ID, RECEIVED + timedelta(minutes=20), delivered=True, failure_reason="")
     assert delivered.state == DELIVERED and delivered.mobile is None
+
+
+def test_a_withdrawal_is_recorded_once_per_document_and_only_for_a_document_the_message_carries() -> None:
+    message = replace(SITUATIONS["delivered"], attachment_ids=("a1", "a2"))
+    once = lifecycle.document_withdrawn(message, "a1", AT)
+    assert [(e.type, e.attachment_id) for e in once.history[-1:]] == [("document_withdrawn", "a1")]
+    assert lifecycle.document_withdrawn(once, "a1", AT) is None
+    assert lifecycle.document_withdrawn(once, "a2", AT) is not None
+    assert lifecycle.document_withdrawn(message, "other", AT) is None
+    assert once.state == message.state and once.attachment_ids == message.attachment_ids

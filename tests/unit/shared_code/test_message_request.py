@@ -384,3 +384,56 @@ def test_the_allow_list_is_a_setting() -> None:
     own = Settings(allow_drama_numbers=True, allowed_link_domains=("riverside.example",))
     assert parse_new_message(request(body="See riverside.example/opening"), own).body == "See riverside.example/opening"
     assert fields_of(request(body="See www.nhs.uk"), own) == ["body"]
+
+
+# -- a template instead of, or with, the body -------------------------------------------------------
+
+TEMPLATE_ID = "6f7c0b2e-1d3a-4c5b-9e8f-0a1b2c3d4e5f"
+
+
+def test_with_a_template_the_body_and_attachments_may_be_left_out() -> None:
+    parsed = parse_new_message(
+        request(body=_REMOVE, attachmentIds=_REMOVE, templateId=TEMPLATE_ID, personalisation={"date": "Monday"}),
+        DRAMA_ON,
+    )
+    assert parsed.body == "" and parsed.attachment_ids == ()
+    assert parsed.template_id == TEMPLATE_ID and parsed.template_version is None
+    assert parsed.personalisation == {"date": "Monday"}
+    assert parsed.patient_name == "Jo Bloggs"
+
+
+def test_with_a_template_an_empty_attachment_list_is_allowed_but_a_given_body_is_still_checked() -> None:
+    parsed = parse_new_message(request(templateId=TEMPLATE_ID, attachmentIds=[], templateVersion=3), DRAMA_ON)
+    assert parsed.attachment_ids == () and parsed.template_version == 3
+    assert fields_of(request(templateId=TEMPLATE_ID, body="   ")) == ["body"]
+
+
+def test_without_a_template_the_names_are_not_kept() -> None:
+    parsed = parse_new_message(request(patient_firstName="Jo"), DRAMA_ON)
+    assert parsed.patient_name is None and parsed.first_name is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"templateId": 7}, "templateId"),
+        ({"templateId": "  "}, "templateId"),
+        ({"templateId": TEMPLATE_ID, "templateVersion": 0}, "templateVersion"),
+        ({"templateId": TEMPLATE_ID, "templateVersion": "2"}, "templateVersion"),
+        ({"templateId": TEMPLATE_ID, "templateVersion": True}, "templateVersion"),
+        ({"templateVersion": 2}, "templateVersion"),
+        ({"templateId": TEMPLATE_ID, "personalisation": ["date"]}, "personalisation"),
+        ({"templateId": TEMPLATE_ID, "personalisation": {f"k{i}": "v" for i in range(51)}}, "personalisation"),
+        ({"templateId": TEMPLATE_ID, "personalisation": {" ": "v"}}, "personalisation"),
+        ({"templateId": TEMPLATE_ID, "patient_firstName": "J" * 201}, "patient.firstName"),
+    ],
+)
+def test_template_fields_are_checked_for_their_shape(changes: dict[str, Any], field: str) -> None:
+    assert fields_of(request(**changes)) == [field]
+
+
+def test_fifty_personalisation_values_are_allowed() -> None:
+    values = {f"k{i}": "v" for i in range(50)}
+    assert (
+        parse_new_message(request(templateId=TEMPLATE_ID, personalisation=values), DRAMA_ON).personalisation == values
+    )
