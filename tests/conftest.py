@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devstack.azurite import azurite_binary, connection_string, start_azurite  # noqa: E402
+from devstack.clamd import ClamdProcess  # noqa: E402
 from devstack.ports import Ports  # noqa: E402
 from tests.support.components import missing  # noqa: E402
 
@@ -69,8 +70,9 @@ def storage(settings):
 
 
 @pytest.fixture(scope="session")
-def clamd_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One clamd for the session (the project's test signatures), as a CLAMD_ADDRESS."""
+def session_clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdProcess]:
+    """One clamd for the session (the project's test signatures); a test may teach it a signature
+    of its own (`tests.support.clamd.add_signature`), as a signature update would."""
     from devstack.clamd import clamd_available
     from tests.support.clamd import start_clamd
 
@@ -78,6 +80,12 @@ def clamd_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         missing("ClamAV clamd", "apt-get install clamav-daemon (make test does, as root)")
     clamd = start_clamd(tmp_path_factory.mktemp("clamd"))
     try:
-        yield clamd.address
+        yield clamd
     finally:
         clamd.stop()
+
+
+@pytest.fixture(scope="session")
+def clamd_address(session_clamd: ClamdProcess) -> str:
+    """The session's clamd as a CLAMD_ADDRESS."""
+    return session_clamd.address
