@@ -11,8 +11,8 @@ processes of their own, and the SMS emulator, standing for ACS, runs in this pro
 interpreters do only the app's work. The host runs PROCESSES (2) worker processes, as
 FUNCTIONS_WORKER_PROCESS_COUNT=2 gives the real host two Python workers: one per core of this 2-core
 machine, since one Python process is held to one core by the GIL. Both serve HTTP on the one port
-and consume the queues; the app sees FUNCTIONS_WORKER_PROCESS_COUNT=2 and gives each worker its
-share of SMS_RATE_PER_MINUTE, so the pacing still holds the sender's limit as a whole. The pacer is
+and consume the queues; both lease their send slots from the one app-wide bucket in Table Storage
+(shared_code/pacing.py), so the pacing holds the sender's limit as a whole. The pacer is
 set far above the budget (SMS_RATE_PER_MINUTE=60000) so the stack itself is measured; a last run at
 the default 600 a minute shows the pacing holding a sender's limit. Each row: N messages created by
 8 concurrent callers, timed from the first request to the last text in the emulator's inbox;
