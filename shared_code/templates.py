@@ -134,8 +134,9 @@ def update_template(
     documents, upload ids add copies of them, and documents not named are deleted.
     """
     current = get_visible(storage, principal.org, principal.user, template_id)
-    check_if_match(if_match, current.etag, required=True)
+    # The fields first: a caller with a stale copy and a bad field learns of both, field first.
     fields = parse_template(payload, settings)
+    check_if_match(if_match, current.etag, required=True)
     if not fields.shared and current.shared and current.owner != principal.user:
         raise Unprocessable([FieldError("shared", "Only the template's owner can make it private")])
     documents, made = adopt_documents(storage, principal, current.id, fields.attachment_ids, current.documents)

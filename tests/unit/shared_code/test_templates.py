@@ -85,6 +85,13 @@ def test_an_invalid_change_is_422_and_changes_nothing(tables: MemoryTables) -> N
     assert read_template(tables, GP1, template.id).version == 1
 
 
+def test_invalid_fields_are_reported_before_a_missing_or_stale_if_match(tables: MemoryTables) -> None:
+    template = new(tables)
+    for if_match in (None, '"v7"'):
+        with pytest.raises(Unprocessable):
+            update_template(tables, SETTINGS, GP1, template.id, if_match, {"name": 5, "body": 6})
+
+
 def test_only_the_owner_may_make_a_shared_template_private(tables: MemoryTables) -> None:
     template = new(tables)
     with pytest.raises(Unprocessable) as caught:
