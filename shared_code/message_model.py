@@ -54,6 +54,10 @@ class Message:
     #: The template (and its version) the message was sent with, if any.
     template_id: str | None = None
     template_version: int | None = None
+    #: The mobile's last four digits, for the record entry (the number itself goes once delivered).
+    mobile_ending: str | None = None
+    #: The keyed hash of the patient's NHS number (`shared_code.history`), never the number itself.
+    nhs_hash: str | None = field(default=None, repr=False)
     #: Lifecycle events, written with the change they record (see shared_code.events).
     history: tuple[Event, ...] = ()
     etag: str | None = None
@@ -117,6 +121,8 @@ _NAMES = {
     "queued_at": "queuedAt",
     "template_id": "templateId",
     "template_version": "templateVersion",
+    "mobile_ending": "mobileEnding",
+    "nhs_hash": "nhsHash",
 }
 
 

@@ -8,6 +8,7 @@ from shared_code import clock
 from shared_code.attachments import find_attachment
 from shared_code.events import Event, download_counts, list_events
 from shared_code.message_model import Message
+from shared_code.record_entry import record_entry
 from shared_code.storage import Storage
 
 
@@ -43,6 +44,7 @@ def message_view(storage: Storage, message: Message) -> dict[str, Any]:
         "events": [{"type": e.type, "at": clock.iso(e.at)} for e in events],
         "templateId": message.template_id,
         "templateVersion": message.template_version,
+        "recordEntry": record_entry(message, events, [a["filename"] for a in attachments], at=clock.now()).to_json(),
     }
 
 
