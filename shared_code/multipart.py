@@ -17,6 +17,19 @@ class UploadedFile:
 
 def read_file_part(content_type: str | None, body: bytes, max_bytes: int) -> UploadedFile:
     """The part named `file`; 400 when missing, empty or malformed, 413 when over `max_bytes`."""
+    uploaded, _ = read_form(content_type, body, max_bytes)
+    return uploaded
+
+
+#: A form field other than the file (a template id, a send time...) is short: longer is refused.
+MAX_FIELD_BYTES = 64 * 1024
+
+
+def read_form(content_type: str | None, body: bytes, max_bytes: int) -> tuple[UploadedFile, dict[str, list[str]]]:
+    """The part named `file` (as `read_file_part`) and every other field's values, by name, in order.
+
+    A field over MAX_FIELD_BYTES or not UTF-8 is a 400.
+    """
     from python_multipart.multipart import MultipartParser, parse_options_header
 
     mime, options = parse_options_header(content_type or "")
@@ -73,11 +86,20 @@ def read_file_part(content_type: str | None, body: bytes, max_bytes: int) -> Upl
     except Exception:  # noqa: BLE001 - python-multipart raises several types for broken input
         raise BadRequest("The upload is not valid multipart/form-data.") from None
 
+    uploaded = None
+    fields: dict[str, list[str]] = {}
     for part in parts:
         disposition = part["headers"].get(b"content-disposition", b"")
         kind, params = parse_options_header(disposition)
-        if kind != b"form-data" or params.get(b"name") != b"file":
+        if kind != b"form-data":
             continue
+        if params.get(b"name") != b"file":
+            name = params.get(b"name")
+            if name is not None:
+                fields.setdefault(name.decode("utf-8", "replace"), []).append(_field_text(part))
+            continue
+        if uploaded is not None:
+            continue  # the first `file` part is the file
         data = b"".join(part["chunks"])
         if len(data) > max_bytes:
             raise TooLarge(f"The document is larger than the {max_bytes // (1024 * 1024)} MB limit.")
@@ -85,7 +107,19 @@ def read_file_part(content_type: str | None, body: bytes, max_bytes: int) -> Upl
             raise BadRequest("The document is empty.")
         raw_name = params.get(b"filename")
         filename = raw_name.decode("utf-8", "replace") if raw_name is not None else None
-        return UploadedFile(filename=filename, data=data)
+        uploaded = UploadedFile(filename=filename, data=data)
+    if uploaded is not None:
+        return uploaded, fields
     if not parts and body.strip():
         raise BadRequest("The upload is not valid multipart/form-data.")
     raise BadRequest("The upload has no part named 'file'.")
+
+
+def _field_text(part: dict) -> str:
+    """A form field's value as text (400 when too long or not UTF-8)."""
+    if part["size"] > MAX_FIELD_BYTES:
+        raise BadRequest("A form field is too long.")
+    try:
+        return b"".join(part["chunks"]).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("A form field is not UTF-8 text.") from None
