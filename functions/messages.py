@@ -7,6 +7,7 @@ import azure.functions as func
 from functions.http import api_call, json_response
 from functions.tracing import TracedBlueprint
 from shared_code.auth import Principal
+from shared_code.history import list_history, parse_history_query
 from shared_code.idempotency import Reply, check_key, request_fingerprint, run_once
 from shared_code.json_body import parse_json_object
 from shared_code.message_create import create_message
@@ -42,6 +43,17 @@ def messages_create(req: func.HttpRequest) -> func.HttpResponse:
             storage, principal.org, key, request_fingerprint(payload), settings.idempotency_ttl_hours, create
         )
         return json_response(reply.status, reply.body, reply.headers)
+
+    return api_call(req, action)
+
+
+@bp.route(route="api/v1/messages", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def messages_list(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/v1/messages: the organisation's messages (to one patient, or since a time), newest first."""
+
+    def action(principal: Principal) -> func.HttpResponse:
+        query = parse_history_query(dict(req.params))
+        return json_response(200, list_history(get_storage(), get_settings(), principal.org, query))
 
     return api_call(req, action)
 

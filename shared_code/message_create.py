@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared_code import clock, lifecycle, sending_limits
+from shared_code import clock, history, lifecycle, sending_limits
 from shared_code.attachments import CLEAN, REJECTED, find_attachment
 from shared_code.auth import Principal
 from shared_code.crypto import derive_key, dob_hash, new_link_token, new_salt, seal, token_hash
@@ -128,6 +128,7 @@ def _record_message(
         practice_name=principal.org_name,
         mobile=request.mobile,
         mobile_ending=request.mobile[-4:],
+        nhs_hash=history.nhs_hash(settings, principal.org, request.nhs_number) if request.nhs_number else None,
         body=request.body,
         sealed_token=seal(token_seal_key(settings), token),
         dob_hash=dob_hash(settings.dob_hash_key.reveal(), salt, request.date_of_birth),
@@ -143,6 +144,7 @@ def _record_message(
         for attachment in attachments:
             copy_document(storage, message, attachment.id, attachment.container)
         message = lifecycle.scans_passed(message, [a.id for a in attachments], now) or message
+    history.index_message(storage, message)
     storage.table(LINKS).insert(
         {"PartitionKey": message.token_hash, "RowKey": "", "org": message.org, "messageId": message.id}
     )

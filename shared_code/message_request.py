@@ -39,6 +39,8 @@ class NewMessage:
     personalisation: Mapping[str, Any] = field(default_factory=dict, repr=False)
     patient_name: str | None = field(default=None, repr=False)
     first_name: str | None = field(default=None, repr=False)
+    #: Checked (Modulus 11) and kept only to be hashed for the patient's history (`shared_code.history`).
+    nhs_number: str | None = field(default=None, repr=False)
 
 
 def _link_rule(allowed: tuple[str, ...]) -> str:
@@ -167,6 +169,7 @@ def parse_new_message(payload: dict[str, Any], settings: Settings) -> NewMessage
         # The names are kept only for a template's placeholders: otherwise nothing uses them.
         patient_name=patient.get("name") if templated else None,
         first_name=patient.get("firstName") if templated else None,
+        nhs_number=nhs,
     )
 
 

@@ -31,12 +31,13 @@ IDEMPOTENCY = "idempotency"
 PACING = "pacing"  # the app-wide SMS rate limit's one row (shared_code/pacing.py)
 TEMPLATES = "templates"
 SCAN_VERDICTS = "scanverdicts"  # Defender's verdicts, as its scan-result events bring them
+HISTORY = "history"  # index rows of the messages by organisation and patient (shared_code/history.py)
 
 # Queues
 DISPATCH = "dispatch"
 
 ALL_CONTAINERS = (UPLOADS, DOCUMENTS, QUARANTINE, TEMPLATE_DOCUMENTS, RESCANS)
-ALL_TABLES = (ATTACHMENTS, MESSAGES, LINKS, EVENTS, IDEMPOTENCY, PACING, SCAN_VERDICTS, TEMPLATES)
+ALL_TABLES = (ATTACHMENTS, MESSAGES, LINKS, EVENTS, IDEMPOTENCY, PACING, SCAN_VERDICTS, TEMPLATES, HISTORY)
 ALL_QUEUES = (DISPATCH,)
 
 #: Containers holding bytes nobody has checked yet: Defender for Storage scans these in Azure and

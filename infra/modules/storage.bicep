@@ -66,6 +66,7 @@ var appTables = [
   'pacing'
   'scanverdicts'
   'templates'
+  'history'
 ]
 var appQueues = [
   'dispatch'

@@ -70,6 +70,7 @@ def test_contract_example_is_accepted() -> None:
         body="Dear Jo, your fit note is attached.",
         attachment_ids=("a1",),
         send_at=None,
+        nhs_number="9434765919",
     )
 
 
