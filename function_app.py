@@ -4,6 +4,7 @@ import azure.functions as func
 
 from functions import (
     attachments,
+    batches,
     delivery,
     dispatch,
     messages,
@@ -22,6 +23,7 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for blueprint_module in (
     attachments,
     messages,
+    batches,
     templates,
     openapi,
     portal,

@@ -33,17 +33,22 @@ class DispatchRequest:
     org: str
     message_id: str
     attempts: int = 0  # send attempts made before this entry was written
+    #: The queue the entry lives on: a batch's messages stay on theirs, behind single sends, when re-queued.
+    queue: str = DISPATCH
 
     def to_bytes(self) -> bytes:
         """The entry's body."""
-        return json.dumps({"org": self.org, "id": self.message_id, "attempts": self.attempts}).encode()
+        doc: dict = {"org": self.org, "id": self.message_id, "attempts": self.attempts}
+        if self.queue != DISPATCH:
+            doc["queue"] = self.queue
+        return json.dumps(doc).encode()
 
     @classmethod
     def from_bytes(cls, body: bytes) -> DispatchRequest | None:
         """The request in an entry's body, or None when it is not one of ours."""
         try:
             doc = json.loads(body)
-            return cls(str(doc["org"]), str(doc["id"]), max(0, int(doc["attempts"])))
+            return cls(str(doc["org"]), str(doc["id"]), max(0, int(doc["attempts"])), str(doc.get("queue", DISPATCH)))
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
@@ -51,15 +56,15 @@ class DispatchRequest:
 def _send(storage: Storage, request: DispatchRequest, delay_seconds: float) -> None:
     # Rounded up: an entry must never become visible before it is due.
     seconds = math.ceil(max(0.0, delay_seconds))
-    storage.queue(DISPATCH).send_message(request.to_bytes(), visibility_timeout=seconds or None)
+    storage.queue(request.queue).send_message(request.to_bytes(), visibility_timeout=seconds or None)
 
 
-def enqueue_dispatch(storage: Storage, message: Message) -> None:
-    """Put the message on the dispatch queue, hidden until its send time (up to 7 days)."""
+def enqueue_dispatch(storage: Storage, message: Message, *, queue: str = DISPATCH) -> None:
+    """Put the message on the dispatch queue (or a batch's, `queue`), hidden until its send time (up to 7 days)."""
     delay = timedelta(0)
     if message.send_at:
         delay = min(max(message.send_at - clock.now(), timedelta(0)), MAX_QUEUE_DELAY)
-    _send(storage, DispatchRequest(message.org, message.id), delay.total_seconds())
+    _send(storage, DispatchRequest(message.org, message.id, queue=queue), delay.total_seconds())
 
 
 def requeue_dispatch(storage: Storage, request: DispatchRequest, delay_seconds: float) -> None:

@@ -32,13 +32,16 @@ PACING = "pacing"  # the app-wide SMS rate limit's one row (shared_code/pacing.p
 TEMPLATES = "templates"
 SCAN_VERDICTS = "scanverdicts"  # Defender's verdicts, as its scan-result events bring them
 HISTORY = "history"  # index rows of the messages by organisation and patient (shared_code/history.py)
+BATCHES = "batches"  # batch CSVs: the batch, and its rows in sealed chunks (shared_code/batch_store.py)
 
 # Queues
 DISPATCH = "dispatch"
+BATCH_ROWS = "batch-rows"  # chunks of a batch's rows whose messages are to be made
+BATCH_DISPATCH = "batch-dispatch"  # batch messages to send, after every single send (shared_code/batches.py)
 
 ALL_CONTAINERS = (UPLOADS, DOCUMENTS, QUARANTINE, TEMPLATE_DOCUMENTS, RESCANS)
-ALL_TABLES = (ATTACHMENTS, MESSAGES, LINKS, EVENTS, IDEMPOTENCY, PACING, SCAN_VERDICTS, TEMPLATES, HISTORY)
-ALL_QUEUES = (DISPATCH,)
+ALL_TABLES = (ATTACHMENTS, MESSAGES, LINKS, EVENTS, IDEMPOTENCY, PACING, SCAN_VERDICTS, TEMPLATES, HISTORY, BATCHES)
+ALL_QUEUES = (DISPATCH, BATCH_ROWS, BATCH_DISPATCH)
 
 #: Containers holding bytes nobody has checked yet: Defender for Storage scans these in Azure and
 #: nothing else (infra/main.bicep excludes the rest; tests/unit/infra/test_bicep.py holds it to this).

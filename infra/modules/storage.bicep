@@ -67,10 +67,15 @@ var appTables = [
   'scanverdicts'
   'templates'
   'history'
+  'batches'
 ]
 var appQueues = [
   'dispatch'
   'dispatch-poison'
+  'batch-rows'
+  'batch-rows-poison'
+  'batch-dispatch'
+  'batch-dispatch-poison'
 ]
 
 // The Functions host's own containers and queues with an identity-based AzureWebJobsStorage
