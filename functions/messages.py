@@ -17,7 +17,6 @@ from shared_code.message_store import get_message
 from shared_code.message_views import accepted_view, message_view
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
-from shared_code.templates import apply_template
 
 bp = TracedBlueprint()
 
@@ -34,8 +33,13 @@ def messages_create(req: func.HttpRequest) -> func.HttpResponse:
         def create(operation_id: str | None) -> Reply:
             # Under a key, the message's id is the claim's operation id: a run that takes over
             # an abandoned claim finds the message that run made instead of making another.
-            # A template gives the text (filled for this patient) and documents before the usual checks.
-            request = apply_template(storage, settings, principal, parse_new_message(payload, settings))
+            request = parse_new_message(payload, settings)
+            if request.template_id is not None:
+                # A template gives the text (filled for this patient) and documents before the usual
+                # checks; imported only here, so the app indexes and plain sends run without it.
+                from shared_code.templates import apply_template
+
+                request = apply_template(storage, settings, principal, request)
             message = create_message(storage, settings, principal, request, message_id=operation_id)
             return Reply(202, accepted_view(message), {"Location": f"/api/v1/messages/{message.id}"})
 

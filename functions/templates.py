@@ -11,16 +11,9 @@ from shared_code.errors import MethodNotAllowed
 from shared_code.json_body import parse_json_object
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
-from shared_code.templates import (
-    create_template,
-    delete_template,
-    list_templates,
-    preview_template,
-    read_template,
-    update_template,
-)
 
 bp = TracedBlueprint()
+# shared_code.templates is imported in each handler, not here: the app indexes (cold start) without it.
 
 
 @bp.route(route="api/v1/templates", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -28,6 +21,8 @@ def templates_collection(req: func.HttpRequest) -> func.HttpResponse:
     """GET a page of templates; POST a new one (201)."""
 
     def action(principal: Principal) -> func.HttpResponse:
+        from shared_code.templates import create_template, list_templates
+
         if req.method == "GET":
             return json_response(200, list_templates(get_storage(), principal, dict(req.params)))
         if req.method == "POST":
@@ -45,6 +40,8 @@ def templates_item(req: func.HttpRequest) -> func.HttpResponse:
     """GET, PUT (with If-Match) or DELETE one template."""
 
     def action(principal: Principal) -> func.HttpResponse:
+        from shared_code.templates import delete_template, read_template, update_template
+
         template_id = req.route_params.get("id", "")
         if req.method == "GET":
             template = read_template(get_storage(), principal, template_id)
@@ -68,6 +65,8 @@ def templates_preview(req: func.HttpRequest) -> func.HttpResponse:
     """POST: the template's text as a patient would get it, with segments and what is missing."""
 
     def action(principal: Principal) -> func.HttpResponse:
+        from shared_code.templates import preview_template
+
         payload = parse_json_object(req.get_body())
         preview = preview_template(get_storage(), get_settings(), principal, req.route_params.get("id", ""), payload)
         return json_response(200, preview)
