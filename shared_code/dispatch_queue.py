@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from shared_code import clock
-from shared_code.storage import DISPATCH, Storage
+from shared_code.storage import BATCH_DISPATCH, DISPATCH, Storage
 
 if TYPE_CHECKING:
     from shared_code.message_model import Message
@@ -48,7 +48,10 @@ class DispatchRequest:
         """The request in an entry's body, or None when it is not one of ours."""
         try:
             doc = json.loads(body)
-            return cls(str(doc["org"]), str(doc["id"]), max(0, int(doc["attempts"])), str(doc.get("queue", DISPATCH)))
+            queue = doc.get("queue", DISPATCH)
+            if queue not in (DISPATCH, BATCH_DISPATCH):
+                return None
+            return cls(str(doc["org"]), str(doc["id"]), max(0, int(doc["attempts"])), queue)
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
