@@ -277,3 +277,16 @@ def test_sending_limits_have_safe_defaults() -> None:
     assert (defaults.org_sms_per_minute, defaults.org_daily_sms_quota) == (60, 2000)
     # One organisation can never take more than a tenth of the ACS rate every practice shares.
     assert defaults.org_sms_per_minute * 10 <= defaults.sms_rate_per_minute
+
+
+@pytest.mark.parametrize("schedule", ["0 30 2 * * *", "0 */5 * * * *", "0 0 1,13 * * 1-5", "  0  30 2 * * *  "])
+def test_a_template_rescan_schedule_is_six_ncrontab_fields(schedule: str) -> None:
+    settings = load_settings({"TEMPLATE_RESCAN_SCHEDULE": schedule})
+    assert settings.template_rescan_schedule == " ".join(schedule.split())
+    assert load_settings({}).template_rescan_schedule == "0 30 2 * * *"
+
+
+@pytest.mark.parametrize("schedule", ["30 2 * * *", "0 30 2 * * * *", "daily", "0 30 2 ? * MON", "00:05:00"])
+def test_a_schedule_that_is_not_six_ncrontab_fields_is_refused(schedule: str) -> None:
+    with pytest.raises(SettingsError, match="TEMPLATE_RESCAN_SCHEDULE"):
+        load_settings({"TEMPLATE_RESCAN_SCHEDULE": schedule})
