@@ -5,6 +5,7 @@ clamd has learnt a signature for it."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import time
@@ -368,3 +369,29 @@ def test_a_rescan_withdraws_a_document_current_signatures_find(
     old = _send(stack, org, mobile, templateId=template["id"], templateVersion=1, personalisation={"date": "x"})
     assert old.status_code == 409, old.text
     assert _send(stack, org, mobile, templateId=template["id"], personalisation={"date": "x"}).status_code == 202
+
+
+def test_an_idempotency_key_replays_a_send_by_template(stack: RunningStack) -> None:
+    org = _org()
+    template = _create(stack, org, attachmentIds=[_clean_upload(stack, org, sample_pdf("Once"))]).json()
+    mobile, e164 = _mobile()
+    marker = f"once {uuid.uuid4().hex[:6]}"
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = _api(
+        stack,
+        "POST",
+        "/messages",
+        org,
+        headers=key,
+        json={
+            "patient": {"nhsNumber": "9434765919", "dateOfBirth": DOB, "mobile": mobile, "name": "Jo Bloggs"},
+            "templateId": template["id"],
+            "personalisation": {"date": marker},
+        },
+    )
+    again = _api(stack, "POST", "/messages", org, headers=key, json=json.loads(first.request.body))
+    assert first.status_code == again.status_code == 202 and first.json() == again.json()
+    other = json.loads(first.request.body) | {"personalisation": {"date": "another day"}}
+    assert _api(stack, "POST", "/messages", org, headers=key, json=other).status_code == 422
+    stack.wait_link(e164, marker)
+    assert len([m for m in stack.inbox() if marker in m["message"]]) == 1
