@@ -293,6 +293,31 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2025-01
         }
         {
           enabled: true
+          // A template document's copy for Defender's re-scan is deleted once its verdict is read;
+          // this clears any a run that died left behind. template-documents/ has no rule on purpose:
+          // a template keeps its documents as long as it uses them.
+          name: 'rescans-leftovers'
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                'rescans/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: 1
+                }
+              }
+            }
+          }
+        }
+        {
+          enabled: true
           name: 'deadletter-expiry'
           type: 'Lifecycle'
           definition: {

@@ -299,6 +299,13 @@ def test_lifecycle_clears_uploads_and_quarantine_within_a_week() -> None:
         assert 1 <= days <= 7, prefix
 
 
+def test_template_documents_are_kept_and_rescan_copies_cleared() -> None:
+    # A template keeps its documents for as long as it uses them: no rule may delete them.
+    rules = _lifecycle_rules()
+    assert not [prefix for prefix in rules if f"{app_storage.TEMPLATE_DOCUMENTS}/x".startswith(prefix)]
+    assert rules[f"{app_storage.RESCANS}/"]["daysAfterModificationGreaterThan"] == 1
+
+
 def test_dead_lettered_delivery_reports_are_kept_days_not_a_month() -> None:
     # They carry patients' numbers. The rule's container is the one Event Grid dead-letters into.
     assert module_param("storage", "deadLetterContainerName") == "deadLetterContainerName"
