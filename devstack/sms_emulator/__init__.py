@@ -6,7 +6,9 @@ Two listeners:
   certificate from `.local/`, checking the HMAC-SHA256 signature `azure-communication-sms`
   sends, honouring each recipient's `repeatabilityRequestId`, answering in ACS's shape;
 * an inbox on plain http: `GET /messages` (JSON, newest last), `GET /` (the same as a page),
-  `DELETE /messages`, and the controls `/control/faults` and `/control/delivery`.
+  `DELETE /messages`, and the controls `/control/faults`, `/control/delivery` and
+  `/control/repeats` (how a repeat of a recorded request is answered: `REPEAT_MODES`, and the
+  in-progress window that answers 409).
 
 When a send asks for delivery reports, a `Microsoft.Communication.SMSDeliveryReportReceived`
 Event Grid event is posted to the configured URL shortly afterwards, off the request thread.
@@ -39,7 +41,7 @@ from devstack.sms_emulator.delivery import (
     event_time,
     report_field,
 )
-from devstack.sms_emulator.emulator import SmsEmulator
+from devstack.sms_emulator.emulator import REPEAT_MODES, SmsEmulator
 from devstack.sms_emulator.server import MAX_BODY_BYTES
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_CLOCK_SKEW",
     "MAX_RECIPIENTS",
+    "REPEAT_MODES",
     "REPORT_CASINGS",
     "REQUIRED_SIGNED_HEADERS",
     "TOPIC",

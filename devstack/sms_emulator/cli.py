@@ -6,7 +6,7 @@ import logging
 import threading
 from pathlib import Path
 
-from devstack.sms_emulator.emulator import SmsEmulator
+from devstack.sms_emulator.emulator import REPEAT_MODES, SmsEmulator
 
 
 def _description() -> str:
@@ -27,12 +27,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.sms_emulator", description=_description())
     parser.add_argument("--local-dir", type=Path, default=DEFAULT_LOCAL_DIR, help="where the local secrets live")
     parser.add_argument("--delivery-delay", type=float, default=0.2, help="seconds before a delivery report")
+    parser.add_argument(
+        "--repeat-mode",
+        choices=REPEAT_MODES,
+        default="replay",
+        help="a repeat of a request answered 5xx: its recorded answer (replay) or sent again (reexecute)",
+    )
+    parser.add_argument(
+        "--in-progress-seconds", type=float, default=0.0, help="how long a repeat of a request gets 409 (in progress)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     ports = Ports.from_env()
     secrets = ensure_local_secrets(args.local_dir)
-    emulator = SmsEmulator.for_local_stack(secrets, ports, delivery_delay_seconds=args.delivery_delay)
+    emulator = SmsEmulator.for_local_stack(
+        secrets,
+        ports,
+        delivery_delay_seconds=args.delivery_delay,
+        repeat_mode=args.repeat_mode,
+        in_progress_seconds=args.in_progress_seconds,
+    )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     emulator.start()

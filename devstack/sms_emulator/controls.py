@@ -180,3 +180,31 @@ def parse_delivery_override(spec: Any) -> DeliveryOverride:
         pending=pending,
         out_of_order=out_of_order,
     )
+
+
+def parse_repeats(spec: Any) -> tuple[str, float]:
+    """(mode, in-progress seconds) from a `POST /control/repeats` body; ValueError if malformed."""
+    if not isinstance(spec, dict):
+        raise ValueError("repeat settings are a JSON object")
+    unknown = set(spec) - {"mode", "inProgressSeconds"}
+    if unknown:
+        raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+    mode = spec.get("mode")
+    if not isinstance(mode, str):
+        raise ValueError("mode is required")
+    seconds = spec.get("inProgressSeconds", 0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise ValueError("inProgressSeconds must be a number")
+    return mode, float(seconds)
+
+
+def parse_principals(spec: Any) -> list[str] | None:
+    """The allowed principals from a `POST /control/identity` body (`null`: any); ValueError if malformed."""
+    if not isinstance(spec, dict) or set(spec) != {"allowedPrincipals"}:
+        raise ValueError('send {"allowedPrincipals": [ids] or null}')
+    principals = spec["allowedPrincipals"]
+    if principals is None:
+        return None
+    if not isinstance(principals, list) or not all(isinstance(p, str) and p for p in principals):
+        raise ValueError("allowedPrincipals must be a list of ids, or null")
+    return principals

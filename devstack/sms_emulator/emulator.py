@@ -6,9 +6,11 @@ import base64
 import hashlib
 import json
 import logging
+import random
 import socket
 import ssl
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from devstack.identity import ACS_RESOURCE, identity_key, verify_token
 from devstack.localsecrets import LocalSecrets
 from devstack.ports import Ports
 from devstack.sms_emulator.api import (
@@ -40,10 +43,34 @@ from devstack.sms_emulator.server import ApiHandler, InboxHandler, Server
 log = logging.getLogger("devstack.sms_emulator")
 
 
+#: How ACS treats a repeat of a request it recorded (Microsoft's "Repeatability of requests" page for
+#: ACS: a repeat of a request whose answer was 2xx or 4xx gets that answer again; one whose answer
+#: was 5xx is re-executed; one still in progress gets 409). No public recording shows what ACS SMS
+#: does, so both are modelled: "replay" returns the recorded answer whatever the first request was
+#: answered with; "reexecute" follows the page, and sends the text again after an accepted-then-5xx.
+REPEAT_MODES = ("replay", "reexecute")
+
+
 @dataclass
 class _Repeat:
     fingerprint: str
     item: dict[str, Any]
+    answered: int  # the HTTP status the request that recorded it was answered with
+    started: float  # time.monotonic() when that request was taken
+    held_until: float  # ...and until when a time-out fault holds it
+
+
+@dataclass
+class RepeatStats:
+    """What repeats of recorded requests met: a 409 (still in progress), the recorded answer, a re-execution."""
+
+    in_progress: int = 0
+    replayed: int = 0
+    reexecuted: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        """The counts as `GET /control/repeats` shows them."""
+        return {"inProgress": self.in_progress, "replayed": self.replayed, "reexecuted": self.reexecuted}
 
 
 class SmsEmulator:
@@ -60,6 +87,7 @@ class SmsEmulator:
             "cert_file": secrets.sms_cert,
             "key_file": secrets.sms_key,
             "event_grid_url": event_grid_url(ports.functions),
+            "identity_key": identity_key(secrets.root),
         }
         return cls(**{**settings, **options})
 
@@ -76,17 +104,43 @@ class SmsEmulator:
         host: str = "127.0.0.1",
         repeatability_window_seconds: float = 300.0,
         report_casing: str = "camel",
+        repeat_mode: str = "replay",
+        in_progress_seconds: float = 0.0,
+        late_report_share: float = 0.0,
+        late_report_seconds: float = 0.0,
+        seed: int | None = None,
+        identity_key: bytes | None = None,
     ) -> None:
         """Configure; nothing listens until `start()`.
 
         `access_key` is the base64 key of the connection string. `repeatability_window_seconds`
         is how long ACS tracks a repeatability id: a recipient whose `repeatabilityFirstSent` is
         older is rejected with 412 and not sent. `report_casing` spells the delivery reports' fields
-        (`delivery.REPORT_CASINGS`: camelCase, as Event Grid's schema, by default).
+        (`delivery.REPORT_CASINGS`: camelCase, as Event Grid's schema, by default). `repeat_mode` and
+        `in_progress_seconds`: see `configure_repeats`. A `late_report_share` of the delivery reports
+        (drawn at random, from `seed`) comes `late_report_seconds` after the send instead of
+        `delivery_delay_seconds`. With `identity_key`, a request may also authenticate as ACS allows
+        a Microsoft Entra ID identity to: `Authorization: Bearer` with a token from the local managed-
+        identity endpoint (`devstack.identity`) for ACS's resource; any other token is refused (401), and
+        one for a principal not allowed on the resource (`allow_principals`) is forbidden (403).
         """
         if report_casing not in REPORT_CASINGS:
             raise ValueError(f"report_casing must be one of {', '.join(REPORT_CASINGS)}")
+        if not 0.0 <= late_report_share <= 1.0:
+            raise ValueError("late_report_share must be from 0 to 1")
         self._report_casing = report_casing
+        self._lock = threading.Lock()
+        self._repeat_mode = "replay"
+        self._in_progress = 0.0
+        self.configure_repeats(repeat_mode, in_progress_seconds)
+        self._stats = RepeatStats()
+        self._late_share = late_report_share
+        self._late_delay = late_report_seconds
+        self._random = random.Random(seed)
+        self._late_reports = 0
+        self._identity_key = identity_key
+        self._allowed_principals: frozenset[str] | None = None
+        self._auth_counts = {"key": 0, "bearer": 0}
         self._key = base64.b64decode(access_key, validate=True)
         if event_grid_url is not None and urlsplit(event_grid_url).scheme not in ("http", "https"):
             raise ValueError("event_grid_url must be an http(s) URL")
@@ -99,7 +153,6 @@ class SmsEmulator:
         self._delivery_delay = delivery_delay_seconds
         self._host = host
         self._window = timedelta(seconds=repeatability_window_seconds)
-        self._lock = threading.Lock()
         self._messages: list[dict[str, Any]] = []
         self._repeats: dict[str, _Repeat] = {}
         self._faults: list[Fault] = []
@@ -238,6 +291,81 @@ class SmsEmulator:
         with self._lock:
             self._outcomes.clear()
 
+    def configure_repeats(self, mode: str, in_progress_seconds: float = 0.0) -> None:
+        """How a repeat of a recorded request is answered (`REPEAT_MODES`), and how long ACS goes on
+        handling a request after it took it: a repeat within `in_progress_seconds` of the first (or
+        while a time-out fault still holds it) gets 409, "in progress"."""
+        if mode not in REPEAT_MODES:
+            raise ValueError(f"mode must be one of {', '.join(REPEAT_MODES)}")
+        if not 0.0 <= in_progress_seconds <= 600:
+            raise ValueError("in_progress_seconds must be from 0 to 600")
+        with self._lock:
+            self._repeat_mode, self._in_progress = mode, float(in_progress_seconds)
+        log.info("repeats: %s, in progress for %gs", mode, in_progress_seconds)
+
+    def repeats(self) -> dict[str, Any]:
+        """The repeat settings and what repeats met so far."""
+        with self._lock:
+            return {
+                "mode": self._repeat_mode,
+                "inProgressSeconds": self._in_progress,
+                **self._stats.as_json(),
+                "lateReports": self._late_reports,
+            }
+
+    def reset_repeat_stats(self) -> None:
+        """Zero the counts `repeats()` gives."""
+        with self._lock:
+            self._stats = RepeatStats()
+            self._late_reports = 0
+
+    def allow_principals(self, principals: list[str] | None) -> None:
+        """Which managed identities hold a role on the resource (None: any whose token is genuine)."""
+        with self._lock:
+            self._allowed_principals = None if principals is None else frozenset(principals)
+
+    def identity(self) -> dict[str, Any]:
+        """Who may send with a token, and how many sends authenticated each way."""
+        with self._lock:
+            allowed = None if self._allowed_principals is None else sorted(self._allowed_principals)
+            return {
+                "acceptsTokens": self._identity_key is not None,
+                "allowedPrincipals": allowed,
+                "keySends": self._auth_counts["key"],
+                "bearerSends": self._auth_counts["bearer"],
+            }
+
+    def _authenticate(self, target: str, headers: Message, body: bytes) -> Reply | None:
+        """None when the request is signed with the access key or carries a token ACS would take; else the refusal."""
+        scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+        if scheme != "Bearer":
+            reason = check_signature(
+                method="POST", target=target, headers=headers, body=body, key=self._key, now=utc_now()
+            )
+            if reason is not None:
+                log.info("send refused: 401 (%s)", reason)
+                return Reply(401, error("Unauthorized", f"Denied: {reason}."), {"WWW-Authenticate": "HMAC-SHA256"})
+            kind = "key"
+        else:
+            import jwt
+
+            try:
+                if self._identity_key is None:
+                    raise jwt.InvalidTokenError("tokens are not accepted")
+                claims = verify_token(self._identity_key, token.strip(), ACS_RESOURCE)
+            except jwt.InvalidTokenError as exc:
+                log.info("send refused: 401 (bearer token: %s)", type(exc).__name__)
+                return Reply(401, error("Unauthorized", ""), {})
+            with self._lock:
+                allowed = self._allowed_principals
+            if allowed is not None and claims["oid"] not in allowed:
+                log.info("send refused: 403 (principal %s has no role on the resource)", claims["oid"])
+                return Reply(403, error("Forbidden", ""), {})
+            kind = "bearer"
+        with self._lock:
+            self._auth_counts[kind] += 1
+        return None
+
     def _take_fault(self) -> Fault | None:
         with self._lock:
             if not self._faults:
@@ -264,6 +392,9 @@ class SmsEmulator:
         """The Event Grid posts one accepted text leads to, in the order they arrive, each with its
         delay after the one before (the first: after the send)."""
         delay = self._delivery_delay if outcome.delay is None else outcome.delay
+        if outcome.delay is None and self._late_share and self._random.random() < self._late_share:
+            delay = self._late_delay
+            self._late_reports += 1
         final = delivery_event(
             message_id, sender, to, text, tag, (outcome.status, outcome.details), delay, casing=self._report_casing
         )
@@ -292,10 +423,9 @@ class SmsEmulator:
         split = urlsplit(target)
         if split.path != "/sms":
             return Reply(404, error("NotFound", "Resource not found."), {})
-        reason = check_signature(method="POST", target=target, headers=headers, body=body, key=self._key, now=utc_now())
-        if reason is not None:
-            log.info("send refused: 401 (%s)", reason)
-            return Reply(401, error("Unauthorized", f"Denied: {reason}."), {"WWW-Authenticate": "HMAC-SHA256"})
+        refusal = self._authenticate(target, headers, body)
+        if refusal is not None:
+            return refusal
         if not parse_qs(split.query).get("api-version"):
             return Reply(400, error("MissingApiVersionParameter", "The api-version query parameter is required."), {})
 
@@ -309,7 +439,10 @@ class SmsEmulator:
                 if fault.mode == "status":
                     return fault_reply(fault)
                 return Hangup(fault.seconds or 0.0)
-            outcome = self._send(body)
+            # What the request will be answered with, and how long ACS still holds it (a time-out).
+            answered = fault.status if fault.mode == "accept_then_status" and fault.status else 202
+            hold = (fault.seconds or 0.0) if fault.mode == "timeout" else 0.0
+            outcome = self._send(body, answered=answered, hold=hold)
             if outcome.status != 202:
                 return outcome
             if fault.mode == "accept_then_status":
@@ -344,7 +477,7 @@ class SmsEmulator:
         ]
         return Reply(202, {"value": items}, {})
 
-    def _send(self, body: bytes) -> Reply:
+    def _send(self, body: bytes, *, answered: int = 202, hold: float = 0.0) -> Reply:
         request = self._parse(body)
         if isinstance(request, Reply):
             return request
@@ -354,8 +487,9 @@ class SmsEmulator:
         tag = options.get("tag")
         now = utc_now()
         items, reports = [], []
+        started = time.monotonic()
         for recipient in request["smsRecipients"]:
-            item, posts = self._send_one(sender, text, recipient, wants_report, tag, now)
+            item, posts = self._send_one(sender, text, recipient, wants_report, tag, now, answered, started, hold)
             items.append(item)
             if posts:
                 reports.append(posts)
@@ -365,7 +499,16 @@ class SmsEmulator:
         return Reply(202, {"value": items}, {})
 
     def _send_one(
-        self, sender: str, text: str, recipient: dict[str, Any], wants_report: bool, tag: str | None, now: datetime
+        self,
+        sender: str,
+        text: str,
+        recipient: dict[str, Any],
+        wants_report: bool,
+        tag: str | None,
+        now: datetime,
+        answered: int = 202,
+        started: float = 0.0,
+        hold: float = 0.0,
     ) -> tuple[dict[str, Any], list[tuple[dict[str, Any], float]]]:
         to = recipient.get("to")
         if not isinstance(to, str) or not E164.match(to):
@@ -401,13 +544,22 @@ class SmsEmulator:
                     if previous.fingerprint != fingerprint:
                         log.info("repeatability id %s refused: it was used for a different request", key)
                         return failed_item(to, 400, "The repeated request does not match the original.", "rejected"), []
-                    log.info("repeat of %s: original answer returned, nothing sent", previous.item["messageId"])
-                    return dict(previous.item), []
+                    if time.monotonic() < max(previous.held_until, previous.started + self._in_progress):
+                        self._stats.in_progress += 1
+                        log.info("repeat of %s: the first request is still in progress (409)", key)
+                        return failed_item(to, 409, "The original request is still in progress.", "accepted"), []
+                    if not (self._repeat_mode == "reexecute" and previous.answered >= 500):
+                        self._stats.replayed += 1
+                        log.info("repeat of %s: original answer returned, nothing sent", previous.item["messageId"])
+                        return dict(previous.item), []
+                    # Re-executed, as Microsoft's page says of a repeat of a request answered 5xx: a second text.
+                    self._stats.reexecuted += 1
+                    log.info("repeat of %s: the first was answered %d, so it is executed again", key, previous.answered)
             message_id = f"Outgoing_{now:%Y%m%d%H%M%S}{uuid.uuid4()}"
             item = {"to": to, "messageId": message_id, "httpStatusCode": 202, "successful": True}
             if key is not None:
                 item["repeatabilityResult"] = "accepted"
-                self._repeats[key] = _Repeat(fingerprint or "", dict(item))
+                self._repeats[key] = _Repeat(fingerprint or "", dict(item), answered, started, started + hold)
             self._messages.append({"id": message_id, "from": sender, "to": to, "message": text, "receivedAt": iso(now)})
             outcome = self._take_outcome() if wants_report else None
         log.info("accepted %s", message_id)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from devstack.sms_emulator.api import Cut, Hangup, error
-from devstack.sms_emulator.controls import parse_delivery_override, parse_fault
+from devstack.sms_emulator.controls import parse_delivery_override, parse_fault, parse_principals, parse_repeats
 from devstack.sms_emulator.inbox import render_inbox
 
 if TYPE_CHECKING:
@@ -200,6 +200,10 @@ class InboxHandler(_Handler):
             self.send_json(200, emulator.pending_faults())
         elif path == "/control/delivery":
             self.send_json(200, emulator.pending_delivery_outcomes())
+        elif path == "/control/repeats":
+            self.send_json(200, emulator.repeats())
+        elif path == "/control/identity":
+            self.send_json(200, emulator.identity())
         else:
             self.send_json(404, error("NotFound", "No such page."))
 
@@ -208,15 +212,24 @@ class InboxHandler(_Handler):
         if body is None:
             return
         path = urlsplit(self.path).path
-        if path not in ("/control/faults", "/control/delivery"):
+        if path not in ("/control/faults", "/control/delivery", "/control/repeats", "/control/identity"):
             self.send_json(404, error("NotFound", "No such control."))
             return
+        emulator = self.server.emulator
         try:
             spec = json.loads(body or b"null")
             if path == "/control/faults":
-                created = self.server.emulator.add_fault(parse_fault(spec)).as_json()
+                created = emulator.add_fault(parse_fault(spec)).as_json()
+            elif path == "/control/delivery":
+                created = emulator.add_delivery_outcome(parse_delivery_override(spec)).as_json()
+            elif path == "/control/identity":
+                emulator.allow_principals(parse_principals(spec))
+                self.send_json(200, emulator.identity())
+                return
             else:
-                created = self.server.emulator.add_delivery_outcome(parse_delivery_override(spec)).as_json()
+                emulator.configure_repeats(*parse_repeats(spec))
+                self.send_json(200, emulator.repeats())
+                return
         except ValueError as exc:  # json.JSONDecodeError is a ValueError too
             self.send_json(400, error("BadRequest", str(exc)))
             return
@@ -231,6 +244,8 @@ class InboxHandler(_Handler):
             emulator.clear_faults()
         elif path == "/control/delivery":
             emulator.clear_delivery_outcomes()
+        elif path == "/control/repeats":
+            emulator.reset_repeat_stats()
         else:
             self.send_json(404, error("NotFound", "No such resource."))
             return

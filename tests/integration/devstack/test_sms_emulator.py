@@ -10,6 +10,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -28,9 +29,12 @@ from azure.communication.sms._generated.models import (
     SmsSendOptions,
     SmsSendResponseItem,
 )
+from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError, ServiceResponseError
 from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.identity import ManagedIdentityCredential
 
+from devstack.identity import ACS_RESOURCE, IdentityEndpoint, identity_key, issue_token
 from devstack.localsecrets import LocalSecrets, ensure_local_secrets
 from devstack.ports import Ports
 from devstack.sms_emulator import SmsEmulator, event_grid_url, report_field
@@ -295,6 +299,98 @@ def test_a_signature_with_a_stale_date_is_401(
     assert caught.value.status_code == 401
 
 
+# --- Microsoft Entra ID: bearer tokens from the local managed-identity endpoint --------------------
+
+
+class StaticToken:
+    """A token credential that hands out one given token (a forged or stale one)."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+
+@pytest.fixture
+def identity(local_secrets: LocalSecrets, monkeypatch: pytest.MonkeyPatch) -> Iterator[IdentityEndpoint]:
+    """The local managed-identity endpoint, with the settings App Service would give the app."""
+    with IdentityEndpoint(identity_key(local_secrets.root)) as endpoint:
+        for name, value in endpoint.environ.items():
+            monkeypatch.setenv(name, value)
+        yield endpoint
+
+
+def _token_client(emu: SmsEmulator, secrets: LocalSecrets, credential: Any) -> SmsClient:
+    return SmsClient(emu.api_url, credential, connection_verify=str(secrets.sms_cert), retry_total=0)
+
+
+@pytest.fixture
+def token_emulator(local_secrets: LocalSecrets) -> Iterator[SmsEmulator]:
+    """An emulator that takes the local identity endpoint's tokens (as the local stack's does)."""
+    emu = start_emulator(local_secrets.root, identity_key=identity_key(local_secrets.root))
+    yield emu
+    emu.stop()
+
+
+def test_a_managed_identitys_token_is_accepted(
+    token_emulator: SmsEmulator, local_secrets: LocalSecrets, identity: IdentityEndpoint
+) -> None:
+    client = _token_client(token_emulator, local_secrets, ManagedIdentityCredential())
+
+    [result] = client.send(from_=SENDER, to=MOBILE, message="Hello")
+
+    assert result.successful
+    assert identity.tokens_issued == 1
+    assert inbox_json(token_emulator, "/control/identity")["bearerSends"] == 1
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda key, principal: issue_token(b"a key that is not the endpoint's" * 2, ACS_RESOURCE, principal, "c"),
+        lambda key, principal: issue_token(key, "https://storage.azure.com/", principal, "c"),
+        lambda key, principal: issue_token(key, ACS_RESOURCE, principal, "c", now=time.time() - 7200),
+        lambda key, principal: "not.a.token",
+    ],
+    ids=["another issuer's key", "another resource", "expired", "garbage"],
+)
+def test_any_other_token_is_refused(token_emulator: SmsEmulator, local_secrets: LocalSecrets, forge: Any) -> None:
+    token = forge(identity_key(local_secrets.root), "some-principal")
+    client = _token_client(token_emulator, local_secrets, StaticToken(token))
+
+    with pytest.raises(HttpResponseError) as caught:
+        client.send(from_=SENDER, to=MOBILE, message="Hello")
+
+    assert caught.value.status_code == 401
+    assert inbox_json(token_emulator) == []
+
+
+def test_a_principal_without_a_role_on_the_resource_is_forbidden_until_given_one(
+    token_emulator: SmsEmulator, local_secrets: LocalSecrets, identity: IdentityEndpoint
+) -> None:
+    status, _, _ = inbox(token_emulator, "POST", "/control/identity", {"allowedPrincipals": ["someone-else"]})
+    assert status == 200
+    client = _token_client(token_emulator, local_secrets, ManagedIdentityCredential())
+
+    with pytest.raises(HttpResponseError) as caught:
+        client.send(from_=SENDER, to=MOBILE, message="Hello")
+    assert caught.value.status_code == 403
+    inbox(token_emulator, "POST", "/control/identity", {"allowedPrincipals": [identity.principal_id]})
+    assert client.send(from_=SENDER, to=MOBILE, message="Hello")[0].successful
+
+
+def test_an_emulator_without_the_identity_key_takes_no_tokens(
+    emulator: SmsEmulator, local_secrets: LocalSecrets, identity: IdentityEndpoint
+) -> None:
+    with pytest.raises(HttpResponseError) as caught:
+        _token_client(emulator, local_secrets, ManagedIdentityCredential()).send(
+            from_=SENDER, to=MOBILE, message="Hello"
+        )
+    assert caught.value.status_code == 401
+    assert inbox_json(emulator, "/control/identity")["acceptsTokens"] is False
+
+
 # --- repeatability --------------------------------------------------------------------------------
 
 
@@ -526,6 +622,119 @@ def test_an_item_status_fault_fails_the_recipient_inside_a_202(
 
     assert (item.successful, item.http_status_code, item.message_id) == (False, status, None)
     assert inbox_json(emulator) == []
+
+
+# --- repeats: replayed, re-executed, or in progress ---------------------------------------------------
+
+
+def test_in_reexecute_mode_a_repeat_of_a_request_answered_500_sends_the_text_again(
+    emulator: SmsEmulator, local_secrets: LocalSecrets
+) -> None:
+    # Microsoft's repeatable-requests page: a repeat of a request whose status was 5xx is re-executed.
+    status, _, body = inbox(emulator, "POST", "/control/repeats", {"mode": "reexecute"})
+    assert status == 200 and json.loads(body)["mode"] == "reexecute"
+    add_fault(emulator, {"mode": "accept_then_status", "status": 500})
+    client = make_client(emulator, local_secrets)
+    request_id, first_sent = str(uuid.uuid4()), datetime.now(UTC)
+
+    with pytest.raises(HttpResponseError):
+        send_with_id(client, request_id=request_id, first_sent=first_sent)
+    again = send_with_id(client, request_id=request_id, first_sent=first_sent)
+    third = send_with_id(client, request_id=request_id, first_sent=first_sent)
+
+    first, second = inbox_json(emulator)
+    assert again.successful and again.message_id == second["id"] != first["id"]  # two texts
+    assert third.message_id == again.message_id  # the re-execution was answered 202: replayed from then on
+    assert {k: emulator.repeats()[k] for k in ("reexecuted", "replayed")} == {"reexecuted": 1, "replayed": 1}
+
+
+@pytest.mark.parametrize(
+    "fault", [{"mode": "accept_then_cut"}, {"mode": "drop", "record": True}, {"mode": "status", "status": 500}]
+)
+def test_in_reexecute_mode_a_request_answered_202_or_never_recorded_is_not_sent_twice(
+    emulator: SmsEmulator, local_secrets: LocalSecrets, fault: dict[str, Any]
+) -> None:
+    emulator.configure_repeats("reexecute")
+    add_fault(emulator, fault)
+    client = make_client(emulator, local_secrets)
+    request_id, first_sent = str(uuid.uuid4()), datetime.now(UTC)
+
+    with pytest.raises((HttpResponseError, ServiceResponseError)):
+        send_with_id(client, request_id=request_id, first_sent=first_sent)
+    retry = send_with_id(client, request_id=request_id, first_sent=first_sent)
+
+    assert [m["id"] for m in inbox_json(emulator)] == [retry.message_id]
+    assert emulator.repeats()["reexecuted"] == 0
+
+
+def test_a_repeat_while_the_first_is_still_in_progress_gets_409_and_later_the_first_answer(
+    emulator: SmsEmulator, local_secrets: LocalSecrets
+) -> None:
+    emulator.configure_repeats("replay", in_progress_seconds=600)
+    add_fault(emulator, {"mode": "drop", "record": True})
+    client = make_client(emulator, local_secrets)
+    request_id, first_sent = str(uuid.uuid4()), datetime.now(UTC)
+
+    with pytest.raises(ServiceResponseError):
+        send_with_id(client, request_id=request_id, first_sent=first_sent)
+    busy = send_with_id(client, request_id=request_id, first_sent=first_sent)
+    emulator.configure_repeats("replay", in_progress_seconds=0)
+    done = send_with_id(client, request_id=request_id, first_sent=first_sent)
+
+    assert (busy.successful, busy.http_status_code, busy.repeatability_result) == (False, 409, "accepted")
+    [recorded] = inbox_json(emulator)
+    assert done.successful and done.message_id == recorded["id"]
+    assert {k: emulator.repeats()[k] for k in ("inProgress", "replayed")} == {"inProgress": 1, "replayed": 1}
+
+
+def test_a_repeat_while_a_time_out_still_holds_the_first_gets_409(
+    emulator: SmsEmulator, local_secrets: LocalSecrets
+) -> None:
+    add_fault(emulator, {"mode": "timeout", "record": True, "seconds": 30})
+    client = make_client(emulator, local_secrets, read_timeout=0.5)
+    request_id, first_sent = str(uuid.uuid4()), datetime.now(UTC)
+
+    with pytest.raises(ServiceResponseError):
+        send_with_id(client, request_id=request_id, first_sent=first_sent)
+    busy = send_with_id(client, request_id=request_id, first_sent=first_sent)
+
+    assert (busy.successful, busy.http_status_code) == (False, 409)
+    assert len(inbox_json(emulator)) == 1
+
+
+@pytest.mark.parametrize("spec", [{"mode": "sometimes"}, {}, {"mode": "replay", "inProgressSeconds": -1}, ["replay"]])
+def test_malformed_repeat_settings_are_400(emulator: SmsEmulator, spec: Any) -> None:
+    status, _, _ = inbox(emulator, "POST", "/control/repeats", spec)
+    assert status == 400
+    assert inbox_json(emulator, "/control/repeats")["mode"] == "replay"
+
+
+def test_repeat_counts_can_be_read_and_reset(emulator: SmsEmulator, local_secrets: LocalSecrets) -> None:
+    client = make_client(emulator, local_secrets)
+    request_id, first_sent = str(uuid.uuid4()), datetime.now(UTC)
+    for _ in range(2):
+        send_with_id(client, request_id=request_id, first_sent=first_sent)
+    assert inbox_json(emulator, "/control/repeats")["replayed"] == 1
+    status, _, _ = inbox(emulator, "DELETE", "/control/repeats")
+    assert status == 204 and inbox_json(emulator, "/control/repeats")["replayed"] == 0
+
+
+def test_a_share_of_reports_can_come_late(local_secrets: LocalSecrets, receiver: EventReceiver) -> None:
+    emu = start_emulator(
+        local_secrets.root,
+        event_grid_url=receiver.url,
+        delivery_delay_seconds=0.0,
+        late_report_share=1.0,
+        late_report_seconds=1.5,
+    )
+    try:
+        make_client(emu, local_secrets).send(from_=SENDER, to=MOBILE, message="Hello", enable_delivery_report=True)
+        _, [event] = receiver.next_post()
+        sent_at = datetime.fromisoformat(emu.messages[0]["receivedAt"])
+        assert emu.repeats()["lateReports"] == 1
+    finally:
+        emu.stop()
+    assert datetime.fromisoformat(event["data"]["receivedTimestamp"]) - sent_at >= timedelta(seconds=1.5)
 
 
 @pytest.mark.parametrize(
