@@ -3,12 +3,21 @@
 The queue entry and every write to the queue are in `shared_code.dispatch_queue`; every
 change to the message is a `shared_code.lifecycle` transition.
 
-Exactly once, in four parts:
+Exactly once, in five parts:
 
 * The message's repeatability id is made with the message, and its first-sent time is
   stored before the first request leaves. Every retry repeats both, so ACS answers a
   repeat with the first answer and sends nothing, also when the first answer was lost
   (a 5xx after ACS recorded the text, a time-out, a dropped connection).
+* Evidence before a repeat. Microsoft's repeatable-requests page says ACS answers a repeat
+  of a request that failed with 5xx by executing it again, and one still in progress with
+  409; no recording shows what ACS SMS does. So a try that may have reached ACS (a 5xx, a
+  time-out, a dropped connection, a 409) is not repeated at once: the retry waits
+  `SMS_EVIDENCE_WAIT_SECONDS` for the text's delivery report, which carries the message's
+  tag, so `shared_code.delivery` marks the message sent and the retry finds nothing to do.
+  Only a report later than the wait can still let a re-executing ACS send twice (the
+  reliability run measures how often). A redelivered entry (its host died mid-send) waits
+  out the same time from the first try.
 * ACS remembers a repeatability id for 5 minutes. Retries are spaced to fit well inside
   that window. A message whose first try may have reached ACS and is older than the
   window is never sent again: it fails as "unconfirmed" (ACS would answer 412 anyway),
@@ -21,6 +30,10 @@ Exactly once, in four parts:
   tries the message is failed with the reason and the entry is copied to
   `dispatch-poison`. An unexpected error raises instead, so the host's own redelivery
   (visibilityTimeout, dequeue count, poison after maxDequeueCount) takes over.
+* A refused sender or identity (`SmsError.misconfigured`: 401, 403, 404, a 400 naming
+  `From`) is no fault of the message: sending pauses for every process (`sms_pause`), the
+  entry waits on the queue without counting a try, and the first text accepted after the
+  pause resumes sending.
 * Pacing: each send reserves a slot in the app-wide token bucket of `SMS_RATE_PER_MINUTE`,
   shared through a table row by every worker process and instance (`pacing.SharedPacer`);
   a 429's Retry-After pauses the bucket for every message.
@@ -43,8 +56,10 @@ from shared_code.message_create import advance_message, portal_link, sms_text, t
 from shared_code.message_model import Message
 from shared_code.message_store import Change, find_message, transition
 from shared_code.pacing import SlotPacer, shared_pacer
+from shared_code.retention import STUCK_AFTER
 from shared_code.settings import Settings
 from shared_code.sms import SmsError, SmsUnconfirmed, send_sms
+from shared_code.sms_pause import SenderPause, sender_health
 from shared_code.storage import DOCUMENTS, PACING, Storage
 
 log = logging.getLogger(__name__)
@@ -82,6 +97,23 @@ def retry_delay(attempt: int, retry_after: float | None, rand: Callable[[], floa
     if retry_after is not None:
         delay = max(delay, retry_after)
     return min(delay, MAX_RETRY_DELAY_SECONDS)
+
+
+def evidence_wait(settings: Settings) -> float:
+    """Seconds a try that may have reached ACS waits for its delivery report before it is repeated
+    (none without delivery reports: no evidence can come)."""
+    return float(settings.sms_evidence_wait_seconds) if settings.sms_delivery_reports else 0.0
+
+
+def wait_before_retry(
+    attempt: int, error: SmsError, settings: Settings, rand: Callable[[], float] = random.random
+) -> float:
+    """Seconds before try `attempt + 1` after `error`: the back-off, and for a try that may have
+    reached ACS at least the evidence wait."""
+    delay = retry_delay(attempt, error.retry_after, rand)
+    if error.may_have_sent:
+        delay = max(delay, evidence_wait(settings))
+    return delay
 
 
 def window_closed(message: Message) -> bool:
@@ -161,6 +193,16 @@ def _dispatch(
         _fail(storage, message, UNCONFIRMED)
         log.warning("message %s: first try older than the repeatability window; not sent again", message_id)
         return "unconfirmed"
+    if message.first_sent_at is not None:
+        # A repeat: an entry redelivered after its host died mid-send comes back sooner than a
+        # retry would. Its try may have reached ACS, so it too waits for the delivery report.
+        early = evidence_wait(settings) - (clock.now() - message.first_sent_at).total_seconds()
+        if early > 0:
+            requeue_dispatch(storage, replace(request, attempts=attempt - 1), early)
+            return "awaiting_report"
+    pause = sender_health(storage).current()
+    if pause is not None and pause.active(clock.now()):
+        return _hold(storage, request, message, attempt, pause)
 
     # Everything that can fail here is done before the first-sent time is stored.
     text = sms_text(message.body, portal_link(settings, unseal(token_seal_key(settings), message.sealed_token)))
@@ -199,6 +241,8 @@ def _dispatch(
         return _after_failure(storage, settings, request, message, attempt, error, pacer, opened_window=opened_window)
 
     _record_sent(storage, message, accepted.acs_message_id)
+    if sender_health(storage).recovered():
+        log.info("SMS sending resumed: ACS accepted a text again (message %s)", message.id)
     return "sent"
 
 
@@ -214,6 +258,8 @@ def _after_failure(
     opened_window: bool,
 ) -> str:
     """Decide what a failed try leads to: a delayed retry, or the end."""
+    if error.misconfigured:
+        return _sender_refused(storage, request, message, attempt, error, pacer, opened_window=opened_window)
     if error.throttled or error.retry_after is not None:
         # The limit is the sender's: every message holds off, not only this one.
         pacer.pause(error.retry_after if error.retry_after is not None else DEFAULT_THROTTLE_PAUSE_SECONDS)
@@ -231,10 +277,59 @@ def _after_failure(
         return "failed"
 
     _update(storage, message, lambda m: lifecycle.send_retried(m, clock.now(), reopen=reopen))
-    delay = retry_delay(attempt, error.retry_after)
+    delay = wait_before_retry(attempt, error, settings)
     requeue_dispatch(storage, replace(request, attempts=attempt), delay)
-    log.warning("message %s: try %d failed (%s); next try in %.1fs", message.id, attempt, error.reason, delay)
+    log.warning(
+        "message %s: try %d failed (%s); next try in %.1fs%s",
+        message.id,
+        attempt,
+        error.reason,
+        delay,
+        ", unless its delivery report shows it went" if error.may_have_sent and evidence_wait(settings) else "",
+    )
     return "retry"
+
+
+def _sender_refused(
+    storage: Storage,
+    request: DispatchRequest,
+    message: Message,
+    attempt: int,
+    error: SmsError,
+    pacer: SlotPacer,
+    *,
+    opened_window: bool,
+) -> str:
+    """ACS refused our sender or identity: pause sending for everyone, and hold this message too."""
+    if opened_window:
+        # Refused before anything was sent: this try gives back the window it opened.
+        first = message.first_sent_at
+        transition(storage, message.org, message.id, lambda m: lifecycle.window_reopened(m, first))
+    pause, began = sender_health(storage).refused(error.reason)
+    remaining = max(0.0, (pause.until - clock.now()).total_seconds())
+    pacer.pause(remaining)
+    if began:
+        log.error(
+            "SMS sending paused for %.0fs (refusal %d in a row): %s. Queued texts wait, none is failed; "
+            "sending resumes by itself once ACS accepts the sender again (refused: message %s)",
+            remaining,
+            pause.refusals,
+            error.reason,
+            message.id,
+        )
+    return _hold(storage, request, message, attempt, pause)
+
+
+def _hold(storage: Storage, request: DispatchRequest, message: Message, attempt: int, pause: SenderPause) -> str:
+    """Sending is paused: the entry comes back when the pause ends, spread over a few seconds so
+    that the probe is not a burst; this was not a try, so the count stays."""
+    now = clock.now()
+    wait = max(0.0, (pause.until - now).total_seconds())
+    if message.queued_at is None or now - message.queued_at > STUCK_AFTER / 2:
+        # A long pause must not look like a lost entry to the sweeper (rows untouched for STUCK_AFTER).
+        transition(storage, message.org, message.id, lambda m: lifecycle.requeued(m, now))
+    requeue_dispatch(storage, replace(request, attempts=attempt - 1), wait + random.random() * min(5.0, 1.0 + wait))
+    return "paused"
 
 
 def _update(storage: Storage, message: Message, change: Change) -> tuple[Message, bool]:

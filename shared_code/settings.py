@@ -205,6 +205,13 @@ class Settings:
     )
     sms_max_attempts: int = setting("SMS_MAX_ATTEMPTS", 5, whole(1), "send attempts before a message fails")
     sms_timeout_seconds: int = setting("SMS_TIMEOUT_SECONDS", 10, whole(1), "how long one send waits for ACS")
+    # Capped so that every try's wait still fits in the 5 minutes ACS remembers a repeatability id.
+    sms_evidence_wait_seconds: int = setting(
+        "SMS_EVIDENCE_WAIT_SECONDS",
+        30,
+        whole(0, cap=60),
+        "how long a try that may have reached ACS waits for its delivery report before it is repeated",
+    )
     portal_base_url: str = setting("PORTAL_BASE_URL", "http://127.0.0.1:7071", url, "start of the link in the SMS")
     auth_issuer: str = setting("AUTH_ISSUER", "", text, "who signs bearer tokens")
     auth_audience: str = setting("AUTH_AUDIENCE", "api://enclose", text, "the audience bearer tokens must name")

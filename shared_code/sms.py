@@ -286,7 +286,7 @@ def send_sms(
         # until the credential, the identity's role or the sender is fixed.
         status = exc.status_code
         raise SmsError(
-            f"The SMS service refused our credentials or sender ({status})"
+            f"The SMS service refused our sender or identity ({status})"
             if status
             else "No token could be had for the SMS service (managed identity)",
             retryable=True,

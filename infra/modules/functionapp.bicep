@@ -171,6 +171,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     SMS_RATE_PER_MINUTE: string(smsRatePerMinute)
     SMS_MAX_ATTEMPTS: string(smsMaxAttempts)
     SMS_TIMEOUT_SECONDS: '10'
+    // A try whose answer was lost waits this long for its delivery report before it is repeated.
+    SMS_EVIDENCE_WAIT_SECONDS: '30'
     PORTAL_BASE_URL: portalBaseUrl
     // Bearer tokens from Microsoft Entra ID.
     AUTH_ISSUER: authIssuer

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from devstack.sms_emulator import SmsEmulator, parse_fault
-from shared_code import clock
+from devstack.sms_emulator import SmsEmulator, parse_delivery_override, parse_fault
+from shared_code import clock, sms_pause
 from shared_code.attachments import REJECTED, find_attachment, save_attachment
+from shared_code.delivery import apply_delivery_report
 from shared_code.dispatch import INTERNAL_ERROR, RECHECK_AFTER, UNCONFIRMED, dispatch_message
 from shared_code.dispatch_queue import DISPATCH_POISON, DispatchRequest, poison_unreadable
-from shared_code.lifecycle import FAILED, QUEUED, SCHEDULED, SENT
+from shared_code.lifecycle import DELIVERED, FAILED, QUEUED, SCHEDULED, SENT
 from shared_code.message_links import revoke_message
 from shared_code.message_store import get_message, transition
 from shared_code.message_views import message_events
 from shared_code.pacing import Pacer
+from shared_code.retention import STUCK_AFTER
 from shared_code.settings import load_settings
-from shared_code.storage import DISPATCH, DOCUMENTS
+from shared_code.sms_pause import service_health
+from shared_code.storage import DISPATCH, DOCUMENTS, PACING
 from tests.support.emulator import start_emulator
 from tests.support.records import new_message
 
@@ -194,7 +200,12 @@ def test_a_time_out_after_acs_recorded_the_text_is_retried_without_a_second_text
     message = _unique_message(storage, settings)
     emulator.add_fault(parse_fault({"mode": "timeout", "seconds": 3, "record": True}))
     assert _dispatch(storage, settings, message, pacer) == "retry"
-    assert _dispatch(storage, settings, message, pacer, attempts=1) == "sent"
+    # While ACS still holds the first request, a repeat is answered 409 (in progress): asked again later.
+    outcomes = [_dispatch(storage, settings, message, pacer, attempts=1)]
+    while outcomes[-1] == "retry" and len(outcomes) < MAX_ATTEMPTS * 10:
+        time.sleep(0.5)
+        outcomes.append(_dispatch(storage, settings, message, pacer, attempts=1))
+    assert outcomes[-1] == "sent" and set(outcomes[:-1]) <= {"retry"}
     assert len(_texts(emulator, message)) == 1
 
 
@@ -390,3 +401,202 @@ def test_a_message_due_in_a_moment_waits_and_goes(storage, sms_settings, emulato
     assert _dispatch(storage, sms_settings, message, pacer) == "sent"
     [text] = _texts(emulator, message)
     assert clock.parse_iso(text["receivedAt"]) >= message.send_at
+
+
+# -- a try that may have reached ACS: evidence first, then a repeat -----------------------------------
+
+
+def test_a_repeat_while_acs_still_handles_the_first_try_is_asked_again_later(
+    storage, sms_settings, emulator, pacer
+) -> None:
+    message = _unique_message(storage, sms_settings)
+    emulator.configure_repeats("replay", in_progress_seconds=600)
+    try:
+        emulator.add_fault(parse_fault({"mode": "drop", "record": True}))
+        assert _dispatch(storage, sms_settings, message, pacer) == "retry"
+        assert _dispatch(storage, sms_settings, message, pacer, attempts=1) == "retry"  # 409: in progress
+        assert get_message(storage, message.org, message.id).state == QUEUED
+    finally:
+        emulator.configure_repeats("replay")  # the first request is done
+    assert _dispatch(storage, sms_settings, message, pacer, attempts=2) == "sent"
+    assert len(_texts(emulator, message)) == 1
+
+
+class ReportApplier:
+    """The Functions host's Event Grid trigger in miniature: applies each posted delivery report."""
+
+    def __init__(self, storage) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                for event in json.loads(self.rfile.read(int(self.headers["Content-Length"]))):
+                    apply_delivery_report(storage, event["data"])
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/runtime/webhooks/eventgrid"
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+#: Reports come this long after a send, well inside the wait below (unless a test delays one).
+REPORT_SECONDS = 1.5
+EVIDENCE_WAIT_SECONDS = 4
+
+
+@pytest.fixture(scope="module")
+def reexecuting(tmp_path_factory: pytest.TempPathFactory, storage) -> Iterator[SmsEmulator]:
+    """An emulator that executes a repeat of a request answered 5xx again, as Microsoft's page says ACS
+    does, and posts delivery reports that the stack applies."""
+    applier = ReportApplier(storage)
+    emu = start_emulator(
+        tmp_path_factory.mktemp("reexecute") / ".local",
+        repeat_mode="reexecute",
+        event_grid_url=applier.url,
+        delivery_delay_seconds=REPORT_SECONDS,
+    )
+    yield emu
+    emu.stop()
+    applier.close()
+
+
+@pytest.fixture
+def reported_settings(sms_settings, reexecuting):
+    reexecuting.clear_faults()
+    reexecuting.clear_delivery_outcomes()
+    reexecuting.reset_repeat_stats()
+    return dataclasses.replace(
+        sms_settings,
+        acs_connection_string=reexecuting.connection_string,
+        acs_ca_bundle=str(reexecuting.cert),
+        sms_delivery_reports=True,
+        sms_evidence_wait_seconds=EVIDENCE_WAIT_SECONDS,
+    )
+
+
+def test_a_try_acs_may_execute_again_waits_for_its_report_and_is_never_repeated(
+    storage, reported_settings, reexecuting, pacer
+) -> None:
+    message = _unique_message(storage, reported_settings)
+    reexecuting.add_fault(parse_fault({"mode": "accept_then_status", "status": 500}))
+    assert _dispatch(storage, reported_settings, message, pacer) == "retry"
+    # The retry becomes visible only after the wait, by when the report (the tag names the message)
+    # has shown that the text went.
+    [retry] = _entries(storage, DISPATCH, message.id, wait=EVIDENCE_WAIT_SECONDS + 4)
+    assert _dispatch(storage, reported_settings, message, pacer, attempts=retry.attempts) == DELIVERED
+    assert len(_texts(reexecuting, message)) == 1
+    assert reexecuting.repeats()["reexecuted"] == 0
+
+
+def test_a_report_later_than_the_wait_is_the_one_way_left_to_a_second_text(
+    storage, reported_settings, reexecuting, pacer
+) -> None:
+    # What the reliability run measures at scale: a re-executing ACS, and a report that comes too late.
+    message = _unique_message(storage, reported_settings)
+    reexecuting.add_fault(parse_fault({"mode": "accept_then_status", "status": 500}))
+    reexecuting.add_delivery_outcome(parse_delivery_override({"status": "Delivered", "delaySeconds": 30}))
+    assert _dispatch(storage, reported_settings, message, pacer) == "retry"
+    [retry] = _entries(storage, DISPATCH, message.id, wait=EVIDENCE_WAIT_SECONDS + 4)
+    assert _dispatch(storage, reported_settings, message, pacer, attempts=retry.attempts) == "sent"
+    first, second = _texts(reexecuting, message)
+    assert reexecuting.repeats()["reexecuted"] == 1
+    assert get_message(storage, message.org, message.id).acs_message_id == second["id"]
+
+
+def test_an_entry_redelivered_soon_after_its_host_died_mid_send_waits_for_the_report_too(
+    storage, reported_settings, reexecuting, pacer
+) -> None:
+    message = _first_sent(storage, _unique_message(storage, reported_settings), timedelta(seconds=1))
+    assert _dispatch(storage, reported_settings, message, pacer, dequeue_count=2) == "awaiting_report"
+    assert _texts(reexecuting, message) == []
+    [later] = _entries(storage, DISPATCH, message.id, wait=EVIDENCE_WAIT_SECONDS + 2)
+    assert later.attempts == 1  # the try that died counts; this was not one
+
+
+# -- a refused sender or identity pauses sending instead of failing the queue -------------------------
+
+
+@pytest.fixture
+def short_pauses(storage, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Pauses of a second or two (not 15 s), every process view read fresh, and no pause left over."""
+    monkeypatch.setattr(sms_pause, "FIRST_PAUSE", timedelta(seconds=1.5))
+    monkeypatch.setattr(sms_pause, "CACHE_SECONDS", 0.0)
+    storage.table(PACING).delete(sms_pause.PARTITION, sms_pause.ROW)
+    yield
+    storage.table(PACING).delete(sms_pause.PARTITION, sms_pause.ROW)
+
+
+def _until_pause_ends(storage) -> None:
+    pause = sms_pause.sender_health(storage).current()
+    if pause is not None:
+        time.sleep(max(0.0, (pause.until - clock.now()).total_seconds()) + 0.1)
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        {"status": 401, "body": "InternalError"},  # a From number the resource does not own (recorded, SDK 1.1.0)
+        {"status": 403, "body": "Forbidden"},  # the managed identity lacks its role
+        {"status": 404, "body": "empty"},  # a sender the resource does not own (recorded, 2021)
+        {"status": 400, "body": "From"},  # a malformed From
+    ],
+)
+def test_a_refused_sender_or_identity_pauses_sending_and_fails_nothing(
+    storage, sms_settings, emulator, pacer, short_pauses, refusal
+) -> None:
+    messages = [_unique_message(storage, sms_settings) for _ in range(3)]
+    emulator.add_fault(parse_fault({"mode": "status", "count": 1000, **refusal}))
+    assert [_dispatch(storage, sms_settings, m, pacer) for m in messages] == ["paused"] * 3
+    # Only the first met ACS: the others were held without a request.
+    assert emulator.pending_faults()[0]["remaining"] == 999
+    for message in messages:
+        held = get_message(storage, message.org, message.id)
+        assert held.state == QUEUED and held.failure_reason is None and held.first_sent_at is None
+        [entry] = _entries(storage, DISPATCH, message.id, wait=5)
+        assert entry.attempts == 0  # not a try
+    health = service_health(storage)
+    assert health["status"] == "degraded" and health["sms"]["status"] == "paused"
+    assert health["sms"]["reason"] == f"The SMS service refused our sender or identity ({refusal['status']})"
+
+
+def test_sending_resumes_by_itself_once_the_sender_is_fixed(
+    storage, sms_settings, emulator, pacer, short_pauses, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = (_unique_message(storage, sms_settings) for _ in range(2))
+    emulator.add_fault(parse_fault({"mode": "status", "status": 401, "body": "InternalError", "count": 1000}))
+    assert _dispatch(storage, sms_settings, first, pacer) == "paused"
+    paused = sms_pause.sender_health(storage).current()
+    assert paused.refusals == 1
+    _until_pause_ends(storage)
+    # The pause is over: the next send probes, is refused again, and the pause doubles.
+    assert _dispatch(storage, sms_settings, first, pacer) == "paused"
+    grown = sms_pause.sender_health(storage).current()
+    assert grown.refusals == 2 and grown.since == paused.since
+    assert grown.until - grown.since > paused.until - paused.since
+    emulator.clear_faults()  # the operator fixes the sender
+    _until_pause_ends(storage)
+    assert _dispatch(storage, sms_settings, second, pacer) == "sent"
+    assert service_health(storage)["sms"]["status"] == "sending"
+    assert _dispatch(storage, sms_settings, first, pacer) == "sent"
+    assert len(_texts(emulator, first)) == 1 and len(_texts(emulator, second)) == 1
+    # The operator was told, with ids only.
+    errors = [r for r in caplog.records if r.levelname == "ERROR" and "paused" in r.getMessage()]
+    assert len(errors) == 2 and first.id in errors[0].getMessage()
+    assert first.mobile not in caplog.text and first.body not in caplog.text
+
+
+def test_a_pause_held_long_touches_the_message_so_the_sweeper_does_not_queue_it_twice(
+    storage, sms_settings, emulator, pacer, short_pauses
+) -> None:
+    message = _unique_message(storage, sms_settings)
+    old = transition(storage, message.org, message.id, lambda m: replace(m, queued_at=clock.now() - STUCK_AFTER))[0]
+    emulator.add_fault(parse_fault({"mode": "status", "status": 403, "body": "Forbidden", "count": 1000}))
+    assert _dispatch(storage, sms_settings, old, pacer) == "paused"
+    assert clock.now() - get_message(storage, message.org, message.id).queued_at < timedelta(minutes=1)

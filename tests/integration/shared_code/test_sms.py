@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -103,6 +104,18 @@ def test_a_lost_or_failed_answer_may_have_sent_and_a_retry_sends_once(sms_settin
         _send(sms_settings, text, repeatability_id)
     assert raised.value.retryable and raised.value.may_have_sent
     assert not isinstance(raised.value, SmsUnconfirmed)
+    if fault["mode"] == "timeout":
+        # ACS still holds the first request until its time-out ends: a repeat now is "in progress" (409).
+        with pytest.raises(SmsError) as busy:
+            _send(sms_settings, text, repeatability_id)
+        assert "409" in busy.value.reason and busy.value.may_have_sent
+        for _ in range(50):  # ...asked again later, once the hold is over
+            try:
+                _send(sms_settings, text, repeatability_id)
+                break
+            except SmsError as later:
+                assert "409" in later.reason
+                time.sleep(0.2)
     accepted = _send(sms_settings, text, repeatability_id)
     assert accepted.acs_message_id
     assert _arrived(emulator, text) == 1

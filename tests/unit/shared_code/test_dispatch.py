@@ -12,11 +12,16 @@ from shared_code.dispatch import (
     BACKOFF_MAX_SECONDS,
     MAX_RETRY_DELAY_SECONDS,
     REPEATABILITY_WINDOW,
+    WINDOW_MARGIN,
+    evidence_wait,
     retry_delay,
     sms_tag,
+    wait_before_retry,
     window_closed,
 )
 from shared_code.message_model import Message
+from shared_code.settings import Settings, load_settings
+from shared_code.sms import SmsError
 from tests.support.messages import message_record
 
 
@@ -60,3 +65,39 @@ def test_the_tag_names_organisation_and_message_only() -> None:
     m = message()
     assert sms_tag(m) == f"{m.org}/{m.id}"
     assert m.mobile not in sms_tag(m)
+
+
+# -- evidence before a repeat ------------------------------------------------------------------------
+
+LOST = SmsError("The SMS service answered 500", retryable=True, may_have_sent=True)
+NOT_SENT = SmsError("The SMS service could not be reached", retryable=True)
+
+
+def test_a_try_that_may_have_reached_acs_waits_for_its_delivery_report() -> None:
+    settings = Settings(sms_evidence_wait_seconds=30)
+    assert wait_before_retry(1, LOST, settings, rand=lambda: 0.0) == 30.0
+    assert wait_before_retry(1, NOT_SENT, settings, rand=lambda: 0.0) == 0.5  # provably not sent: the back-off
+    # A longer back-off or Retry-After still wins.
+    in_progress = SmsError("still in progress (409)", retryable=True, may_have_sent=True, retry_after=45)
+    assert wait_before_retry(1, in_progress, settings, rand=lambda: 0.0) == 45.0
+
+
+def test_without_delivery_reports_there_is_no_evidence_to_wait_for() -> None:
+    settings = Settings(sms_evidence_wait_seconds=30, sms_delivery_reports=False)
+    assert evidence_wait(settings) == 0.0
+    assert wait_before_retry(1, LOST, settings, rand=lambda: 0.0) == 0.5
+
+
+def test_the_wait_can_be_switched_off_and_is_capped() -> None:
+    assert evidence_wait(load_settings({"SMS_EVIDENCE_WAIT_SECONDS": "0"})) == 0.0
+    assert evidence_wait(load_settings({"SMS_EVIDENCE_WAIT_SECONDS": "3600"})) == 60.0
+    assert evidence_wait(load_settings({})) == 30.0
+
+
+@pytest.mark.parametrize("wait", ["30", "60"])
+def test_every_try_that_may_have_reached_acs_still_fits_in_the_repeatability_window(wait: str) -> None:
+    # The worst case: each try times out after the request went out, then waits for a report that never comes.
+    settings = load_settings({"SMS_EVIDENCE_WAIT_SECONDS": wait})
+    tries = range(1, settings.sms_max_attempts)
+    worst = sum(settings.sms_timeout_seconds + wait_before_retry(a, LOST, settings, rand=lambda: 1.0) for a in tries)
+    assert worst < (REPEATABILITY_WINDOW - WINDOW_MARGIN).total_seconds()
