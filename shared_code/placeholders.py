@@ -141,6 +141,11 @@ def values_by_key(personalisation: Mapping[str, object], built_ins: Mapping[str,
     return values
 
 
+def without_placeholders(text: str) -> str:
+    """The text with every placeholder taken out: the least it can cost once filled."""
+    return _PLACEHOLDER.sub("", text)
+
+
 def fill(text: str, values: Mapping[str, str]) -> Filled:
     """The text with each placeholder that has a value (by key) replaced by it, in one pass.
 

@@ -9,7 +9,6 @@ refused when it is saved, not at each send.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from shared_code.body_links import disallowed_hosts
 from shared_code.crypto import TOKEN_BYTES
 from shared_code.errors import FieldError, PreconditionFailed, PreconditionRequired, Unprocessable
 from shared_code.message_request import MAX_BODY_CHARS, MAX_NAME_CHARS
-from shared_code.placeholders import MAX_PERSONALISATION_KEYS, text_problems
+from shared_code.placeholders import MAX_PERSONALISATION_KEYS, text_problems, without_placeholders
 from shared_code.settings import Settings
 from shared_code.sms_text import measure
 from shared_code.template_store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, BadCursor, decode_cursor
@@ -30,7 +29,6 @@ MAX_PERSONALISATION_KEY_CHARS = 100
 #: The length of a link token (`crypto.new_link_token`: URL-safe base64 of TOKEN_BYTES, unpadded).
 #: Previews and length checks use a stand-in this long, so they count what a real link costs.
 LINK_TOKEN_CHARS = -(-TOKEN_BYTES * 4 // 3)
-_PLACEHOLDER = re.compile(r"\(\([^()\r\n]*\)\)")
 
 
 @dataclass(frozen=True)
@@ -95,7 +93,7 @@ def parse_template(payload: Mapping[str, Any], settings: Settings) -> TemplateFi
             errors.append(FieldError("body", link_rule(settings.allowed_link_domains)))
         elif not problems:
             # Values only add characters, so the text with every placeholder empty is the least it costs.
-            least = measure(f"{_PLACEHOLDER.sub('', body.strip())}\n{sample_link(settings)}")
+            least = measure(f"{without_placeholders(body.strip())}\n{sample_link(settings)}")
             if least.segments > settings.max_segments:
                 errors.append(
                     FieldError(

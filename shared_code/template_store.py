@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, Protocol
 
-from shared_code.errors import Conflict, NotFound
+from shared_code.errors import NotFound
 from shared_code.tables import RowChanged, RowExists, Table, eq
 from shared_code.template_model import (
     CURRENT,
@@ -97,11 +97,7 @@ def get_visible(tables: Tables, org: str, user: str, template_id: str) -> Templa
 
 
 def insert_template(tables: Tables, template: Template) -> Template:
-    """Store a new template, within the organisation's limit."""
-    if count_templates(tables, template.org) >= MAX_TEMPLATES_PER_ORG:
-        raise Conflict(
-            f"Your organisation has {MAX_TEMPLATES_PER_ORG} templates, the most it may keep. Delete one first."
-        )
+    """Store a new template (the caller has checked the organisation's limit, MAX_TEMPLATES_PER_ORG)."""
     try:
         etag = templates_table(tables).insert(template_to_entity(template))
     except RowExists:  # a fresh uuid4 is never taken; a repeat of this very write is

@@ -14,6 +14,7 @@ from shared_code.placeholders import (
     text_problems,
     value_problem,
     values_by_key,
+    without_placeholders,
 )
 
 ALLOWED = ("nhs.uk", "gov.uk")
@@ -136,3 +137,7 @@ def test_personalisation_fills_what_the_request_leaves_and_cannot_override_it() 
 
 def test_of_two_personalisation_keys_that_match_the_first_wins() -> None:
     assert values_by_key({"date": "Monday", "DATE": "Tuesday"}, {}) == {"date": "Monday"}
+
+
+def test_without_placeholders_is_the_least_a_text_costs() -> None:
+    assert without_placeholders("Dear ((first name)), on ((date)) (bring this)") == "Dear , on  (bring this)"
