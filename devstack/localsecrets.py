@@ -171,6 +171,7 @@ def local_settings(s: LocalSecrets, ports: Ports) -> dict[str, str]:
         "DOB_HASH_KEY": s.value("dob-hash-key"),
         "SESSION_KEY": s.value("session-key"),
         "ALLOW_DRAMA_NUMBERS": "true",
+        "CALLBACK_ALLOW_LOCAL": "true",
         "SCANNER": "clamav",
         "BLOB_TRIGGER_SOURCE": "LogsAndContainerScan",
         "CLAMD_ADDRESS": os.environ.get("CLAMD_ADDRESS", "tcp://127.0.0.1:3310"),

@@ -110,12 +110,15 @@ def record_event(
     attachment_id: str | None = None,
     at: datetime | None = None,
     once_per: timedelta | None = None,
+    org: str | None = None,
+    status: str | None = None,
 ) -> Event | None:
     """Append an activity event to a message's log in the `events` table.
 
     With `once_per`, one event of this type per window of that length: a second in the same
     window is not recorded. None when the event was not recorded (a repeat in its window, or
-    the message's log is full at MAX_ACTIVITY_EVENTS).
+    the message's log is full at MAX_ACTIVITY_EVENTS). With `org` (and the message's `status`),
+    a recorded receipt is queued for the organisation's status callback.
     """
     event = new_event(event_type, attachment_id=attachment_id, at=at, kinds=ACTIVITY_EVENTS)
     table = storage.table(EVENTS)
@@ -137,6 +140,10 @@ def record_event(
         table.insert(entity)
     except RowExists:
         return None  # a parallel repeat in the same window recorded it (its slot stays used: harmless)
+    if org is not None:
+        from shared_code.callbacks import announce
+
+        announce(storage, org, message_id, [event], status)
     return event
 
 

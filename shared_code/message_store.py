@@ -73,7 +73,7 @@ def transition(
         changed = change(known)
         if changed is not None and changed != known:
             try:
-                return save_message(storage, changed), True
+                return _announced(storage, known, save_message(storage, changed)), True
             except RowChanged:
                 pass
     for _ in range(attempts):
@@ -82,12 +82,21 @@ def transition(
         if changed is None or changed == current:
             return current, False
         try:
-            return save_message(storage, changed), True
+            return _announced(storage, current, save_message(storage, changed)), True
         except RowChanged:
             # Lost a race: a short random pause keeps racing callers from colliding again.
             time.sleep(random.uniform(0, 0.01))
             continue
     raise ServiceUnavailable("The message is busy. Please try again.")
+
+
+def _announced(storage: Storage, before: Message, after: Message) -> Message:
+    """The one hook for lifecycle callbacks: the events this change recorded go to the callbacks
+    queue (`shared_code.callbacks.announce`, which never raises and makes no HTTP call)."""
+    from shared_code.callbacks import announce
+
+    announce(storage, after.org, after.id, after.history[len(before.history) :], after.status)
+    return after
 
 
 def copy_document(storage: Storage, message: Message, attachment_id: str, source: str = DOCUMENTS) -> None:

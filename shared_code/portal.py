@@ -149,7 +149,7 @@ def check_dob(storage: Storage, settings: Settings, message: Message, day: str, 
     if not won:  # the one refusal: the link is locked
         raise LinkLocked(practice_name(updated))
     if right:
-        record_event(storage, message.id, "dob_verified")
+        record_event(storage, message.id, "dob_verified", org=message.org, status=message.status)
         return DobOutcome("verified", {})
     record_event(storage, message.id, "dob_failed")
     if updated.locked:
@@ -247,5 +247,5 @@ def download_url(storage: Storage, settings: Settings, message: Message, attachm
         filename_disposition=content_disposition(attachment.filename),
         content_type=attachment.content_type,
     )
-    record_event(storage, message.id, "downloaded", attachment_id=attachment_id)
+    record_event(storage, message.id, "downloaded", attachment_id=attachment_id, org=message.org, status=message.status)
     return url

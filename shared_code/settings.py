@@ -252,6 +252,9 @@ class Settings:
         "IDEMPOTENCY_TTL_HOURS", 24, whole(1), "how long an Idempotency-Key is remembered"
     )
     allow_drama_numbers: bool = setting("ALLOW_DRAMA_NUMBERS", False, flag, "accept Ofcom's 07700 900xxx drama range")
+    callback_allow_local: bool = setting(
+        "CALLBACK_ALLOW_LOCAL", False, flag, "let a status callback URL be http(s) to 127.0.0.1 (the local stack)"
+    )
     allowed_countries: tuple[str, ...] = setting(
         "ALLOWED_COUNTRIES", ("GB",), countries, "countries whose mobiles may be texted"
     )

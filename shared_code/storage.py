@@ -32,16 +32,30 @@ PACING = "pacing"  # the app-wide SMS rate limit's one row (shared_code/pacing.p
 TEMPLATES = "templates"
 SCAN_VERDICTS = "scanverdicts"  # Defender's verdicts, as its scan-result events bring them
 HISTORY = "history"  # index rows of the messages by organisation and patient (shared_code/history.py)
+CALLBACKS = "callbacks"  # each organisation's status callback endpoint (shared_code/callbacks.py)
 BATCHES = "batches"  # batch CSVs: the batch, and its rows in sealed chunks (shared_code/batch_store.py)
 
 # Queues
 DISPATCH = "dispatch"
+CALLBACK_QUEUE = "callbacks"  # events to POST to the practices' endpoints
 BATCH_ROWS = "batch-rows"  # chunks of a batch's rows whose messages are to be made
 BATCH_DISPATCH = "batch-dispatch"  # batch messages to send, after every single send (shared_code/batches.py)
 
 ALL_CONTAINERS = (UPLOADS, DOCUMENTS, QUARANTINE, TEMPLATE_DOCUMENTS, RESCANS)
-ALL_TABLES = (ATTACHMENTS, MESSAGES, LINKS, EVENTS, IDEMPOTENCY, PACING, SCAN_VERDICTS, TEMPLATES, HISTORY, BATCHES)
-ALL_QUEUES = (DISPATCH, BATCH_ROWS, BATCH_DISPATCH)
+ALL_TABLES = (
+    ATTACHMENTS,
+    MESSAGES,
+    LINKS,
+    EVENTS,
+    IDEMPOTENCY,
+    PACING,
+    SCAN_VERDICTS,
+    TEMPLATES,
+    HISTORY,
+    CALLBACKS,
+    BATCHES,
+)
+ALL_QUEUES = (DISPATCH, CALLBACK_QUEUE, BATCH_ROWS, BATCH_DISPATCH)
 
 #: Containers holding bytes nobody has checked yet: Defender for Storage scans these in Azure and
 #: nothing else (infra/main.bicep excludes the rest; tests/unit/infra/test_bicep.py holds it to this).

@@ -198,6 +198,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(maxAttachmentBytes + multipartOverheadBytes)
     // Real numbers only in Azure: Ofcom's drama range is for docs and tests.
     ALLOW_DRAMA_NUMBERS: 'false'
+    // Status callbacks only to https and public addresses in Azure.
+    CALLBACK_ALLOW_LOCAL: 'false'
     ALLOWED_COUNTRIES: allowedCountries
     // Microsoft Defender for Storage scans uploads; its scan-result event brings the verdict.
     SCANNER: 'defender'

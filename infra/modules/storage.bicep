@@ -67,11 +67,14 @@ var appTables = [
   'scanverdicts'
   'templates'
   'history'
+  'callbacks'
   'batches'
 ]
 var appQueues = [
   'dispatch'
   'dispatch-poison'
+  'callbacks'
+  'callbacks-poison'
   'batch-rows'
   'batch-rows-poison'
   'batch-dispatch'
