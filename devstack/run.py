@@ -1,11 +1,15 @@
 """Run the whole local stack in the foreground: `python -m devstack.run` (what `make run` does).
 
 Starts Azurite (data under `.local/azurite`, kept across restarts), ClamAV's clamd (or
-uses the one at CLAMD_ADDRESS when set), the SMS emulator, and the local Functions host
-with the app. clamd loads its signatures while the others start; "Enclose is running" is
-printed only once every service, clamd included, answers. Without clamd (and no
-CLAMD_ADDRESS) it refuses to start, in one sentence saying what to install, rather than
-run a stack that rejects every upload. Ctrl-C (or SIGTERM) stops everything.
+uses the one at CLAMD_ADDRESS when set), a managed-identity endpoint (`devstack.identity`,
+App Service's protocol), the SMS emulator, and the local Functions host with the app.
+With `ENCLOSE_ACS_AUTH=identity` the app reaches the emulator as it reaches ACS in Azure:
+`ACS_ENDPOINT` and the identity's bearer tokens, no connection string (`local.settings.json`
+keeps the connection string, for `func start`). clamd loads its signatures while the
+others start; "Enclose is running" is printed only once every service, clamd included,
+answers. Without clamd (and no CLAMD_ADDRESS) it refuses to start, in one sentence saying
+what to install, rather than run a stack that rejects every upload. Ctrl-C (or SIGTERM)
+stops everything.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from devstack.ports import Ports
 ROOT = Path(__file__).resolve().parent.parent
 #: How long clamd may take to answer its first PING (loading a full signature set takes a while).
 CLAMD_START_TIMEOUT = 300.0
+#: How the app authenticates to the SMS emulator: "key" (the connection string) or "identity".
+ACS_AUTH_MODES = ("key", "identity")
 
 
 class StartupError(Exception):
@@ -59,9 +65,10 @@ class Stack:
         # Launched first (from this thread, which outlives it) so it loads while the rest starts.
         clamd = None if clamd_address else self._launch_clamd()
         values["CLAMD_ADDRESS"] = clamd.address if clamd else clamd_address
-        self.settings = values
         if self.write_settings_json:
             write_local_settings_json(values)
+        values = {**values, **self._identity_settings(secrets)}
+        self.settings = values
 
         azurite = start_azurite(secrets.azurite_dir, self.ports)
         self._stoppers.append(lambda: _terminate(azurite))
@@ -87,6 +94,23 @@ class Stack:
             self._wait_for_own_clamd(clamd)
         else:
             self._wait_for_clamd_at(values["CLAMD_ADDRESS"])
+
+    def _identity_settings(self, secrets: Any) -> dict[str, str]:
+        """Start the managed-identity endpoint; the settings App Service would give the app, and in
+        identity mode the ACS endpoint in place of the connection string."""
+        from devstack.identity import IdentityEndpoint, identity_key
+
+        mode = os.environ.get("ENCLOSE_ACS_AUTH", "key")
+        if mode not in ACS_AUTH_MODES:
+            raise StartupError(f"ENCLOSE_ACS_AUTH must be {' or '.join(ACS_AUTH_MODES)}, not {mode!r}.")
+        identity = IdentityEndpoint(identity_key(secrets.root))
+        identity.start()
+        self._stoppers.append(identity.stop)
+        settings = dict(identity.environ)
+        if mode == "identity":
+            settings["ACS_CONNECTION_STRING"] = ""
+            settings["ACS_ENDPOINT"] = f"https://127.0.0.1:{self.ports.sms_api}/"
+        return settings
 
     def _launch_clamd(self) -> Any:
         from devstack.clamd import free_port, launch_clamd

@@ -18,6 +18,7 @@ from datetime import timedelta
 
 import pytest
 
+from devstack.identity import IdentityEndpoint, identity_key
 from devstack.localsecrets import ensure_local_secrets
 from devstack.sms_emulator import SmsEmulator, parse_fault
 from shared_code import clock
@@ -215,6 +216,69 @@ def test_a_400_about_something_else_is_the_messages_own_refusal(sms_settings, em
     with pytest.raises(SmsError) as raised:
         _send(sms_settings, "Refused", str(uuid.uuid4()))
     assert not raised.value.misconfigured and not raised.value.retryable
+
+
+# -- as in Azure: ACS_ENDPOINT and the managed identity, no connection string -------------------------
+
+
+@pytest.fixture(scope="module")
+def identity_acs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SmsEmulator, IdentityEndpoint]]:
+    """An emulator that takes managed-identity tokens, and the identity endpoint App Service would offer,
+    its IDENTITY_ENDPOINT and IDENTITY_HEADER set as the platform sets them."""
+    local = tmp_path_factory.mktemp("identity") / ".local"
+    key = identity_key(ensure_local_secrets(local).root)
+    emu = start_emulator(local, identity_key=key)
+    with IdentityEndpoint(key) as endpoint, pytest.MonkeyPatch.context() as env:
+        for name, value in endpoint.environ.items():
+            env.setenv(name, value)
+        yield emu, endpoint
+    emu.stop()
+
+
+def _identity_settings(base_env: dict[str, str], emu: SmsEmulator, timeout: int = TIMEOUT_SECONDS) -> Settings:
+    return load_settings(
+        {
+            **base_env,
+            "ACS_CONNECTION_STRING": "",
+            "ACS_ENDPOINT": emu.api_url + "/",
+            "ACS_CA_BUNDLE": str(emu.cert),
+            "SMS_SENDER": "Enclose",
+            "SMS_TIMEOUT_SECONDS": str(timeout),
+            "SMS_DELIVERY_REPORTS": "false",
+        }
+    )
+
+
+def test_with_acs_endpoint_and_no_connection_string_the_managed_identity_sends(base_env, identity_acs) -> None:
+    emu, endpoint = identity_acs
+    emu.allow_principals([endpoint.principal_id])
+    text = f"As in Azure {uuid.uuid4()}"
+    accepted = _send(_identity_settings(base_env, emu), text, str(uuid.uuid4()))
+    assert accepted.acs_message_id and _arrived(emu, text) == 1
+    assert endpoint.tokens_issued >= 1
+    assert (emu.identity()["bearerSends"], emu.identity()["keySends"]) == (1, 0)
+
+
+def test_an_identity_without_its_role_on_the_resource_is_misconfiguration(base_env, identity_acs) -> None:
+    emu, _ = identity_acs
+    emu.allow_principals(["another-principal"])
+    try:
+        with pytest.raises(SmsError) as raised:
+            _send(_identity_settings(base_env, emu), "No role", str(uuid.uuid4()))
+    finally:
+        emu.allow_principals(None)
+    assert raised.value.misconfigured and not raised.value.may_have_sent and "(403)" in raised.value.reason
+
+
+def test_an_identity_endpoint_that_gives_no_token_is_misconfiguration(
+    base_env, identity_acs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu, _ = identity_acs
+    monkeypatch.setenv("IDENTITY_HEADER", "not the platform's secret")
+    # A new client (another time-out), so a new credential that reads the changed setting.
+    with pytest.raises(SmsError) as raised:
+        _send(_identity_settings(base_env, emu, timeout=TIMEOUT_SECONDS + 1), "No token", str(uuid.uuid4()))
+    assert raised.value.misconfigured and not raised.value.may_have_sent
 
 
 # -- failures the emulator cannot produce, from a tiny HTTPS server ---------------------------------
