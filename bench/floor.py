@@ -19,6 +19,8 @@ from typing import Any
 CALLS_PER_MESSAGE: tuple[tuple[str, str], ...] = (
     ("table get_entity", "message_create.create_message: find_attachment"),
     ("blob start_copy_from_url", "message_store.copy_document"),
+    ("table create_entity", "history.index_message: the organisation's history row"),
+    ("table create_entity", "history.index_message: the patient's history row"),
     ("table create_entity", "message_create.create_message: the link row"),
     ("table create_entity", "message_create.create_message: the message row"),
     ("queue send_message", "dispatch_queue.enqueue_dispatch"),
@@ -59,7 +61,7 @@ def measure_floor(
     # adapter (`Storage.table`): the floor is the SDK calls alone. The stack made the tables.
     tables = storage.table_service
     messages, links = tables.get_table_client("messages"), tables.get_table_client("links")
-    attachments = tables.get_table_client("attachments")
+    attachments, history = tables.get_table_client("attachments"), tables.get_table_client("history")
     documents, queue = storage.container("documents"), storage.queue(QUEUE)
     source_url = f"{documents.url}/{org}/{attachment_id}"
     template = {k: v for k, v in message_row.items() if k not in ("PartitionKey", "RowKey")}
@@ -74,6 +76,11 @@ def measure_floor(
         message_id = str(uuid.uuid4())
         attachments.get_entity(org, attachment_id)
         documents.get_blob_client(f"bench-floor/{message_id}").start_copy_from_url(source_url, requires_sync=None)
+        for partition in (f"{PARTITION}|all", f"{PARTITION}|{uuid.uuid4().hex * 2}"):
+            history.create_entity(
+                {"PartitionKey": partition, "RowKey": f"{i:013d}|{message_id}", "messageId": message_id},
+                headers={"Prefer": "return-no-content"},
+            )
         links.create_entity(
             {"PartitionKey": uuid.uuid4().hex * 2, "RowKey": "", "org": org, "messageId": message_id},
             headers={"Prefer": "return-no-content"},
