@@ -234,9 +234,12 @@ def _never_connected(error: BaseException) -> bool:
     azure-core's RequestsTransport raises ServiceRequestError ("not sent") also when reading the
     answer's body times out or fails TLS (requests reports both as a ConnectionError), so the
     exception type alone does not prove the request stayed here. Only a connection that could
-    not be opened (urllib3's NewConnectionError, which also covers a name that did not resolve)
-    or a connect time-out does.
+    not be opened (urllib3's NewConnectionError, which also covers a name that did not resolve),
+    a connect time-out, or a server certificate refused during the TLS handshake (before any
+    byte of the request is written) does.
     """
+    import ssl
+
     from azure.core.exceptions import ServiceRequestTimeoutError
     from urllib3.exceptions import NewConnectionError
 
@@ -249,10 +252,14 @@ def _never_connected(error: BaseException) -> bool:
         if not isinstance(current, BaseException) or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, NewConnectionError):
+        if isinstance(current, (NewConnectionError, ssl.SSLCertVerificationError)):
             return True
-        # azure-core keeps the transport's error as `inner_exception`; requests keeps urllib3's in args.
-        pending.extend([getattr(current, "inner_exception", None), current.__cause__, *current.args])
+        # azure-core keeps the transport's error as `inner_exception`; requests keeps urllib3's in args,
+        # and urllib3's MaxRetryError its cause as `reason`.
+        pending.extend(
+            [getattr(current, "inner_exception", None), getattr(current, "reason", None), current.__cause__]
+            + list(current.args)
+        )
     return False
 
 

@@ -8,6 +8,7 @@ cannot produce (nothing listening, an answer whose body stalls).
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 import threading
@@ -365,6 +366,35 @@ def test_an_answer_cut_short_may_have_sent(base_env, tls) -> None:
         with pytest.raises(SmsError) as raised:
             _send(_settings(base_env, connection_string, tls[1]), "Cut", str(uuid.uuid4()))
     assert answered and raised.value.retryable and raised.value.may_have_sent
+
+
+def test_a_server_certificate_refused_in_the_handshake_is_provably_not_sent(base_env, emulator, tls) -> None:
+    # The emulator's certificate checked against another CA: the handshake fails before the request is written.
+    text = f"Untrusted {uuid.uuid4()}"
+    settings = _settings(base_env, emulator.connection_string, tls[1])
+    with pytest.raises(SmsError) as raised:
+        _send(settings, text, str(uuid.uuid4()))
+    assert raised.value.retryable and not raised.value.may_have_sent
+    assert _arrived(emulator, text) == 0
+
+
+def test_a_send_accepted_without_honouring_our_repeatability_id_is_logged(
+    base_env, tls, caplog: pytest.LogCaptureFixture
+) -> None:
+    def accept_without_repeatability(conn: socket.socket) -> None:
+        item = {"to": "+447700900123", "messageId": "Outgoing_x", "httpStatusCode": 202, "successful": True}
+        body = json.dumps({"value": [item]}).encode()
+        conn.sendall(
+            b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
+
+    for connection_string in _server(tls, accept_without_repeatability):
+        accepted = _send(_settings(base_env, connection_string, tls[1]), "Not repeatable", str(uuid.uuid4()))
+    assert accepted.acs_message_id == "Outgoing_x"
+    assert "Outgoing_x without honouring its repeatability id" in caplog.text
 
 
 def test_nothing_listening_is_retryable_and_provably_not_sent(base_env) -> None:

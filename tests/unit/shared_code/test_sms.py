@@ -254,3 +254,17 @@ def test_a_request_error_from_reading_the_answer_does_not_prove_it() -> None:
     broken = requests.exceptions.ConnectionError(ReadTimeoutError(None, "/sms", "Read timed out."))
     assert not _never_connected(ServiceRequestError(broken, error=broken))
     assert not _never_connected(ServiceRequestError("no detail"))
+
+
+def test_a_certificate_refused_in_the_handshake_proves_nothing_was_sent() -> None:
+    # requests wraps it as SSLError(MaxRetryError(reason=SSLError(SSLCertVerificationError))).
+    import ssl
+
+    from urllib3.exceptions import MaxRetryError, SSLError
+
+    refused = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed certificate")
+    wrapped = requests.exceptions.SSLError(MaxRetryError(None, "/sms", reason=SSLError(refused)))
+    assert _never_connected(ServiceRequestError(wrapped, error=wrapped))
+    # Any other TLS failure may come after the request went out.
+    other = requests.exceptions.SSLError(MaxRetryError(None, "/sms", reason=SSLError("bad record mac")))
+    assert not _never_connected(ServiceRequestError(other, error=other))
