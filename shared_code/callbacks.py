@@ -255,6 +255,21 @@ def announce(
         log.exception("callback events for message %s could not be queued", message_id)
 
 
+def announce_batch_done(storage: Storage, org: str, batch_id: str, at: datetime) -> None:
+    """Queue a batch's `done` (every row settled) for the organisation's endpoint; never raises.
+
+    For the code that sees a batch finish: its id is stable per batch, so a repeat is one event.
+    """
+    try:
+        if not _has_registration(storage, org):
+            return
+        event_key = str(uuid.uuid5(_NAMESPACE, f"batch|{batch_id}|done"))
+        event = CallbackEvent(event_key, "done", None, batch_id, "done", at)
+        _enqueue(storage, org, event, first_at=clock.now(), tries=0, delay=0)
+    except Exception:  # noqa: BLE001 - a callback must not fail what it reports on
+        log.exception("the done event of batch %s could not be queued", batch_id)
+
+
 def announce_test(storage: Storage, org: str) -> dict[str, Any]:
     """Queue a `test` event for the organisation's endpoint (404 when none is registered)."""
     read_registration(storage, org)

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from shared_code import callbacks
-from shared_code.callbacks import announce_test, deliver, read_registration, register
+from shared_code.callbacks import announce_batch_done, announce_test, deliver, read_registration, register
 from shared_code.errors import Unprocessable
 from shared_code.storage import CALLBACK_QUEUE
 from tests.support.records import mark_sent, new_message
@@ -201,3 +201,14 @@ def test_without_a_registration_nothing_is_queued(storage, local, receiver) -> N
     org = _org()
     mark_sent(storage, new_message(storage, local, org))
     assert _entries(storage, org, wait=1.0) == []
+
+
+def test_a_batch_done_event_carries_the_batch(storage, local, receiver) -> None:
+    from shared_code import clock
+
+    org = _registered(storage, local, receiver)
+    announce_batch_done(storage, org, "batch-1", clock.now())
+    [entry] = _entries(storage, org)
+    assert deliver(storage, local, entry).result == "delivered"
+    [body] = receiver.received
+    assert (body["type"], body["batchId"], body["messageId"]) == ("done", "batch-1", None)
