@@ -1,11 +1,11 @@
-"""Run every benchmark, or the ones named: `python -m bench [startup upload portal send]`."""
+"""Run every benchmark, or the ones named: `python -m bench [startup upload portal send batch]`."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-ALL = ("startup", "upload", "portal", "send")
+ALL = ("startup", "upload", "portal", "send", "batch")
 
 
 def main(argv: list[str]) -> int:

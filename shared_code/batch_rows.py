@@ -57,7 +57,7 @@ class ValidRow:
     date_of_birth: str  # YYYY-MM-DD
     mobile: str  # E.164
     body: str  # filled in for this patient
-    segments: int = 0
+    segments: int = 0  # 0 when not measured (surely within the limit: see `_segments`)
 
     def to_json(self) -> dict[str, Any]:
         """The row as stored (sealed) until its message is made."""
@@ -146,7 +146,7 @@ def check_rows(csv_file: CsvFile, text: BatchText, settings: Settings, *, practi
             problems.extend(missing_errors(filled.missing))
             body = filled.text.strip()
             if not problems:
-                segments = measure(f"{body}\n{link}").segments
+                segments = _segments(f"{body}\n{link}", settings.max_segments)
                 if segments > settings.max_segments:
                     problems.append(
                         FieldError(
@@ -168,6 +168,19 @@ def check_rows(csv_file: CsvFile, text: BatchText, settings: Settings, *, practi
             ValidRow(number, request.date_of_birth.isoformat(), request.mobile, body, segments)  # type: ignore[union-attr]
         )
     return checked
+
+
+#: Fewest characters an SMS segment holds in any encoding (UCS-2, 16-bit units, in a multi-part text).
+_SAFE_UNITS_PER_SEGMENT = 67
+
+
+def _segments(text: str, limit: int) -> int:
+    """The text's segments, or 0 when it is surely within `limit` (most rows of a batch): measuring
+    every character is then not needed to know it may be sent. A GSM-7 character takes at most two
+    septets (76 a segment) and a UCS-2 one a 16-bit unit or two (67), so this many units always fit."""
+    if len(text.encode("utf-16-le")) // 2 <= _SAFE_UNITS_PER_SEGMENT * limit:
+        return 0
+    return measure(text).segments
 
 
 def _payload(
@@ -242,7 +255,10 @@ def _column(field_name: str, titles: Mapping[str, str]) -> str | None:
 def previews(checked: Checked, settings: Settings) -> list[dict[str, Any]]:
     """The first rows' texts as the patients will get them (the link a stand-in of the real length)."""
     link = sample_link(settings)
-    return [{"row": r.row, "body": f"{r.body}\n{link}", "segments": r.segments} for r in checked.valid[:MAX_PREVIEWS]]
+    return [
+        {"row": r.row, "body": f"{r.body}\n{link}", "segments": measure(f"{r.body}\n{link}").segments}
+        for r in checked.valid[:MAX_PREVIEWS]
+    ]
 
 
 def future(send_at: datetime | None, now: datetime) -> bool:

@@ -48,11 +48,15 @@ def to_e164_mobile(raw: str, *, allowed_countries: tuple[str, ...] = ("GB",), al
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if allow_drama and "GB" in allowed_countries and _DRAMA.match(e164):
         return e164
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidMobile("Enter a valid mobile phone number")
+    # is_valid_number is region_code_for_number, then a type that is not UNKNOWN in that region's
+    # metadata (phonenumberutil.is_valid_number_for_region), which is what number_type computes: so the
+    # region and the type decide validity too, with one lookup fewer (a batch checks 10,000 numbers).
     region = phonenumbers.region_code_for_number(number)
+    kind = phonenumbers.number_type(number)
+    if region is None or kind == PhoneNumberType.UNKNOWN:
+        raise InvalidMobile("Enter a valid mobile phone number")
     if region not in allowed_countries:
         raise InvalidMobile("Mobile numbers from this country cannot be texted")
-    if phonenumbers.number_type(number) not in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
+    if kind not in (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE):
         raise InvalidMobile("This is not a mobile number: enter a mobile that can receive texts")
     return e164

@@ -53,11 +53,10 @@ def test_good_rows_become_messages_filled_in_for_each_patient() -> None:
         (3, "1980-02-02", "+447700900124", "Dear Sam, your asthma appointment."),
     ]
     link = sample_link(SETTINGS)
-    assert checked.valid[0].segments == measure(f"Dear Jo, your flu appointment.\n{link}").segments
     assert previews(checked, SETTINGS)[0] == {
         "row": 2,
         "body": f"Dear Jo, your flu appointment.\n{link}",
-        "segments": checked.valid[0].segments,
+        "segments": measure(f"Dear Jo, your flu appointment.\n{link}").segments,
     }
 
 
@@ -119,6 +118,18 @@ def test_a_text_exactly_at_the_segment_limit_goes_and_one_character_more_is_refu
     assert checked.valid and checked.valid[0].segments == 2
     checked = _check(rows, BatchText("x" * (room - 149) + "((filler))", None, None, ("doc-1",)), settings)
     assert [(e.row, e.column) for e in checked.errors] == [(2, None)]
+
+
+def test_a_ucs2_text_exactly_at_the_segment_limit_goes_and_one_unit_more_is_refused() -> None:
+    settings = Settings(allow_drama_numbers=True, max_segments=2)
+    link = sample_link(settings)
+    room = 2 * 67 - len(link) - 1  # two UCS-2 segments hold 134 16-bit units
+    rows = f"NHS Number,DOB,Mobile\n{nhs_number(8)},1970-01-31,07700900123\n"
+    checked = _check(rows, BatchText("ŵ" * room, None, None, ("doc-1",)), settings)
+    assert len(checked.valid) == 1
+    assert previews(checked, settings)[0]["segments"] == 2
+    checked = _check(rows, BatchText("ŵ" * (room + 1), None, None, ("doc-1",)), settings)
+    assert checked.valid == [] and "3 SMS segments" in checked.errors[0].message
 
 
 def test_a_fault_of_the_batch_itself_refuses_the_whole_request() -> None:
