@@ -26,7 +26,8 @@ LOCAL_ISSUER = "https://login.enclose.local/devstack"
 LOCAL_AUDIENCE = "api://enclose"
 LOCAL_ROLE = "Messages.Send"  # the app role the dev tokens carry, as Entra ID assigns it in Azure
 # Room for a multipart upload's boundaries and part headers around the largest file allowed; the
-# Bicep sizes FUNCTIONS_REQUEST_BODY_SIZE_LIMIT the same way (maxAttachmentBytes + 64 KiB).
+# Bicep sizes FUNCTIONS_REQUEST_BODY_SIZE_LIMIT the same way (the larger of maxUploadBytes and
+# maxAttachmentBytes, + 64 KiB).
 MULTIPART_OVERHEAD_BYTES = 65536
 
 
@@ -148,10 +149,11 @@ def ensure_local_secrets(root: Path = DEFAULT_LOCAL_DIR) -> LocalSecrets:
 
 
 def request_body_limit() -> int:
-    """The host's request body limit: the upload limit plus multipart overhead, as in Azure."""
+    """The host's request body limit: the largest upload (MAX_UPLOAD_BYTES, a PDF or picture that
+    is then made to fit) plus multipart overhead, as in Azure."""
     from shared_code.settings import Settings
 
-    return Settings().max_attachment_bytes + MULTIPART_OVERHEAD_BYTES
+    return Settings().upload_limit + MULTIPART_OVERHEAD_BYTES
 
 
 def local_settings(s: LocalSecrets, ports: Ports) -> dict[str, str]:

@@ -22,7 +22,8 @@ def attachments_upload(req: func.HttpRequest) -> func.HttpResponse:
 
     def action(principal: Principal) -> func.HttpResponse:
         settings = get_settings()
-        upload = read_file_part(req.headers.get("Content-Type"), req.get_body(), settings.max_attachment_bytes)
+        # Up to the larger upload limit: a PDF or picture over MAX_ATTACHMENT_BYTES is made to fit it.
+        upload = read_file_part(req.headers.get("Content-Type"), req.get_body(), settings.upload_limit)
         attachment = upload_attachment(get_storage(), settings, principal, upload.filename, upload.data)
         return json_response(202, attachment.to_api(), {"Location": f"/api/v1/attachments/{attachment.id}"})
 

@@ -1,6 +1,8 @@
 """Attachments: upload, status, delete, and the scan that decides whether one may be served.
 
-An upload lands in `uploads/{org}/{id}` with status `scanning`. The blob-triggered scan
+An upload is first prepared (`upload_fitting`: hidden metadata removed, a PDF or picture over
+the limit made to fit it); what that gives lands in `uploads/{org}/{id}` with status
+`scanning`, and is what is scanned and served. The blob-triggered scan
 validates it by content and scans it for malware; a clean file is written to
 `documents/{org}/{id}`, a rejected one to `quarantine/{org}/{id}`, and the upload is
 removed. Only `documents` is ever served, and only through a short SAS.
@@ -58,6 +60,13 @@ class Attachment:
     #: Set on a template's own document (`shared_code.template_documents`): kept in
     #: `template-documents`, not shown by the attachments API, deleted only with its template.
     template_id: str | None = None
+    #: What was uploaded, when preparation changed it (`size` and `sha256` are what is stored).
+    original_size: int | None = None
+    original_sha256: str | None = None
+    #: Hidden metadata (EXIF, XMP, document information...) was removed at upload.
+    cleaned: bool = False
+    #: Made smaller at upload to fit MAX_ATTACHMENT_BYTES.
+    reduced: bool = False
     etag: str | None = None
 
     @property
@@ -79,6 +88,10 @@ class Attachment:
             "contentType": self.content_type,
             "size": self.size,
             "sha256": self.sha256,
+            "originalSize": self.original_size or self.size,
+            "originalSha256": self.original_sha256 or self.sha256,
+            "reduced": self.reduced,
+            "metadataRemoved": self.cleaned,
             "createdAt": clock.iso(self.created_at),
         }
         if self.status == REJECTED:
@@ -105,6 +118,10 @@ def _to_entity(a: Attachment) -> dict[str, Any]:
         "scanAttempts": a.scan_attempts,
         "deleted": a.deleted,
         "templateId": a.template_id,
+        "originalSize": a.original_size,
+        "originalSha256": a.original_sha256,
+        "cleaned": a.cleaned,
+        "reduced": a.reduced,
     }
 
 
@@ -127,6 +144,10 @@ def _from_entity(e: Any) -> Attachment:
         scan_attempts=int(e.get("scanAttempts") or 0),
         deleted=bool(e.get("deleted")),
         template_id=e.get("templateId"),
+        original_size=int(e["originalSize"]) if e.get("originalSize") is not None else None,
+        original_sha256=e.get("originalSha256"),
+        cleaned=bool(e.get("cleaned")),
+        reduced=bool(e.get("reduced")),
         etag=getattr(e, "etag", None),
     )
 
@@ -165,13 +186,18 @@ def save_attachment(storage: Storage, attachment: Attachment, *, etag_check: boo
 def upload_attachment(
     storage: Storage, settings: Settings, principal: Principal, filename: str | None, data: bytes
 ) -> Attachment:
-    """Accept an upload: type by content (415), record it as scanning, store it in `uploads`."""
+    """Accept an upload: type by content (415), prepared (metadata out, made to fit: 413 when it
+    cannot be), recorded as scanning and stored in `uploads`."""
     from azure.storage.blob import ContentSettings
 
     from shared_code.filenames import safe_filename
     from shared_code.filetypes import sniff
+    from shared_code.upload_fitting import prepare_upload
 
     file_type = sniff(data, filename)
+    original_size, original_sha256 = len(data), sha256_hex(data)
+    stored = prepare_upload(data, file_type, settings)
+    sent, data = data, stored.data
     attachment = Attachment(
         id=str(uuid.uuid4()),
         org=principal.org,
@@ -179,10 +205,14 @@ def upload_attachment(
         content_type=file_type.mime,
         kind=file_type.kind,
         size=len(data),
-        sha256=sha256_hex(data),
+        sha256=original_sha256 if data is sent else sha256_hex(data),
         status=SCANNING,
         created_at=clock.now(),
         created_by=principal.user,
+        original_size=original_size,
+        original_sha256=original_sha256,
+        cleaned=stored.cleaned,
+        reduced=stored.reduced,
     )
     try:
         # The row first: the scan, which the blob triggers, needs it.
@@ -197,7 +227,15 @@ def upload_attachment(
         log.exception("upload of attachment %s failed", attachment.id)
         _forget(storage, attachment)
         raise ServiceUnavailable("The document could not be stored. Please try again.") from exc
-    log.info("attachment %s uploaded (%s, %d bytes)", attachment.id, file_type.kind, len(data))
+    log.info(
+        "attachment %s uploaded (%s, %d bytes; %d as sent%s%s)",
+        attachment.id,
+        file_type.kind,
+        len(data),
+        original_size,
+        ", metadata removed" if stored.cleaned else "",
+        ", reduced" if stored.reduced else "",
+    )
     return attachment
 
 
@@ -245,6 +283,7 @@ def scan_upload(storage: Storage, settings: Settings, blob_name: str, data: byte
     from shared_code.filetypes.isolation import ValidatorUnavailable, validate_isolated
     from shared_code.scan_verdicts import StoredVerdicts, forget_scan_results
     from shared_code.scanning import DefenderScanner, ScanError, scanner_from_settings
+    from shared_code.upload_fitting import megabytes
 
     org, _, attachment_id = blob_name.partition("/")
     attachment = find_attachment(storage, org, attachment_id) if _plausible_id(attachment_id) else None
@@ -272,7 +311,12 @@ def scan_upload(storage: Storage, settings: Settings, blob_name: str, data: byte
     try:
         # In a worker process under memory, CPU and wall-time ceilings: a file that hits one is
         # rejected as too complex to check safely (not retried), and the host is never at risk.
-        validate_isolated(data, file_type)
+        # `prepared`: a picture or PDF must also have come through the upload's preparation.
+        validate_isolated(data, file_type, prepared=True)
+        if len(data) > settings.max_attachment_bytes:
+            # Only an upload the preparation refused is stored over the limit; validation has
+            # said why in every case seen, this is the guard.
+            raise ContentRejected(f"is larger than the {megabytes(settings.max_attachment_bytes)} limit", "too_large")
     except ContentRejected as rejected:
         decided = _verdict_fields(
             attachment, REJECTED, _sentence(rejected.reason), "enclose-validator", getattr(rejected, "rule", None)

@@ -67,7 +67,8 @@ def recheck_stuck_scans(storage: Storage, settings: Settings, *, budget_seconds:
         attachment = find_attachment(storage, row["PartitionKey"], row["RowKey"])
         if attachment is None or attachment.deleted or attachment.status != SCANNING:
             continue
-        data = storage.read_blob(UPLOADS, attachment.blob_name, limit=settings.max_attachment_bytes + 1)
+        # An upload the preparation refused may be stored as it came, up to the larger upload limit.
+        data = storage.read_blob(UPLOADS, attachment.blob_name, limit=settings.upload_limit + 1)
         if data is None:
             if _reject_unscannable(storage, attachment):
                 rejected_missing += 1

@@ -227,6 +227,11 @@ class Settings:
         "SESSION_KEY", Secret("SESSION_KEY"), secret, "portal session signing key", hidden=True
     )
     max_attachment_bytes: int = setting("MAX_ATTACHMENT_BYTES", 3145728, whole(1), "upload limit")
+    # Phone photos and scans are often 4-8 MB: a PDF or picture up to this size is accepted and made
+    # to fit MAX_ATTACHMENT_BYTES (shared_code/upload_fitting.py); the host's body limit follows it.
+    max_upload_bytes: int = setting(
+        "MAX_UPLOAD_BYTES", 20971520, whole(1), "largest PDF or picture accepted, then made to fit the upload limit"
+    )
     max_segments: int = setting("MAX_SEGMENTS", 6, whole(1), "longest SMS, in segments")
     max_attachments: int = setting("MAX_ATTACHMENTS", 5, whole(1), "documents per message")
     # 60 a minute is far beyond a receptionist sending from the toolbar and a tenth of the shared ACS
@@ -294,6 +299,11 @@ class Settings:
             value = getattr(self, declared.field)
             if isinstance(value, Secret):
                 value.reveal()
+
+    @property
+    def upload_limit(self) -> int:
+        """The largest file an upload may carry: MAX_UPLOAD_BYTES, never below MAX_ATTACHMENT_BYTES."""
+        return max(self.max_upload_bytes, self.max_attachment_bytes)
 
     @property
     def uses_azurite(self) -> bool:

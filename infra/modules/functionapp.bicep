@@ -49,6 +49,8 @@ param linkTtlDays int
 param allowedCountries string
 param defenderVerdictTimeoutSeconds int
 param maxAttachmentBytes int = 3145728
+@description('The largest PDF or picture accepted; it is then made to fit maxAttachmentBytes.')
+param maxUploadBytes int = 20971520
 @description('Room for multipart boundaries and part headers around the largest upload; the host refuses a bigger request body.')
 param multipartOverheadBytes int = 65536
 param maxSegments int = 6
@@ -184,6 +186,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     SESSION_KEY: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=session-key)'
     // Limits (the contract's defaults unless the operator changes them).
     MAX_ATTACHMENT_BYTES: string(maxAttachmentBytes)
+    MAX_UPLOAD_BYTES: string(maxUploadBytes)
     MAX_SEGMENTS: string(maxSegments)
     MAX_ATTACHMENTS: string(maxAttachments)
     MAX_DOB_ATTEMPTS: string(maxDobAttempts)
@@ -194,8 +197,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     // The host's own request body limit (default 100 MB): the Functions host sets Kestrel's
     // MaxRequestBodySize from it (azure-functions-host, src/WebJobs.Script.WebHost/Middleware/
     // HttpRequestBodySizeMiddleware.cs), so a bigger body is refused with 413 by the host, from its
-    // Content-Length, before the Python worker buffers any of it.
-    FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(maxAttachmentBytes + multipartOverheadBytes)
+    // Content-Length, before the Python worker buffers any of it. Sized from the largest upload
+    // (a PDF or picture, made to fit maxAttachmentBytes), as the app's own Settings.upload_limit.
+    FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(max(maxUploadBytes, maxAttachmentBytes) + multipartOverheadBytes)
     // Real numbers only in Azure: Ofcom's drama range is for docs and tests.
     ALLOW_DRAMA_NUMBERS: 'false'
     // Status callbacks only to https and public addresses in Azure.

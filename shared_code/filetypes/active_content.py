@@ -62,6 +62,10 @@ _CONTAINER_PRIORITY = (
     "external_content",
     "unsafe_link",
     "zip_nested",
+    # Not dangerous, but not for the patient's eyes: asked for only once the file is otherwise safe.
+    "comments",
+    "tracked_changes",
+    "hidden_text",
 )
 
 

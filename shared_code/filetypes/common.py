@@ -72,6 +72,7 @@ MAX_XML_ELEMENTS = 1_000_000  # in all the XML parts of one document
 TOO_COMPLEX = "is too complex to check safely"
 DAMAGED = "is damaged or incomplete, so the patient may not be able to open it"
 ENCRYPTED = "is password-protected, so the patient could not open it"
+HIDDEN_REVISIONS = "has comments or tracked changes: accept or remove them and save it again"
 
 #: rule -> reason, for every rule `validate` can raise ("<kind>_damaged" uses DAMAGED).
 REASONS: dict[str, str] = {
@@ -109,6 +110,15 @@ REASONS: dict[str, str] = {
     "image_too_large": f"is too large a picture (more than {MAX_IMAGE_PIXELS:,} pixels)",
     "image_frames": f"has too many pages or frames (more than {MAX_IMAGE_FRAMES})",
     "image_trailing_data": "has extra data hidden after the picture",
+    # Hidden content a patient must not get (issue 18): refused rather than silently changed, since
+    # a clinical letter edited by us is worse than one the practice is asked to save again.
+    "comments": HIDDEN_REVISIONS,
+    "tracked_changes": HIDDEN_REVISIONS,
+    "hidden_text": "has hidden text: show or delete it and save it again",
+    "pdf_sticky_notes": "has sticky-note comments: delete them and save it again",
+    "pdf_hidden_layers": "has hidden layers: show or delete them and save it again",
+    # What the scan says of stored bytes that were not prepared at upload (never expected: a guard).
+    "not_prepared": "still has hidden information (such as where a photo was taken) that could not be removed",
 }
 
 

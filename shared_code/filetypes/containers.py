@@ -242,6 +242,7 @@ def validate_docx(data: bytes) -> None:
                 overrides[part] = _attr(elem, "ContentType") or ""
         main_part: str | None = None
         fields = Fields()
+        revisions = _DocxRevisions()
         for name in sorted(names):
             lower = name.casefold()
             content_type = overrides.get(lower) or defaults.get(lower.rsplit(".", 1)[-1], "")
@@ -261,9 +262,11 @@ def validate_docx(data: bytes) -> None:
             if lower.endswith(".rels"):
                 main_part = _docx_rels(zf, name, findings, budget) or main_part
             elif lower.endswith(".xml") and name != "[Content_Types].xml":
+                revisions.start_part()
                 for tag, elem in _iter_xml(zf, name, budget):
                     _docx_element(tag, elem, fields, findings)
-        findings |= fields.findings
+                    revisions.element(tag, elem)
+        findings |= fields.findings | revisions.findings
         raise_first(findings)
         if main_part is None or main_part not in names:
             raise damaged("docx")
@@ -319,6 +322,53 @@ def _docx_element(tag: str, elem: Any, fields: Fields, findings: set[str]) -> No
         findings.add("activex")
 
 
+#: WordprocessingML's namespaces (transitional and strict): comments, revisions and hidden text
+#: are judged only there, never by a local name alone.
+_W_NAMESPACES = {
+    "http://schemas.openxmlformats.org/wordprocessingml/2006/main",
+    "http://purl.oclc.org/ooxml/wordprocessingml/main",
+}
+_DOCX_COMMENTS = {"comment", "commentReference", "commentRangeStart"}
+# Insertions, deletions and moves not yet accepted (formatting changes hide nothing).
+_DOCX_TRACKED = {"ins", "del", "moveFrom", "moveTo", "cellIns", "cellDel"}
+_OFF = {"0", "false", "off"}
+
+
+class _DocxRevisions:
+    """Comments, tracked changes and hidden text in the XML parts of a DOCX.
+
+    Elements arrive at their end, children first, so a run's properties (`w:rPr`, holding
+    `w:vanish`) end before its text (`w:t`). Text is hidden when it follows a `w:rPr` that
+    had `w:vanish` on; properties of a paragraph mark or a style end without any text after
+    them, and their container's end clears the state. A hidden paragraph mark alone hides nothing.
+    """
+
+    def __init__(self) -> None:
+        self.findings: set[str] = set()
+        self.start_part()
+
+    def start_part(self) -> None:
+        self._vanish = False  # a w:vanish seen since the last w:rPr ended
+        self._hidden_run = False  # the current run's properties hide it
+
+    def element(self, tag: str, elem: Any) -> None:
+        if elem.tag[1:].partition("}")[0] not in _W_NAMESPACES:
+            return
+        if tag in _DOCX_COMMENTS:
+            self.findings.add("comments")
+        elif tag in _DOCX_TRACKED:
+            self.findings.add("tracked_changes")
+        elif tag == "vanish":
+            self._vanish = (_attr(elem, "val") or "true").lower() not in _OFF
+        elif tag == "rPr":
+            self._hidden_run, self._vanish = self._vanish, False
+        elif tag == "t":
+            if self._hidden_run and (elem.text or "").strip():
+                self.findings.add("hidden_text")
+        elif tag in ("r", "pPr", "style", "rPrDefault", "rPrChange", "lvl"):
+            self._hidden_run = self._vanish = False
+
+
 # --------------------------------------------------------------------------- ODT
 
 
@@ -348,6 +398,7 @@ def validate_odt(data: bytes) -> None:
             if name.endswith(".xml") or name.endswith(".rdf"):
                 for tag, elem in _iter_xml(zf, name, budget):
                     _odt_element(tag, elem, findings)
+                    _odt_revisions(name, tag, elem, findings)
         if "encrypted" in findings:
             raise encrypted("odt")
         raise_first(findings)
@@ -371,6 +422,19 @@ def _odt_element(tag: str, elem: Any, findings: set[str]) -> None:
                 findings.add("unsafe_link")
         elif not _odf_internal(href):
             findings.add("external_content")
+
+
+def _odt_revisions(part: str, tag: str, elem: Any, findings: set[str]) -> None:
+    """Comments (annotations), changes not yet accepted, and text set not to display."""
+    if tag == "annotation":
+        findings.add("comments")
+    elif tag == "changed-region":  # accepting or rejecting a change removes its region
+        findings.add("tracked_changes")
+    elif tag in ("hidden-text", "hidden-paragraph") or (
+        # A section set not to display; a style of content.xml's (the ones its text uses) likewise.
+        _attr(elem, "display") == "none" and (tag == "section" or (tag == "text-properties" and part == "content.xml"))
+    ):
+        findings.add("hidden_text")
 
 
 def _odf_internal(href: str) -> bool:

@@ -1,8 +1,10 @@
-"""Validation in a worker process under hard limits no file can pass (`validate_isolated`).
+"""Every parse of an uploaded file in a worker process under hard limits no file can pass:
+validation (`validate_isolated`, the scan's) and preparation (`prepare_isolated`, the upload's:
+hidden metadata removed, pictures and PDFs made to fit, see `preparation`).
 
 `validate` bounds the work of each format (decoded bytes, operators, pages, XML depth), but a
-parser can still meet something nobody foresaw. So every upload is parsed in a separate, warm
-worker process that has
+parser can still meet something nobody foresaw; and preparing a file decodes and re-encodes
+pictures. So every upload is parsed in a separate, warm worker process that has
 
 * an address-space ceiling (`RLIMIT_AS`, `MEMORY_LIMIT_BYTES`, well under 1 GiB): an
   allocation past it fails (MemoryError, or qpdf aborts), never the host;
@@ -46,7 +48,7 @@ START_TIMEOUT_SECONDS = 60  # a cold worker imports pikepdf and Pillow
 WORKERS = 2
 
 _HEADER = struct.Struct(">IQ")  # request: JSON header length, file length
-_REPLY = struct.Struct(">I")  # reply: JSON length
+_REPLY = struct.Struct(">IQ")  # reply: JSON length, length of the file it sends back (prepare)
 _READY = b"ready\n"
 
 
@@ -67,12 +69,23 @@ class Limits:
 class Outcome:
     """What a worker said about one file: `rule`/`reason` are None for a file that passed.
 
-    `peak_rss_bytes` is the worker's peak resident memory so far (None if it died).
+    `peak_rss_bytes` is the worker's peak resident memory so far (None if it died). A
+    preparation also says whether it `cleaned` or `reduced` the file, and sends back the bytes
+    to store (`data`; None when they are the file's own).
     """
 
     rule: str | None
     reason: str | None
     peak_rss_bytes: int | None
+    cleaned: bool = False
+    reduced: bool = False
+    data: bytes | None = None
+
+
+#: What a worker may be asked to do with a file.
+VALIDATE, CHECK_PREPARED, PREPARE = "validate", "check_prepared", "prepare"
+#: The rule of a preparation that could not bring the file under its limit.
+CANNOT_FIT = "cannot_fit"
 
 
 class _WorkerDied(Exception):
@@ -121,9 +134,11 @@ class _Worker:
             if pipe is not None:
                 pipe.close()
 
-    def send(self, data: bytes, file_type: FileType) -> None:
+    def send(self, data: bytes, file_type: FileType, op: str = VALIDATE, limit: int = 0) -> None:
         """Write one request; `_WorkerDied` if the worker is gone."""
-        header = json.dumps({"kind": file_type.kind, "mime": file_type.mime, "extension": file_type.extension})
+        header = json.dumps(
+            {"kind": file_type.kind, "mime": file_type.mime, "extension": file_type.extension, "op": op, "limit": limit}
+        )
         try:
             assert self.proc.stdin is not None
             self.proc.stdin.write(_HEADER.pack(len(header), len(data)) + header.encode() + data)
@@ -131,10 +146,12 @@ class _Worker:
         except (BrokenPipeError, OSError, ValueError):
             raise _WorkerDied from None
 
-    def receive(self, deadline: float) -> dict[str, Any]:
-        """Read one reply by `deadline`; `_WorkerDied` if the worker dies or overruns."""
-        (length,) = _REPLY.unpack(_read_exact(self.proc.stdout, _REPLY.size, deadline))
-        return json.loads(_read_exact(self.proc.stdout, length, deadline))
+    def receive(self, deadline: float) -> tuple[dict[str, Any], bytes]:
+        """Read one reply (and any file it sends back) by `deadline`; `_WorkerDied` if the worker
+        dies or overruns."""
+        length, data_length = _REPLY.unpack(_read_exact(self.proc.stdout, _REPLY.size, deadline))
+        reply = json.loads(_read_exact(self.proc.stdout, length, deadline))
+        return reply, _read_exact(self.proc.stdout, data_length, deadline)
 
 
 def _read_exact(stream: IO[bytes] | None, size: int, deadline: float) -> bytes:
@@ -165,23 +182,24 @@ class Pool:
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
 
-    def check(self, data: bytes, file_type: FileType) -> Outcome:
-        """Validate `data` in a worker; a worker that dies or overruns means "too_complex"."""
+    def check(self, data: bytes, file_type: FileType, op: str = VALIDATE, limit: int = 0) -> Outcome:
+        """Do `op` with `data` in a worker (validate it by default); a worker that dies or
+        overruns means "too_complex"."""
         with self._slots:
             worker = self._borrow()
             try:
                 try:
-                    worker.send(data, file_type)
+                    worker.send(data, file_type, op, limit)
                 except _WorkerDied:
                     # A worker that died before reading the file died of something else: an idle one
                     # killed meanwhile, or one that cannot run. Once more on a new one, then give up.
                     worker.kill()
                     worker = _Worker(self.limits)
                     try:
-                        worker.send(data, file_type)
+                        worker.send(data, file_type, op, limit)
                     except _WorkerDied:
                         raise ValidatorUnavailable("the file-check worker stopped before reading the file") from None
-                reply = worker.receive(time.monotonic() + self.limits.wall_seconds)
+                reply, returned = worker.receive(time.monotonic() + self.limits.wall_seconds)
             except _WorkerDied:
                 worker.kill()
                 log.warning("file check worker stopped by its limits (%s file); rejected", file_type.kind)
@@ -194,7 +212,14 @@ class Pool:
             else:
                 with self._lock:
                     self._idle.append(worker)
-            return Outcome(reply.get("rule"), reply.get("reason"), reply.get("peak_rss_bytes"))
+            return Outcome(
+                reply.get("rule"),
+                reply.get("reason"),
+                reply.get("peak_rss_bytes"),
+                cleaned=bool(reply.get("cleaned")),
+                reduced=bool(reply.get("reduced")),
+                data=returned if reply.get("changed") else None,
+            )
 
     def _borrow(self) -> _Worker:
         with self._lock:
@@ -230,13 +255,29 @@ def _shared_pool() -> Pool:
         return _pool
 
 
-def validate_isolated(data: bytes, file_type: FileType, pool: Pool | None = None) -> None:
+def validate_isolated(data: bytes, file_type: FileType, pool: Pool | None = None, *, prepared: bool = False) -> None:
     """`validate` in a worker process under the hard limits: raises `ContentRejected` for a file
     that is unsafe, damaged or too complex to check safely; `ValidatorUnavailable` if no worker
-    could be started."""
-    outcome = (pool or _shared_pool()).check(data, file_type)
+    could be started. With `prepared`, also refuse a picture or PDF that still has hidden
+    metadata (`preparation.check_prepared`): the scan's check of what was stored."""
+    outcome = (pool or _shared_pool()).check(data, file_type, CHECK_PREPARED if prepared else VALIDATE)
     if outcome.rule is not None:
         raise ContentRejected(outcome.reason or REASONS["too_complex"], outcome.rule)
+
+
+def prepare_isolated(data: bytes, file_type: FileType, limit: int, pool: Pool | None = None) -> Outcome:
+    """`preparation.prepare` in a worker under the same hard limits: the outcome's `data` is what
+    to store (None: the upload's own bytes). Raises `CannotFit` when the file stays over `limit`,
+    `ContentRejected` for a file validation refuses or that hits a limit, `ValidatorUnavailable`
+    if no worker could be started."""
+    from shared_code.filetypes.fitting import CannotFit
+
+    outcome = (pool or _shared_pool()).check(data, file_type, PREPARE, limit)
+    if outcome.rule == CANNOT_FIT:
+        raise CannotFit
+    if outcome.rule is not None:
+        raise ContentRejected(outcome.reason or REASONS["too_complex"], outcome.rule)
+    return outcome
 
 
 # -- the worker side ------------------------------------------------------------------------------
@@ -252,6 +293,8 @@ def _serve(memory_bytes: int, cpu_seconds: int) -> None:
     import pikepdf  # noqa: F401
     from PIL import Image
 
+    from shared_code.filetypes.fitting import CannotFit
+    from shared_code.filetypes.preparation import check_prepared, prepare
     from shared_code.filetypes.validation import validate
 
     Image.init()
@@ -274,18 +317,31 @@ def _serve(memory_bytes: int, cpu_seconds: int) -> None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         spent = math.ceil(usage.ru_utime + usage.ru_stime)  # the limit is in whole seconds
         resource.setrlimit(resource.RLIMIT_CPU, (spent + cpu_seconds, resource.RLIM_INFINITY))
+        returned = b""
         try:
-            validate(data, file_type)
             reply: dict[str, Any] = {"rule": None, "reason": None}
+            op = header.get("op", VALIDATE)
+            if op == PREPARE:
+                prepared = prepare(data, file_type, int(header["limit"]))
+                returned = prepared.data or b""
+                reply.update(cleaned=prepared.cleaned, reduced=prepared.reduced, changed=prepared.data is not None)
+            elif op == CHECK_PREPARED:
+                check_prepared(data, file_type)
+            else:
+                validate(data, file_type)
         except ContentRejected as rejected:
             reply = {"rule": rejected.rule, "reason": rejected.reason}
+        except CannotFit:
+            reply = {"rule": CANNOT_FIT, "reason": None}
         except MemoryError:
             reply = {"rule": "too_complex", "reason": REASONS["too_complex"]}
         del data
         reply["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         body = json.dumps(reply).encode()
-        out.write(_REPLY.pack(len(body)) + body)
+        out.write(_REPLY.pack(len(body), len(returned)) + body)
+        out.write(returned)
         out.flush()
+        del returned
         if reply["rule"] == "too_complex":
             return  # the parent discards this worker; leave at once
 

@@ -1,6 +1,7 @@
 """PDF: what a PDF may not contain (JavaScript, launch actions, attached files, rich media, XFA
-forms, data-sending form actions, unsafe links, automatic actions) and when it counts as damaged,
-truncated, password-protected or padded with hidden data.
+forms, data-sending form actions, unsafe links, automatic actions; and, not for the patient, sticky
+notes and hidden layers) and when it counts as damaged, truncated, password-protected or padded
+with hidden data.
 
 A small PDF can decode into huge work (a 23 kB Flate stream of six million operators), so the
 checks are bounded: objects, pages and nesting are counted before anything is expanded, content
@@ -34,6 +35,9 @@ _PDF_PRIORITY = (
     "pdf_data_action",
     "unsafe_link",
     "pdf_auto_action",
+    # Hidden from the page but there for anyone who looks: asked for once the file is otherwise safe.
+    "pdf_sticky_notes",
+    "pdf_hidden_layers",
 )
 _PDF_MEDIA_SUBTYPES = {"/RichMedia", "/Movie", "/Sound", "/Screen", "/3D"}
 _PDF_MEDIA_ACTIONS = {"/Rendition", "/Movie", "/Sound", "/RichMediaExecute", "/GoTo3DView"}
@@ -66,6 +70,8 @@ def validate_pdf(data: bytes) -> None:
         _pdf_scan_object(pdf.trailer, findings)
         for obj in objects:
             _pdf_scan_object(obj, findings)
+        if _pdf_hidden_layers(pdf):
+            findings.add("pdf_hidden_layers")
         for rule in _PDF_PRIORITY:
             if rule in findings:
                 raise Refusal(rule)
@@ -259,12 +265,37 @@ def _pdf_check_dict(d: Any, findings: set[str]) -> None:
         uri = d.get("/URI")
         if isinstance(uri, pikepdf.String) and unsafe_link(bytes(uri).decode("latin-1")):
             findings.add("unsafe_link")
+    if subtype == "/Text" and "/Rect" in keys:
+        findings.add("pdf_sticky_notes")  # a Text annotation: a note icon that opens a comment
     if "/OpenAction" in keys and not _pdf_harmless_auto(d.get("/OpenAction")):
         findings.add("pdf_auto_action")
     if "/AA" in keys:
         triggers = d.get("/AA")
         if not isinstance(triggers, pikepdf.Dictionary) or not all(_pdf_harmless_auto(t) for t in triggers.values()):
             findings.add("pdf_auto_action")
+
+
+def _pdf_hidden_layers(pdf: Any) -> bool:
+    """True when the default view hides an optional-content group (a layer): one listed in the
+    default configuration's /OFF, or any not listed in /ON when its /BaseState is /OFF."""
+    import pikepdf
+
+    properties = pdf.Root.get("/OCProperties")
+    if not isinstance(properties, pikepdf.Dictionary):
+        return False
+    default = properties.get("/D")
+    if not isinstance(default, pikepdf.Dictionary):
+        return False
+    off = default.get("/OFF")
+    if isinstance(off, pikepdf.Array) and len(off) > 0:
+        return True
+    if _pdf_name(default, "/BaseState") == "/OFF":
+        groups = properties.get("/OCGs")
+        on = default.get("/ON")
+        shown = {g.objgen for g in on if isinstance(g, pikepdf.Dictionary)} if isinstance(on, pikepdf.Array) else set()
+        everything = list(groups) if isinstance(groups, pikepdf.Array) else []
+        return any(not isinstance(g, pikepdf.Dictionary) or g.objgen not in shown for g in everything)
+    return False
 
 
 def _pdf_harmless_auto(action: Any, depth: int = 0) -> bool:

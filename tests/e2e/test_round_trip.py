@@ -270,9 +270,13 @@ def test_upload_limits_and_types(stack: RunningStack) -> None:
     padded = pdf + b"\n%" + b"0" * (limit - len(pdf) - 2)  # a PDF comment pads it to exactly the limit
     assert len(padded) == limit
     assert stack.upload(padded).status_code == 202
-    too_big = stack.upload(padded + b"0")
+    # Over the limit a PDF or picture is made to fit (tests/e2e/test_fitting.py); other types are refused.
+    too_big = stack.upload(
+        b"Dear patient\n" * (limit // 13) + b"x" * (limit % 13 + 1), "letter.txt", content_type="text/plain"
+    )
     assert too_big.status_code == 413
     assert too_big.json()["status"] == 413
+    assert "Save it as a PDF" in too_big.json()["detail"]
     exe = stack.upload(b"MZ\x90\x00" + b"\x00" * 200, "letter.pdf")
     assert exe.status_code == 415
     empty = stack.upload(b"", "empty.pdf")

@@ -45,8 +45,30 @@ def _png() -> bytes:
     return out.getvalue()
 
 
-def letter_fodt() -> str:
-    """A flat-XML ODF letter: heading, text, a web link, a table, a picture and a page field."""
+#: What a clinician may leave in a letter that the patient must not get (issue 18): each is
+#: (automatic styles, body XML) added to the letter.
+COMMENT = ("", "<text:p>Please book a review.<office:annotation><dc:creator>Dr A</dc:creator>"
+           "<dc:date>2026-03-01T10:00:00</dc:date><text:p>Check with Dr B before sending</text:p>"
+           "</office:annotation></text:p>")  # fmt: skip
+TRACKED_CHANGE = (
+    "",
+    '<text:tracked-changes text:track-changes="false"><text:changed-region xml:id="ct1" text:id="ct1">'
+    "<text:insertion><office:change-info><dc:creator>Dr A</dc:creator><dc:date>2026-03-01T10:00:00</dc:date>"
+    "</office:change-info></text:insertion></text:changed-region></text:tracked-changes>"
+    '<text:p>Please book a review. <text:change-start text:change-id="ct1"/>Repeat the test in a year.'
+    '<text:change-end text:change-id="ct1"/></text:p>',
+)
+HIDDEN_TEXT = (
+    '<style:style style:name="THidden" style:family="text"><style:text-properties text:display="none"/></style:style>',
+    '<text:p>Please book a review.<text:span text:style-name="THidden"> Not for the patient: query dementia.'
+    "</text:span></text:p>",
+)
+
+
+def letter_fodt(extra: tuple[str, str] = ("", "")) -> str:
+    """A flat-XML ODF letter: heading, text, a web link, a table, a picture and a page field;
+    `extra` adds (automatic styles, body XML) such as `COMMENT`."""
+    styles, more = extra
     picture = base64.b64encode(_png()).decode()
     ns = (
         'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
@@ -56,15 +78,16 @@ def letter_fodt() -> str:
         'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
         'xmlns:svg="urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0" '
         'xmlns:fo="urn:oasis:names:tc:opendocument:xmlns:xsl-fo-compatible:1.0" '
-        'xmlns:xlink="http://www.w3.org/1999/xlink"'
+        'xmlns:xlink="http://www.w3.org/1999/xlink" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/"'
     )
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <office:document {ns} office:version="1.3" office:mimetype="application/vnd.oasis.opendocument.text">
 <office:master-styles><style:master-page style:name="Standard" style:page-layout-name="pm1">
 <style:footer><text:p>Page <text:page-number text:select-page="current">1</text:page-number></text:p></style:footer>
 </style:master-page></office:master-styles>
-<office:automatic-styles><style:page-layout style:name="pm1"/></office:automatic-styles>
-<office:body><office:text>
+<office:automatic-styles><style:page-layout style:name="pm1"/>{styles}</office:automatic-styles>
+<office:body><office:text>{more}
 <text:h text:outline-level="1">Blood test results</text:h>
 <text:p>Dear patient, your results are normal. Café £5 – résumé.</text:p>
 <text:p>More about this test on <text:a xlink:type="simple"
@@ -142,8 +165,9 @@ def _run(args: list[str], timeout: float) -> None:
             raise RuntimeError(f"LibreOffice did not finish within {timeout:g} s") from None
 
 
-def make_samples(workdir: Path, timeout: float = 120.0) -> dict[str, bytes]:
-    """Run LibreOffice once; returns kind -> bytes for docx, odt, doc, pdf, rtf and txt."""
+def make_samples(workdir: Path, timeout: float = 120.0, *, extra: tuple[str, str] = ("", "")) -> dict[str, bytes]:
+    """Run LibreOffice once; returns kind -> bytes for docx, odt, doc, pdf, rtf and txt (of the
+    letter with `extra` added, see `letter_fodt`)."""
     soffice = soffice_binary()
     if soffice is None:
         raise RuntimeError("LibreOffice (soffice) is not installed")
@@ -152,7 +176,7 @@ def make_samples(workdir: Path, timeout: float = 120.0) -> dict[str, bytes]:
     out = workdir / "out"
     out.mkdir(exist_ok=True)
     source = workdir / "letter.fodt"
-    source.write_text(letter_fodt(), encoding="utf-8")
+    source.write_text(letter_fodt(extra), encoding="utf-8")
     env_arg = f"-env:UserInstallation={profile.as_uri()}"
     # First start lays out the profile (and would overwrite a macro library written before it).
     _run([soffice, "--headless", "--norestore", "--terminate_after_init", env_arg], timeout)

@@ -73,7 +73,8 @@ def test_the_local_settings_require_the_role_the_dev_tokens_carry(tmp_path: Path
 def test_the_local_host_body_limit_is_the_upload_limit_plus_multipart_overhead(tmp_path: Path) -> None:
     values = local_settings(ensure_local_secrets(tmp_path / ".local"), Ports())
     limit = int(values["FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"])
-    assert limit == request_body_limit() == load_settings(values).max_attachment_bytes + 64 * 1024
+    # The largest upload (MAX_UPLOAD_BYTES: a PDF or picture, then made to fit) plus multipart overhead.
+    assert limit == request_body_limit() == load_settings(values).upload_limit + 64 * 1024 == 20 * 1024 * 1024 + 65536
 
 
 def test_a_token_from_another_key_is_refused(tmp_path: Path) -> None:

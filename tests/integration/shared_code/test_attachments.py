@@ -12,12 +12,16 @@ from shared_code.attachments import (
     REJECTED,
     delete_attachment,
     find_attachment,
+    save_attachment,
     scan_upload,
     upload_attachment,
 )
+from shared_code.crypto import sha256_hex
+from shared_code.filetypes import REASONS
 from shared_code.scanning import ScanError
 from shared_code.storage import DOCUMENTS, QUARANTINE, UPLOADS
 from tests.support import corpus
+from tests.support.corpus import fitting as fitting_samples
 from tests.support.records import principal
 from tests.support.stack import sample_pdf
 
@@ -105,3 +109,56 @@ def test_a_deleted_attachment_is_never_placed(storage, scan_settings) -> None:
     assert scan_upload(storage, scan_settings, attachment.blob_name, data) is None
     assert not _exists(storage, DOCUMENTS, attachment.blob_name)
     assert not _exists(storage, UPLOADS, attachment.blob_name)
+
+
+# -- prepared at upload (issue 18) ---------------------------------------------------------------
+
+
+def test_what_is_stored_scanned_and_served_is_the_prepared_file(storage, scan_settings) -> None:
+    sent = fitting_samples.text_pdf("Fit note", author=fitting_samples.AUTHOR)
+    attachment, stored = _upload(storage, scan_settings, sent)
+    assert fitting_samples.AUTHOR.encode() not in stored
+    assert (attachment.size, attachment.sha256) == (len(stored), sha256_hex(stored))
+    assert (attachment.original_size, attachment.original_sha256) == (len(sent), sha256_hex(sent))
+    assert attachment.cleaned and not attachment.reduced
+    api = attachment.to_api()
+    assert (api["metadataRemoved"], api["reduced"], api["originalSize"]) == (True, False, len(sent))
+    decided = scan_upload(storage, scan_settings, attachment.blob_name, stored)
+    assert decided.status == CLEAN
+    served = storage.container(DOCUMENTS).get_blob_client(attachment.blob_name).download_blob().readall()
+    assert served == stored
+    assert find_attachment(storage, attachment.org, attachment.id).original_sha256 == sha256_hex(sent)
+
+
+def _stored_instead(storage, settings, data: bytes):
+    """An upload row whose stored bytes are `data`, as if they had skipped preparation."""
+    attachment, _ = _upload(storage, settings, sample_pdf("Letter"))
+    attachment = save_attachment(storage, replace(attachment, size=len(data), sha256=sha256_hex(data)))
+    storage.container(UPLOADS).upload_blob(attachment.blob_name, data, overwrite=True)
+    return attachment
+
+
+def test_bytes_that_did_not_go_through_preparation_are_never_served(storage, scan_settings) -> None:
+    data = fitting_samples.text_pdf("Fit note", author=fitting_samples.AUTHOR)
+    attachment = _stored_instead(storage, scan_settings, data)
+    decided = scan_upload(storage, scan_settings, attachment.blob_name, data)
+    assert decided.status == REJECTED and decided.scan_signature == "not_prepared"
+    assert decided.reason == f"This file {REASONS['not_prepared']}."
+    assert not _exists(storage, DOCUMENTS, attachment.blob_name)
+
+
+def test_stored_bytes_over_the_limit_are_never_served(storage, scan_settings) -> None:
+    data = fitting_samples.pdf_of_size(scan_settings.max_attachment_bytes + 1)  # valid, nothing hidden
+    attachment = _stored_instead(storage, scan_settings, data)
+    decided = scan_upload(storage, scan_settings, attachment.blob_name, data)
+    assert decided.status == REJECTED and decided.scan_signature == "too_large"
+    assert decided.reason == "This file is larger than the 3 MB limit."
+
+
+def test_an_upload_the_preparation_refused_is_rejected_by_the_scan_for_its_reason(storage, scan_settings) -> None:
+    limit = scan_settings.max_attachment_bytes
+    sent = corpus.pdf_javascript_names() + b"\n%" + b"0" * limit + b"\n%%EOF\n"
+    attachment, stored = _upload(storage, scan_settings, sent)
+    assert stored == sent and attachment.size == len(sent) > limit  # stored as it came
+    decided = scan_upload(storage, scan_settings, attachment.blob_name, stored)
+    assert decided.status == REJECTED and decided.scan_signature == "pdf_javascript"

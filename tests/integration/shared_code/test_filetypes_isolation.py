@@ -1,5 +1,6 @@
-"""Validation in a worker process under hard limits: memory, CPU and wall-time ceilings, and the
-resource bombs of the corpus rejected by the format limits with the worker's memory bounded."""
+"""Validation and preparation in a worker process under hard limits: memory, CPU and wall-time
+ceilings, the resource bombs of the corpus rejected by the format limits with the worker's memory
+bounded, and uploads prepared (cleaned, fitted) there, their bytes sent back."""
 
 from __future__ import annotations
 
@@ -12,15 +13,18 @@ from pathlib import Path
 import pytest
 
 from shared_code.filetypes import REASONS, TYPES, ContentRejected
+from shared_code.filetypes.fitting import CannotFit
 from shared_code.filetypes.isolation import (
     CPU_LIMIT_SECONDS,
     MEMORY_LIMIT_BYTES,
     WORKERS,
     Limits,
     Pool,
+    prepare_isolated,
     validate_isolated,
 )
 from tests.support import corpus
+from tests.support.corpus import fitting as fitting_samples
 from tests.support.corpus.bombs import _incompressible_comment, pdf_operator_bomb
 from tests.support.corpus.pdf import _pdf_objects, _stream, raw_pdf
 
@@ -197,3 +201,70 @@ def test_concurrent_checks_share_the_pool(pools: list[Pool]) -> None:
         thread.join()
     assert results == [None] * len(samples)
     assert len(pool.worker_pids()) <= WORKERS
+
+
+# -- preparation in the worker (issue 18) ---------------------------------------------------------
+
+
+LIMIT = 3 * 1024 * 1024
+
+
+def test_a_phone_photo_is_prepared_in_the_worker_and_comes_back_fitted(pools: list[Pool]) -> None:
+    pool = _pool(pools)
+    data = fitting_samples.phone_jpeg()
+    outcome = prepare_isolated(data, TYPES["jpeg"], LIMIT, pool)
+    assert outcome.cleaned and outcome.reduced
+    assert outcome.data is not None and len(outcome.data) <= LIMIT
+    assert b"Exif" not in outcome.data
+    validate_isolated(outcome.data, TYPES["jpeg"], pool, prepared=True)
+    # Decoding a 12-megapixel photo stayed well inside the worker's ceiling.
+    assert outcome.peak_rss_bytes is not None and outcome.peak_rss_bytes < MEMORY_LIMIT_BYTES
+
+
+def test_a_file_with_nothing_to_do_sends_no_bytes_back(pools: list[Pool]) -> None:
+    outcome = prepare_isolated(corpus.pdf_good(), TYPES["pdf"], LIMIT, _pool(pools))
+    assert (outcome.data, outcome.cleaned, outcome.reduced) == (None, False, False)
+
+
+def test_a_file_that_cannot_fit_raises_cannot_fit(pools: list[Pool]) -> None:
+    with pytest.raises(CannotFit):
+        prepare_isolated(fitting_samples.lettering_pdf(), TYPES["pdf"], LIMIT, _pool(pools))
+
+
+def test_a_refused_file_is_refused_by_the_preparation_too(pools: list[Pool]) -> None:
+    with pytest.raises(ContentRejected) as info:
+        prepare_isolated(corpus.pdf_launch(), TYPES["pdf"], 10, _pool(pools))
+    assert info.value.rule == "pdf_launch"
+
+
+def test_the_scans_check_refuses_bytes_that_were_not_prepared(pools: list[Pool]) -> None:
+    data = fitting_samples.text_pdf(author=fitting_samples.AUTHOR)
+    pool = _pool(pools)
+    validate_isolated(data, TYPES["pdf"], pool)  # valid...
+    with pytest.raises(ContentRejected) as info:
+        validate_isolated(data, TYPES["pdf"], pool, prepared=True)  # ...but not prepared
+    assert info.value.rule == "not_prepared"
+
+
+def test_a_picture_bomb_inside_a_pdf_is_never_decoded(pools: list[Pool]) -> None:
+    # 2,000 x 2,000 grey says 4 MB; the data inflates to 400 MB, nearly the worker's whole ceiling.
+    objects = _pdf_objects(page_extra=b"/Resources << /XObject << /Im 6 0 R >> >> ", content=b"/Im Do")
+    objects.append(
+        _stream(
+            zlib.compress(b"\x00" * 400 * 1024 * 1024, 9),
+            b"/Type /XObject /Subtype /Image /Width 2000 /Height 2000 /ColorSpace /DeviceGray "
+            b"/BitsPerComponent 8 /Filter /FlateDecode ",
+        )
+    )
+    pool = _pool(pools)
+    with pytest.raises(CannotFit):
+        prepare_isolated(raw_pdf(objects), TYPES["pdf"], 1000, pool)
+    (pid,) = pool.worker_pids()  # the worker answered and is still alive: its memory stayed bounded
+
+
+def test_a_preparation_over_the_memory_ceiling_is_too_complex_and_the_pool_recovers(pools: list[Pool]) -> None:
+    tight = _pool(pools, Limits(memory_bytes=200 * 1024 * 1024))
+    with pytest.raises(ContentRejected) as info:
+        prepare_isolated(fitting_samples.phone_jpeg(orientation=6), TYPES["jpeg"], 10_000_000, tight)
+    assert (info.value.rule, info.value.reason) == ("too_complex", TOO_COMPLEX)
+    assert prepare_isolated(corpus.pdf_good(), TYPES["pdf"], LIMIT, tight).data is None

@@ -1,5 +1,6 @@
-"""Real documents from LibreOffice pass validation; the same documents with active content
-added are rejected with the right reason; and mutations of them never crash a validator."""
+"""Real documents from LibreOffice pass validation (and the scan's check once prepared); the same
+documents with active content added, or saved with a comment, a tracked change or hidden text,
+are rejected with the right reason; and mutations of them never crash a validator."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from hypothesis import strategies as st
 
 from shared_code.errors import UnsupportedType
 from shared_code.filetypes import REASONS, TYPES, ContentRejected, sniff, validate
+from shared_code.filetypes.preparation import check_prepared, prepare
 from tests.support import corpus
 from tests.support.cfb import build_cfb
 from tests.support.components import missing
-from tests.support.libreoffice import make_samples, soffice_binary
+from tests.support.libreoffice import COMMENT, HIDDEN_TEXT, TRACKED_CHANGE, make_samples, soffice_binary
 
 pytestmark = pytest.mark.slow
 
@@ -127,3 +129,46 @@ def test_fuzz_mutated_libreoffice_documents_raise_only_content_rejected(
         validate(bytes(data), TYPES[kind])
     except ContentRejected as error:
         assert error.reason
+
+
+# -- what the patient must not get (issue 18), as LibreOffice saves it ----------------------------
+
+HIDDEN = {"comment": (COMMENT, "comments"), "tracked_change": (TRACKED_CHANGE, "tracked_changes")}
+HIDDEN["hidden_text"] = (HIDDEN_TEXT, "hidden_text")
+
+
+@pytest.fixture(scope="session")
+def letters_with_hidden_content(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, bytes]]:
+    """The letter saved by LibreOffice with a comment, a tracked change and hidden text: one run each."""
+    if soffice_binary() is None:
+        missing("LibreOffice", "install the Debian package libreoffice-writer-nogui (make test does, as root)")
+    return {name: make_samples(tmp_path_factory.mktemp(name), extra=extra) for name, (extra, _) in HIDDEN.items()}
+
+
+@pytest.mark.parametrize("kind", ["docx", "odt", "doc", "rtf"])
+@pytest.mark.parametrize("name", sorted(HIDDEN))
+def test_a_libreoffice_letter_with_hidden_content_is_refused_saying_what_to_do(
+    letters_with_hidden_content: dict[str, dict[str, bytes]], name: str, kind: str
+) -> None:
+    rule = HIDDEN[name][1]
+    with pytest.raises(ContentRejected) as info:
+        validate(letters_with_hidden_content[name][kind], TYPES[kind])
+    assert (info.value.rule, info.value.reason) == (rule, REASONS[rule])
+
+
+@pytest.mark.parametrize("name", sorted(HIDDEN))
+def test_the_same_letter_exported_as_pdf_shows_only_the_page(
+    letters_with_hidden_content: dict[str, dict[str, bytes]], name: str
+) -> None:
+    validate(letters_with_hidden_content[name]["pdf"], TYPES["pdf"])
+
+
+def test_a_libreoffice_pdf_loses_its_producer_and_every_export_passes_the_scans_check(
+    samples: dict[str, bytes],
+) -> None:
+    for kind, data in samples.items():
+        prepared = prepare(data, TYPES[kind], len(data))
+        stored = prepared.data or data
+        check_prepared(stored, TYPES[kind])
+        assert prepared.cleaned == (kind == "pdf"), kind
+    assert b"LibreOffice" not in prepare(samples["pdf"], TYPES["pdf"], len(samples["pdf"])).data

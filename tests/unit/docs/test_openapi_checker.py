@@ -22,6 +22,10 @@ ATTACHMENT = {
     "contentType": "application/pdf",
     "size": 48213,
     "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "originalSize": 48213,
+    "originalSha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "reduced": False,
+    "metadataRemoved": False,
     "createdAt": "2026-11-30T09:14:03.512Z",
 }
 NOT_FOUND = {

@@ -149,7 +149,7 @@ def resolve(path: Path, node: Any) -> Any:
 
 
 def evaluate_int(path: Path, node: Any, overrides: dict[str, int]) -> int:
-    """An integer expression of literals, parameters and +."""
+    """An integer expression of literals, parameters, + and max()."""
     if isinstance(node, bool):
         raise TypeError("boolean where an integer was expected")
     if isinstance(node, int):
@@ -161,6 +161,9 @@ def evaluate_int(path: Path, node: Any, overrides: dict[str, int]) -> int:
         if value is node:
             raise KeyError(f"{node} has no value in {path.name}")
         return evaluate_int(path, value, overrides)
+    fn = function(node)
+    if fn and fn[0] == "max":
+        return max(evaluate_int(path, arg, overrides) for arg in fn[1].values())
     operator = node["operator"]
     if operator["type"] == "add":
         operands = operator["operands"]
@@ -471,14 +474,16 @@ def test_the_host_refuses_a_body_bigger_than_the_largest_upload_plus_multipart_o
     fn = function(value)
     assert fn and fn[0] == "string", "the limit is string(<integer expression>)"
     expression = fn[1]["value_to_convert"]
-    # Derived from the upload limit's own parameter, so raising one raises the other.
-    assert "maxAttachmentBytes" in walk_names(expression)
+    # Derived from the upload limits' own parameters, so raising one raises the other: the larger
+    # MAX_UPLOAD_BYTES (a PDF or picture, then made to fit), never below MAX_ATTACHMENT_BYTES.
+    assert {"maxAttachmentBytes", "maxUploadBytes"} <= walk_names(expression)
     limit = evaluate_int(FUNCTIONAPP, expression, {})
-    assert limit == Settings().max_attachment_bytes + MULTIPART_OVERHEAD_BYTES == request_body_limit()
-    assert evaluate_int(FUNCTIONAPP, expression, {"maxAttachmentBytes": 10_000_000}) == 10_000_000 + 65536
-    assert app_settings()["MAX_ATTACHMENT_BYTES"] == {
-        "function": {"type": "string", "parameters": {"value_to_convert": "maxAttachmentBytes"}}
-    }
+    assert limit == Settings().upload_limit + MULTIPART_OVERHEAD_BYTES == request_body_limit()
+    assert limit == 20 * 1024 * 1024 + 65536
+    assert evaluate_int(FUNCTIONAPP, expression, {"maxUploadBytes": 10_000_000}) == 10_000_000 + 65536
+    assert evaluate_int(FUNCTIONAPP, expression, {"maxAttachmentBytes": 30_000_000}) == 30_000_000 + 65536
+    for name, parameter in (("MAX_ATTACHMENT_BYTES", "maxAttachmentBytes"), ("MAX_UPLOAD_BYTES", "maxUploadBytes")):
+        assert app_settings()[name] == {"function": {"type": "string", "parameters": {"value_to_convert": parameter}}}
 
 
 def walk_names(node: Any) -> set[str]:

@@ -21,6 +21,7 @@ from shared_code.settings import (
 def test_contract_defaults_from_an_empty_environment() -> None:
     s = load_settings({})
     assert s.max_attachment_bytes == 3145728
+    assert s.max_upload_bytes == 20971520  # 20 MiB: a PDF or picture, then made to fit
     assert s.max_segments == 6
     assert s.max_attachments == 5
     assert s.max_dob_attempts == 5
@@ -51,6 +52,7 @@ def test_blank_values_mean_the_default() -> None:
     ("name", "field", "value"),
     [
         ("MAX_ATTACHMENT_BYTES", "max_attachment_bytes", 1048576),
+        ("MAX_UPLOAD_BYTES", "max_upload_bytes", 10485760),
         ("MAX_SEGMENTS", "max_segments", 3),
         ("MAX_ATTACHMENTS", "max_attachments", 2),
         ("MAX_DOB_ATTEMPTS", "max_dob_attempts", 3),
@@ -73,6 +75,7 @@ def test_whole_numbers(name: str, field: str, value: int) -> None:
     "name",
     [
         "MAX_ATTACHMENT_BYTES",
+        "MAX_UPLOAD_BYTES",
         "MAX_SEGMENTS",
         "MAX_ATTACHMENTS",
         "MAX_DOB_ATTEMPTS",
@@ -90,6 +93,13 @@ def test_whole_numbers(name: str, field: str, value: int) -> None:
 def test_bad_whole_numbers_raise_settings_error(name: str, bad: str) -> None:
     with pytest.raises(SettingsError, match=name):
         load_settings({name: bad})
+
+
+def test_the_upload_limit_is_the_larger_of_the_two_limits() -> None:
+    assert load_settings({}).upload_limit == 20971520
+    # An operator who raises the attachment limit past the upload limit still gets uploads that big.
+    assert load_settings({"MAX_ATTACHMENT_BYTES": "31457280"}).upload_limit == 31457280
+    assert load_settings({"MAX_UPLOAD_BYTES": "5242880"}).upload_limit == 5242880
 
 
 def test_settings_error_is_a_value_error() -> None:

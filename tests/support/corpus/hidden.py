@@ -1,0 +1,268 @@
+"""Documents with something the patient must not get (issue 18): comments, tracked changes and
+hidden text in DOCX, ODT, DOC and RTF; sticky notes and hidden layers in PDF. And their harmless
+look-alikes, which must pass: a hidden paragraph mark, an empty comments part, a hidden style
+nobody uses, a visible text box comment, layers all shown."""
+
+from __future__ import annotations
+
+import struct
+
+from tests.support.cfb import build_cfb
+from tests.support.corpus.containers import PARAGRAPH, REL, W_NS, docx, odt
+from tests.support.corpus.legacy_office import _fib
+from tests.support.corpus.pdf import pdf_with
+from tests.support.corpus.rtf import rtf
+
+# -- DOCX ------------------------------------------------------------------------------------
+
+COMMENTS_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.comments+xml"
+
+
+def _comments_part(body: str) -> bytes:
+    return f'<?xml version="1.0" encoding="UTF-8"?><w:comments xmlns:w="{W_NS}">{body}</w:comments>'.encode()
+
+
+def docx_comment() -> bytes:
+    """A letter with one comment, as Word stores it: a range, a reference and comments.xml."""
+    body = (
+        '<w:p><w:commentRangeStart w:id="0"/><w:r><w:t>Your results are normal.</w:t></w:r>'
+        '<w:commentRangeEnd w:id="0"/><w:r><w:commentReference w:id="0"/></w:r></w:p>'
+    )
+    comment = '<w:comment w:id="0" w:author="Dr A"><w:p><w:r><w:t>Check with Dr B first</w:t></w:r></w:p></w:comment>'
+    return docx(
+        body,
+        doc_rels=[("rId9", REL + "comments", "comments.xml", False)],
+        extra_parts={"word/comments.xml": _comments_part(comment)},
+        overrides={"word/comments.xml": COMMENTS_TYPE},
+    )
+
+
+def docx_empty_comments_part() -> bytes:
+    """Good: a comments part with no comment left in it (Word keeps one after they are deleted)."""
+    return docx(
+        doc_rels=[("rId9", REL + "comments", "comments.xml", False)],
+        extra_parts={"word/comments.xml": _comments_part("")},
+        overrides={"word/comments.xml": COMMENTS_TYPE},
+    )
+
+
+def docx_tracked_insertion() -> bytes:
+    return docx(
+        '<w:p><w:r><w:t>Your results are normal. </w:t></w:r><w:ins w:id="1" w:author="Dr A">'
+        "<w:r><w:t>Repeat the test in a year.</w:t></w:r></w:ins></w:p>"
+    )
+
+
+def docx_tracked_deletion() -> bytes:
+    return docx(
+        '<w:p><w:r><w:t>Your results are normal.</w:t></w:r><w:del w:id="2" w:author="Dr A">'
+        "<w:r><w:delText> Query cancer.</w:delText></w:r></w:del></w:p>"
+    )
+
+
+def docx_hidden_text() -> bytes:
+    return docx(
+        "<w:p><w:r><w:t>Your results are normal.</w:t></w:r>"
+        "<w:r><w:rPr><w:vanish/></w:rPr><w:t> Not for the patient.</w:t></w:r></w:p>"
+    )
+
+
+def docx_hidden_paragraph_mark() -> bytes:
+    """Good: only a paragraph mark is hidden (Word does this to join paragraphs): no text is."""
+    return docx(
+        "<w:p><w:pPr><w:rPr><w:vanish/></w:rPr></w:pPr><w:r><w:t>Your results</w:t></w:r></w:p><w:p><w:r>"
+        '<w:rPr><w:vanish w:val="0"/></w:rPr><w:t> are normal.</w:t></w:r></w:p>'
+    )
+
+
+def docx_hidden_style_unused() -> bytes:
+    """Good: a style that would hide text, which no text uses."""
+    styles = (
+        f'<w:styles xmlns:w="{W_NS}"><w:style w:type="character" w:styleId="Secret">'
+        '<w:name w:val="Secret"/><w:rPr><w:vanish/></w:rPr></w:style></w:styles>'
+    ).encode()
+    return docx(
+        PARAGRAPH,
+        doc_rels=[("rId8", REL + "styles", "styles.xml", False)],
+        extra_parts={"word/styles.xml": styles},
+        overrides={"word/styles.xml": "application/vnd.openxmlformats-officedocument.wordprocessingml.styles+xml"},
+    )
+
+
+# -- ODT -------------------------------------------------------------------------------------
+
+
+DC = 'xmlns:dc="http://purl.org/dc/elements/1.1/"'
+
+
+def odt_comment() -> bytes:
+    return odt(
+        f"<text:p>Your results are normal.<office:annotation><dc:creator {DC}>Dr A</dc:creator>"
+        "<text:p>Check with Dr B first</text:p></office:annotation></text:p>"
+    )
+
+
+def odt_tracked_change() -> bytes:
+    return odt(
+        '<text:tracked-changes><text:changed-region text:id="ct1"><text:insertion><office:change-info>'
+        f"<dc:creator {DC}>Dr A</dc:creator></office:change-info></text:insertion></text:changed-region>"
+        '</text:tracked-changes><text:p>Normal. <text:change-start text:change-id="ct1"/>Repeat.'
+        '<text:change-end text:change-id="ct1"/></text:p>'
+    )
+
+
+def odt_hidden_section() -> bytes:
+    return odt(
+        '<text:section text:name="Notes" text:display="none"><text:p>Not for the patient.</text:p></text:section>'
+    )
+
+
+def odt_hidden_style() -> bytes:
+    """Text in a style of content.xml's that is set not to display, as LibreOffice saves "Hidden"."""
+    style_ns = 'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0"'
+    return odt(
+        '<text:p>Normal.<text:span text:style-name="T1"> Not for the patient.</text:span></text:p>',
+        before_body=f'<office:automatic-styles><style:style {style_ns} style:name="T1" style:family="text">'
+        '<style:text-properties text:display="none"/></style:style></office:automatic-styles>',
+    )
+
+
+def odt_hidden_text_field() -> bytes:
+    return odt(
+        '<text:p>Normal.<text:hidden-text text:condition="ooow:1" text:string-value="Not for the patient" '
+        'text:is-hidden="true">Not for the patient</text:hidden-text></text:p>'
+    )
+
+
+# -- DOC -------------------------------------------------------------------------------------
+
+# [MS-DOC] FIB: FibBase, then 14 words, 22 longs and 93 fc/lcb pairs (Word 97).
+_CSW, _CSLW, _CB_FC_LCB = 14, 22, 93
+_LONGS_AT = 32 + 2 + 2 * _CSW + 2
+_PAIRS_AT = _LONGS_AT + 4 * _CSLW + 2
+
+
+def _doc_fib(*, longs: dict[int, int] | None = None, pairs: dict[int, tuple[int, int]] | None = None) -> bytearray:
+    fib = bytearray(_fib().ljust(1024, b"\x00"))
+    struct.pack_into("<H", fib, 32, _CSW)
+    struct.pack_into("<H", fib, _LONGS_AT - 2, _CSLW)
+    struct.pack_into("<H", fib, _PAIRS_AT - 2, _CB_FC_LCB)
+    for index, value in (longs or {}).items():
+        struct.pack_into("<i", fib, _LONGS_AT + 4 * index, value)
+    for index, (fc, lcb) in (pairs or {}).items():
+        struct.pack_into("<II", fib, _PAIRS_AT + 8 * index, fc, lcb)
+    return fib
+
+
+def _doc(word: bytes, table: bytes = b"\x00" * 64) -> bytes:
+    return build_cfb({"WordDocument": word, "1Table": table, "\x05SummaryInformation": b"\xfe\xff" + b"\x00" * 46})
+
+
+def doc_comment() -> bytes:
+    """A DOC whose comments subdocument has text (FibRgLw97.ccpAtn)."""
+    return _doc(bytes(_doc_fib(longs={7: 24})) + b"Your results are normal.")
+
+
+def doc_tracked_change() -> bytes:
+    """A DOC that lists revision authors (SttbfRMark), as Word writes it with tracked changes."""
+    return _doc(bytes(_doc_fib(pairs={51: (0, 32)})) + b"Your results are normal.")
+
+
+def _doc_with_run(grpprl: bytes, run_bytes: int) -> bytes:
+    """A DOC with one character run formatted by `grpprl`, `run_bytes` long, on an FKP page."""
+    text = b"Your results are normal. Not for the patient."
+    start = 1024
+    page = bytearray(512)
+    page[511] = 1  # one run
+    struct.pack_into("<II", page, 0, start, start + run_bytes)
+    chpx_at = 256
+    page[8] = chpx_at // 2  # rgb[0]: where the run's properties are, in words
+    page[chpx_at] = len(grpprl)
+    page[chpx_at + 1 : chpx_at + 1 + len(grpprl)] = grpprl
+    table = bytearray(64)
+    struct.pack_into("<III", table, 0, start, start + len(text), 3)  # PlcBteChpx: FCs and page 3
+    word = bytes(_doc_fib(pairs={12: (0, 12)})).ljust(start, b"\x00") + text.ljust(512, b"\x00") + bytes(page)
+    return _doc(word, bytes(table))
+
+
+def doc_hidden_text() -> bytes:
+    return _doc_with_run(struct.pack("<HB", 0x083C, 1), 21)
+
+
+def doc_tracked_insertion_run() -> bytes:
+    return _doc_with_run(struct.pack("<HB", 0x0801, 1), 21)
+
+
+def doc_hidden_paragraph_mark() -> bytes:
+    """Good: the one hidden run is a single paragraph mark."""
+    return _doc_with_run(struct.pack("<HB", 0x083C, 1), 1)
+
+
+# -- RTF -------------------------------------------------------------------------------------
+
+
+def rtf_comment() -> bytes:
+    return rtf(
+        b"Your results are normal.{\\*\\atnid DA}{\\*\\atnauthor Dr A}\\chatn"
+        b"{\\*\\annotation{\\*\\atnref 1}Check with Dr B first}\\par"
+    )
+
+
+def rtf_tracked_change() -> bytes:
+    return rtf(b"Your results are normal. {\\revised\\revauth1 Repeat the test in a year.}\\par")
+
+
+def rtf_hidden_text() -> bytes:
+    return rtf(b"Your results are normal.{\\v  Not for the patient.}\\par")
+
+
+def rtf_hidden_style_unused() -> bytes:
+    """Good: a stylesheet entry that hides text, a \\v turned off, and hidden text only in a
+    field instruction (Word hides none of it from the reader)."""
+    return rtf(
+        b"{\\stylesheet{\\s1\\v Secret;}}Your results{\\v\\v0  are} normal."
+        b'{\\field{\\*\\fldinst{\\v HYPERLINK "https://www.nhs.uk/"}}{\\fldrslt{NHS}}}\\par'
+    )
+
+
+# -- PDF -------------------------------------------------------------------------------------
+
+
+def pdf_sticky_note() -> bytes:
+    return pdf_with(
+        page_extra=b"/Annots [6 0 R] ",
+        extra_objects=[b"<< /Type /Annot /Subtype /Text /Rect [72 700 92 720] /Contents (Check with Dr B) >>"],
+    )
+
+
+def pdf_free_text_annotation() -> bytes:
+    """Good: a comment typed onto the page, visible to everyone (not a note behind an icon)."""
+    return pdf_with(
+        page_extra=b"/Annots [6 0 R] ",
+        extra_objects=[
+            b"<< /Type /Annot /Subtype /FreeText /Rect [72 700 300 720] /Contents (Seen) /DA (/Helv 12 Tf) >>"
+        ],
+    )
+
+
+def pdf_hidden_layer() -> bytes:
+    return pdf_with(
+        catalog_extra=b"/OCProperties << /OCGs [6 0 R 7 0 R] /D << /ON [6 0 R] /OFF [7 0 R] >> >> ",
+        extra_objects=[b"<< /Type /OCG /Name (Letter) >>", b"<< /Type /OCG /Name (Notes) >>"],
+    )
+
+
+def pdf_layers_off_by_default() -> bytes:
+    """Every layer hidden unless listed as on: one is not."""
+    return pdf_with(
+        catalog_extra=b"/OCProperties << /OCGs [6 0 R 7 0 R] /D << /BaseState /OFF /ON [6 0 R] >> >> ",
+        extra_objects=[b"<< /Type /OCG /Name (Letter) >>", b"<< /Type /OCG /Name (Notes) >>"],
+    )
+
+
+def pdf_layers_all_shown() -> bytes:
+    """Good: layers, every one shown."""
+    return pdf_with(
+        catalog_extra=b"/OCProperties << /OCGs [6 0 R 7 0 R] /D << /BaseState /OFF /ON [6 0 R 7 0 R] /OFF [] >> >> ",
+        extra_objects=[b"<< /Type /OCG /Name (Letter) >>", b"<< /Type /OCG /Name (Logo) >>"],
+    )
