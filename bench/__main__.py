@@ -1,11 +1,11 @@
-"""Run every benchmark, or the ones named: `python -m bench [startup upload portal send batch]`."""
+"""Run every benchmark, or the ones named: `python -m bench [startup upload portal send batch pacing]`."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-ALL = ("startup", "upload", "portal", "send", "batch")
+ALL = ("startup", "upload", "portal", "send", "batch", "pacing")
 
 
 def main(argv: list[str]) -> int:
