@@ -27,6 +27,7 @@ import json
 import logging
 import secrets
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -57,6 +58,13 @@ READ_TIMEOUT_SECONDS = 10.0
 MAX_URL_LENGTH = 2000
 _ROW = ""
 _NAMESPACE = uuid.UUID("6f1c2e0a-5b7d-4c1e-9a3f-2d8e7b6c5a41")
+#: Deliveries one process makes at once. The queue trigger runs in the worker's one thread pool
+#: (min(32, cores + 4) threads), which also sends the texts: a slow endpoint may hold a thread
+#: for up to the time-outs, so at most this many are ever waiting on one; the rest are put back.
+CONCURRENT_DELIVERIES = 2
+#: When every delivery slot is taken, the entry comes back after this (not counted as a try).
+DEFER_SECONDS = 5
+_slots = threading.BoundedSemaphore(CONCURRENT_DELIVERIES)
 #: How long a process trusts what it read of an organisation's registration on the sending path.
 _CACHE_SECONDS = 30.0
 _cache: dict[str, tuple[float, bool]] = {}
@@ -300,7 +308,8 @@ def backoff_seconds(tries: int) -> int:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one delivery try: `delivered`, `retry` (in `delay` seconds), `gave_up`, `dropped`."""
+    """What became of one delivery try: `delivered`, `retry` (in `delay` seconds), `gave_up`,
+    `dropped` (no registration, or not an entry of ours) or `deferred` (no slot free)."""
 
     result: str
     detail: str = ""
@@ -310,7 +319,18 @@ class Outcome:
 def deliver(
     storage: Storage, settings: Settings, body: bytes, resolve: Resolver = system_resolver, post: Any = None
 ) -> Outcome:
-    """Deliver one queued event (the `callbacks` queue entry `body`)."""
+    """Deliver one queued event (the `callbacks` queue entry `body`); `deferred` (put back for
+    DEFER_SECONDS) while CONCURRENT_DELIVERIES are already under way in this process."""
+    if not _slots.acquire(blocking=False):
+        storage.queue(CALLBACK_QUEUE).send_message(body, visibility_timeout=DEFER_SECONDS)
+        return Outcome("deferred", "every delivery slot is busy", DEFER_SECONDS)
+    try:
+        return _deliver(storage, settings, body, resolve, post)
+    finally:
+        _slots.release()
+
+
+def _deliver(storage: Storage, settings: Settings, body: bytes, resolve: Resolver, post: Any) -> Outcome:
     try:
         entry = json.loads(body)
         org, event, first_at, tries = (

@@ -212,3 +212,47 @@ def test_a_batch_done_event_carries_the_batch(storage, local, receiver) -> None:
     assert deliver(storage, local, entry).result == "delivered"
     [body] = receiver.received
     assert (body["type"], body["batchId"], body["messageId"]) == ("done", "batch-1", None)
+
+
+def test_slow_endpoints_hold_at_most_the_delivery_slots_and_the_rest_wait_their_turn(
+    storage, local, receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The queue trigger shares the worker's thread pool with sending: a slow endpoint must not
+    # take every thread. Two deliveries wait on an endpoint that does not answer; a third is
+    # put back at once, without contacting it and without counting a try.
+    monkeypatch.setattr(callbacks, "DEFER_SECONDS", 1)
+    org = _registered(storage, local, receiver)
+    for _ in range(3):
+        announce_test(storage, org)
+    entries: list[bytes] = []
+    for _ in range(10):
+        entries += _entries(storage, org)
+        if len(entries) == 3:
+            break
+    assert len(entries) == 3
+    release, started = threading.Event(), threading.Semaphore(0)
+    posts: list[str] = []
+
+    def hanging_post(url: str, address: str, body: bytes, signature: str) -> int:
+        posts.append(json.loads(body)["id"])
+        started.release()
+        release.wait(30)
+        return 204
+
+    outcomes: list[str] = []
+    held = [
+        threading.Thread(target=lambda e=e: outcomes.append(deliver(storage, local, e, post=hanging_post).result))
+        for e in entries[:2]
+    ]
+    for thread in held:
+        thread.start()
+    assert started.acquire(timeout=30) and started.acquire(timeout=30)
+    third = deliver(storage, local, entries[2], post=hanging_post)
+    assert third.result == "deferred" and len(posts) == 2
+    release.set()
+    for thread in held:
+        thread.join(30)
+    assert outcomes == ["delivered", "delivered"]
+    [again] = _entries(storage, org)
+    assert json.loads(again)["tries"] == 0
+    assert deliver(storage, local, again, post=hanging_post).result == "delivered" and len(posts) == 3
