@@ -256,3 +256,24 @@ def test_slow_endpoints_hold_at_most_the_delivery_slots_and_the_rest_wait_their_
     [again] = _entries(storage, org)
     assert json.loads(again)["tries"] == 0
     assert deliver(storage, local, again, post=hanging_post).result == "delivered" and len(posts) == 3
+
+
+def test_a_message_whose_attachment_is_rejected_is_told_as_failed(storage, local, receiver) -> None:
+    from shared_code.attachments import REJECTED, _settle, find_attachment, upload_attachment
+    from shared_code.message_create import on_attachment_scanned
+    from tests.support.records import principal
+    from tests.support.stack import sample_pdf
+
+    org = _registered(storage, local, receiver)
+    data = sample_pdf("x")
+    attachment = upload_attachment(storage, local, principal(org), "x.pdf", data)
+    message = new_message(storage, local, org, [attachment.id])
+    rejected = replace(
+        find_attachment(storage, org, attachment.id), status=REJECTED, reason="contains a virus", scan_engine="test"
+    )
+    _settle(storage, rejected, data)
+    on_attachment_scanned(storage, local, org, attachment.id)
+    [entry] = _entries(storage, org)
+    assert deliver(storage, local, entry).result == "delivered"
+    [body] = receiver.received
+    assert (body["type"], body["messageId"], body["status"]) == ("failed", message.id, "failed")
