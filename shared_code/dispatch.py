@@ -3,7 +3,7 @@
 The queue entry and every write to the queue are in `shared_code.dispatch_queue`; every
 change to the message is a `shared_code.lifecycle` transition.
 
-Exactly once, in five parts:
+Exactly once, and never a queue burnt by a configuration fault, in six parts:
 
 * The message's repeatability id is made with the message, and its first-sent time is
   stored before the first request leaves. Every retry repeats both, so ACS answers a

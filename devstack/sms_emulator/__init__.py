@@ -4,11 +4,12 @@ Two listeners:
 
 * the ACS SMS REST API (`POST /sms?api-version=...`) over https with the self-signed
   certificate from `.local/`, checking the HMAC-SHA256 signature `azure-communication-sms`
-  sends, honouring each recipient's `repeatabilityRequestId`, answering in ACS's shape;
+  sends or a bearer token from the local managed-identity endpoint (`devstack.identity`),
+  honouring each recipient's `repeatabilityRequestId`, answering in ACS's shape;
 * an inbox on plain http: `GET /messages` (JSON, newest last), `GET /` (the same as a page),
-  `DELETE /messages`, and the controls `/control/faults`, `/control/delivery` and
+  `DELETE /messages`, and the controls `/control/faults`, `/control/delivery`,
   `/control/repeats` (how a repeat of a recorded request is answered: `REPEAT_MODES`, and the
-  in-progress window that answers 409).
+  in-progress window that answers 409) and `/control/identity` (which principals hold a role).
 
 When a send asks for delivery reports, a `Microsoft.Communication.SMSDeliveryReportReceived`
 Event Grid event is posted to the configured URL shortly afterwards, off the request thread.
