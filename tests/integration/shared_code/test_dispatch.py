@@ -446,9 +446,10 @@ class ReportApplier:
         self._server.server_close()
 
 
-#: Reports come this long after a send, well inside the wait below (unless a test delays one).
-REPORT_SECONDS = 1.5
-EVIDENCE_WAIT_SECONDS = 4
+#: Reports come this long after a send: later than a plain retry's first back-off (at most 1 s),
+#: well inside the wait below (unless a test delays one).
+REPORT_SECONDS = 2.5
+EVIDENCE_WAIT_SECONDS = 6
 
 
 @pytest.fixture(scope="module")
@@ -487,8 +488,13 @@ def test_a_try_acs_may_execute_again_waits_for_its_report_and_is_never_repeated(
     message = _unique_message(storage, reported_settings)
     reexecuting.add_fault(parse_fault({"mode": "accept_then_status", "status": 500}))
     assert _dispatch(storage, reported_settings, message, pacer) == "retry"
-    # The retry becomes visible only after the wait, by when the report (the tag names the message)
-    # has shown that the text went.
+    # The report (the tag names the message) shows that the text went...
+    for _ in range(100):
+        if get_message(storage, message.org, message.id).state == DELIVERED:
+            break
+        time.sleep(0.1)
+    # ...before the retry is due: a retry due sooner would have been re-executed, a second text.
+    assert _entries(storage, DISPATCH, message.id) == []
     [retry] = _entries(storage, DISPATCH, message.id, wait=EVIDENCE_WAIT_SECONDS + 4)
     assert _dispatch(storage, reported_settings, message, pacer, attempts=retry.attempts) == DELIVERED
     assert len(_texts(reexecuting, message)) == 1
