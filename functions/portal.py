@@ -164,7 +164,13 @@ def portal_documents(req: func.HttpRequest) -> func.HttpResponse:
 
     def show(message: Message) -> func.HttpResponse:
         documents = [
-            {"id": d.id, "name": d.name, "label": KIND_LABELS.get(d.kind, d.kind.upper()), "size": human_size(d.size)}
+            {
+                "id": d.id,
+                "name": d.name,
+                "label": KIND_LABELS.get(d.kind, d.kind.upper()),
+                "size": human_size(d.size),
+                "viewable": d.viewable,
+            }
             for d in list_documents(get_storage(), message)
         ]
         return portal_page(
@@ -191,6 +197,17 @@ def portal_download(req: func.HttpRequest) -> func.HttpResponse:
     def redirect(message: Message) -> func.HttpResponse:
         attachment_id = req.route_params.get("attachmentId", "")
         return portal_redirect(req, download_url(get_storage(), get_settings(), message, attachment_id))
+
+    return _signed_in(req, redirect)
+
+
+@bp.route(route="p/{token}/documents/{attachmentId}/view", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def portal_view(req: func.HttpRequest) -> func.HttpResponse:
+    """303 to the same short SAS URL, but for the phone to show it: inline, with its real type."""
+
+    def redirect(message: Message) -> func.HttpResponse:
+        attachment_id = req.route_params.get("attachmentId", "")
+        return portal_redirect(req, download_url(get_storage(), get_settings(), message, attachment_id, inline=True))
 
     return _signed_in(req, redirect)
 

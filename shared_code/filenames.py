@@ -73,12 +73,13 @@ def _ascii_fallback(filename: str) -> str:
     return "".join(out)
 
 
-def content_disposition(filename: str) -> str:
-    """An RFC 6266 `attachment` header value: an ASCII `filename`, plus `filename*` (RFC 8187,
-    UTF-8) when the name is not plain ASCII. Control characters never reach the header."""
+def content_disposition(filename: str, *, inline: bool = False) -> str:
+    """An RFC 6266 header value, `attachment` (save the file) or `inline` (show it in the browser
+    or the phone's own viewer): an ASCII `filename`, plus `filename*` (RFC 8187, UTF-8) when the
+    name is not plain ASCII. Control characters never reach the header."""
     name = _visible(filename)
     fallback = _ascii_fallback(name)
-    header = f'attachment; filename="{fallback}"'
+    header = f'{"inline" if inline else "attachment"}; filename="{fallback}"'
     if fallback != name:
         # RFC 8187 attr-char: ALPHA / DIGIT / "!#$&+-.^_`|~"; everything else percent-encoded.
         header += "; filename*=UTF-8''" + quote(name, safe="!#$&+-.^_`|~")

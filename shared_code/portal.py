@@ -209,6 +209,11 @@ def security_headers(https: bool) -> dict[str, str]:
 # -- documents --------------------------------------------------------------------------
 
 
+#: Kinds a phone shows by itself when served inline: PDF and the pictures every browser draws
+#: (TIFF is left to the download: only Safari draws it).
+VIEWABLE_KINDS = frozenset({"pdf", "jpeg", "png"})
+
+
 @dataclass(frozen=True)
 class DocumentItem:
     """One document as the patient's list shows it."""
@@ -217,6 +222,11 @@ class DocumentItem:
     name: str
     kind: str
     size: int
+
+    @property
+    def viewable(self) -> bool:
+        """Whether the list offers "View" (served inline, for the phone's own viewer) beside "Download"."""
+        return self.kind in VIEWABLE_KINDS
 
 
 def list_documents(storage: Storage, message: Message) -> list[DocumentItem]:
@@ -229,22 +239,26 @@ def list_documents(storage: Storage, message: Message) -> list[DocumentItem]:
     return items
 
 
-def download_url(storage: Storage, settings: Settings, message: Message, attachment_id: str) -> str:
-    """A short SAS URL for one of the message's documents; records the download."""
+def download_url(
+    storage: Storage, settings: Settings, message: Message, attachment_id: str, *, inline: bool = False
+) -> str:
+    """A short SAS URL for one of the message's documents; records the download (a view too: the
+    patient has the document either way). With `inline`, the blob is served for the phone to show
+    (`Content-Disposition: inline`), only for a `VIEWABLE_KINDS` document (404 otherwise)."""
     from shared_code.filenames import content_disposition
     from shared_code.sas import document_sas_url
 
     if attachment_id not in message.attachment_ids:
         raise NotFound("There is no such document.")
     attachment = find_attachment(storage, message.org, attachment_id)
-    if attachment is None or attachment.status != "clean":
+    if attachment is None or attachment.status != "clean" or (inline and attachment.kind not in VIEWABLE_KINDS):
         raise NotFound("There is no such document.")
     url = document_sas_url(
         storage,
         settings,
         DOCUMENTS,
         message.document_blob(attachment_id),
-        filename_disposition=content_disposition(attachment.filename),
+        filename_disposition=content_disposition(attachment.filename, inline=inline),
         content_type=attachment.content_type,
     )
     record_event(storage, message.id, "downloaded", attachment_id=attachment_id, org=message.org, status=message.status)

@@ -1,12 +1,13 @@
 """The patient portal in Debian's Chromium, end to end through the local stack.
 
-From the text in the SMS emulator's inbox to the downloaded file: with JavaScript on and off,
-at 320 CSS pixels wide, and axe-core (WCAG 2.x A and AA) on every page state. Screenshots of
+From the text in the SMS emulator's inbox to the downloaded (or viewed) file: with JavaScript on
+and off, at 320 CSS pixels wide, and axe-core (WCAG 2.x A and AA) on every page state. Screenshots of
 each state are kept in test-artifacts/portal/.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from tests.support import corpus
 from tests.support.browser import assert_accessible, launch_chromium, screenshot
 from tests.support.components import missing
+from tests.support.corpus import fitting as fitting_samples
 from tests.support.stack import RunningStack, sample_pdf
 
 PRACTICE = "Riverside Surgery"
@@ -217,3 +220,81 @@ def test_pages_stay_usable_without_the_nhs_stylesheet(stack: RunningStack, new_p
     no_horizontal_scroll(page, 320)
     assert_accessible(page, "field error without the NHS stylesheet")
     screenshot(page, "field-error-without-nhsuk-css")
+
+
+def send_documents(stack: RunningStack, files: list[tuple[bytes, str]]) -> str:
+    """Upload each (data, name), wait for clean, send them in one text; the portal link."""
+    ids = []
+    for data, name in files:
+        upload = stack.upload(data, name, content_type="application/octet-stream")
+        assert upload.status_code == 202, upload.text
+        assert stack.wait_attachment(upload.json()["id"])["status"] == "clean"
+        ids.append(upload.json()["id"])
+    mobile = f"07700 900{uuid.uuid4().int % 1000:03d}"
+    marker = f"ref {uuid.uuid4().hex[:8]}"
+    patient = {"nhsNumber": "9434765919", "dateOfBirth": "1970-01-31", "mobile": mobile, "name": "Jo Bloggs"}
+    sent = stack.send(
+        {"patient": patient, "body": f"Your documents ({marker}).", "attachmentIds": ids},
+        headers={"Authorization": f"Bearer {stack.token(org_name=PRACTICE)}"},
+    )
+    assert sent.status_code == 202, sent.text
+    return stack.wait_link("+44" + mobile.replace(" ", "")[1:], marker)
+
+
+def test_view_opens_pdfs_and_pictures_inline_on_a_320_pixel_phone_without_javascript(
+    stack: RunningStack, new_page: Any
+) -> None:
+    from playwright.sync_api import Error as PlaywrightError
+
+    photo = fitting_samples.phone_jpeg()  # 6 MB, sideways, with its GPS position: made to fit
+    pdf = sample_pdf("Blood test results")
+    letter = corpus.docx_good()
+    link = send_documents(stack, [(photo, "IMG_2041.jpg"), (pdf, "Results.pdf"), (letter, "Letter.docx")])
+
+    # axe-core is itself a script: the page it checks has JavaScript on; the rest below has it off.
+    checked = new_page(viewport={"width": 320, "height": 640})
+    checked.goto(link)
+    enter(checked, RIGHT)
+    assert_accessible(checked, "documents with view links at 320 px")
+
+    page = new_page(viewport={"width": 320, "height": 640}, java_script_enabled=False)
+    page.goto(link)
+    enter(page, RIGHT)
+    assert page.locator(".nhsuk-summary-list__key").all_inner_texts() == ["IMG_2041.jpg", "Results.pdf", "Letter.docx"]
+    assert "You can view or download them" in page.locator("main").inner_text()
+    # "View" beside "Download" for the PDF and the picture; a Word document can only be downloaded.
+    assert page.get_by_role("link", name="View IMG_2041.jpg").count() == 1
+    assert page.get_by_role("link", name="View Results.pdf").count() == 1
+    assert page.get_by_role("link", name="View Letter.docx").count() == 0
+    assert page.get_by_role("link", name="Download Letter.docx").count() == 1
+    no_horizontal_scroll(page, 320)
+    screenshot(page, "documents-view-320")
+    documents_url = page.url
+
+    # The picture opens in the browser itself: inline, its real type, the right way up, no location.
+    with page.expect_navigation() as navigation:
+        page.get_by_role("link", name="View IMG_2041.jpg").click()
+    shown = navigation.value
+    assert shown.status == 200
+    assert shown.headers["content-type"] == "image/jpeg"
+    assert shown.headers["content-disposition"] == 'inline; filename="IMG_2041.jpg"'
+    assert urlsplit(page.url).port == stack.ports.blob  # the one blob, by its short read-only SAS
+    width, height = page.evaluate("[document.images[0].naturalWidth, document.images[0].naturalHeight]")
+    assert (width, height) == (1500, 2000)  # upright: the photo was stored sideways
+    body = shown.body()
+    assert b"Exif" not in body and b"SERIAL-0123456789" not in body
+    screenshot(page, "view-picture-320")
+
+    # The PDF is served for the phone's own viewer: inline and application/pdf. (Chromium hands it to
+    # its PDF viewer, or without one saves it: either way the answer is what a phone is given.)
+    page.goto(documents_url)
+    with page.expect_response(lambda r: urlsplit(r.url).port == stack.ports.blob) as served:
+        try:
+            page.get_by_role("link", name="View Results.pdf").click()
+        except PlaywrightError:
+            pass  # "Download is starting": the headless browser's way of handling a PDF it cannot show
+    answer = served.value
+    assert answer.status == 200
+    assert answer.headers["content-type"] == "application/pdf"
+    assert answer.headers["content-disposition"] == 'inline; filename="Results.pdf"'
+    assert requests.get(answer.url, timeout=10).content == pdf  # the viewer gets the stored bytes

@@ -1,19 +1,24 @@
-"""The portal's rules against real Azurite: lock-out under parallel guesses, link life."""
+"""The portal's rules against real Azurite: lock-out under parallel guesses, link life, and the
+download and view links' SAS (attachment or inline, the real type)."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 
 from shared_code import clock
+from shared_code.errors import NotFound
 from shared_code.message_links import revoke_message, unlock_message
 from shared_code.message_store import get_message, transition
 from shared_code.message_views import message_events
-from shared_code.portal import LinkGone, LinkLocked, check_dob, resolve_link
-from tests.support.records import mark_sent, new_message
+from shared_code.portal import LinkGone, LinkLocked, check_dob, download_url, resolve_link
+from tests.support import corpus
+from tests.support.records import clean_attachment, mark_sent, new_message
 
 
 def _linked(storage, settings):
@@ -161,3 +166,33 @@ def test_unsent_revoked_and_expired_links_are_gone(storage, settings) -> None:
         resolve_link(storage, "A" * 24)
     with pytest.raises(LinkGone):
         resolve_link(storage, "../../etc/passwd")
+
+
+def test_a_pdf_is_viewed_inline_with_its_type_and_a_word_document_only_downloaded(storage, settings) -> None:
+    pdf = clean_attachment(storage, settings)
+    docx = clean_attachment(storage, settings, data=corpus.docx_good())
+    message = mark_sent(storage, new_message(storage, settings, attachment_ids=[pdf.id, docx.id]))
+
+    view = download_url(storage, settings, message, pdf.id, inline=True)
+    fields = parse_qs(urlsplit(view).query)
+    assert (fields["rscd"], fields["rsct"], fields["sp"]) == (
+        ['inline; filename="letter.pdf"'],
+        ["application/pdf"],
+        ["r"],
+    )
+    answer = requests.get(view, timeout=10)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Disposition"] == 'inline; filename="letter.pdf"'
+    assert answer.headers["Content-Type"] == "application/pdf"
+
+    download = download_url(storage, settings, message, pdf.id)
+    assert parse_qs(urlsplit(download).query)["rscd"] == ['attachment; filename="letter.pdf"']
+    # A Word document is not shown by a phone's browser: no view link, and none made if asked for.
+    with pytest.raises(NotFound):
+        download_url(storage, settings, message, docx.id, inline=True)
+    assert parse_qs(urlsplit(download_url(storage, settings, message, docx.id)).query)["rscd"] == [
+        'attachment; filename="letter.docx"'
+    ]
+    # A view is a receipt like a download: the patient has the document.
+    events = message_events(storage, get_message(storage, message.org, message.id))
+    assert [e.type for e in events if e.type == "downloaded"] == ["downloaded"] * 3

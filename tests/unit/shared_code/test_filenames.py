@@ -115,6 +115,11 @@ def test_content_disposition_ascii() -> None:
     assert content_disposition("letter.pdf") == 'attachment; filename="letter.pdf"'
 
 
+def test_content_disposition_inline_for_the_phone_to_show_it() -> None:
+    assert content_disposition("letter.pdf", inline=True) == 'inline; filename="letter.pdf"'
+    assert content_disposition("Résumé.pdf", inline=True).startswith('inline; filename="Resume.pdf"; filename*=')
+
+
 def test_content_disposition_non_ascii_has_fallback_and_utf8() -> None:
     value = content_disposition("Résumé 検査.pdf")
     assert value == (
