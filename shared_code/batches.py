@@ -26,6 +26,7 @@ import csv
 import io
 import json
 import logging
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
@@ -148,14 +149,14 @@ def _form_fields(form: Mapping[str, list[str]], settings: Any) -> dict[str, Any]
     """The batch's form fields, checked for their shape (422 naming each bad one)."""
     errors: list[FieldError] = []
     template_id, body = _one(form, "templateId"), _one(form, "body")
-    if (template_id is None) == (body is None) and not (template_id and body):
+    if template_id is None and body is None:
         errors.append(FieldError("templateId", "Choose a template, or give the text in body"))
     if body is not None:
         errors.extend(check_batch_body(body, settings))
     version = None
     raw_version = _one(form, "templateVersion")
     if raw_version is not None:
-        if not raw_version.isdigit() or not 1 <= int(raw_version) <= 1_000_000:
+        if not _whole(raw_version) or not 1 <= int(raw_version) <= 1_000_000:
             errors.append(FieldError("templateVersion", "Give the template's version as a whole number from 1"))
         elif template_id is None:
             errors.append(FieldError("templateVersion", "Give the templateId too"))
@@ -167,7 +168,7 @@ def _form_fields(form: Mapping[str, list[str]], settings: Any) -> dict[str, Any]
     spread = 0
     raw_spread = _one(form, "spreadMinutes")
     if raw_spread is not None:
-        if not raw_spread.isdigit() or int(raw_spread) > MAX_SPREAD_MINUTES:
+        if not _whole(raw_spread) or int(raw_spread) > MAX_SPREAD_MINUTES:
             errors.append(FieldError("spreadMinutes", f"Give a whole number of minutes from 0 to {MAX_SPREAD_MINUTES}"))
         else:
             spread = int(raw_spread)
@@ -239,6 +240,11 @@ def _batch_text(storage: Any, settings: Any, principal: Principal, fields: Mappi
     if errors:
         raise Unprocessable(errors)
     return BatchText(text, template_id, version_number, documents + tuple(ids), fields["sendAtRaw"])
+
+
+def _whole(text: str) -> bool:
+    """ASCII digits only, at most 7 (str.isdigit also takes "²" and other digits int() refuses)."""
+    return re.fullmatch(r"[0-9]{1,7}", text) is not None
 
 
 def _is_uuid(value: str) -> bool:
@@ -346,14 +352,14 @@ def _page(params: Mapping[str, str]) -> tuple[int, int]:
     raw_limit = params.get("limit")
     limit = DEFAULT_PAGE
     if raw_limit is not None:
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_PAGE:
+        if not _whole(raw_limit) or not 1 <= int(raw_limit) <= MAX_PAGE:
             errors.append(FieldError("limit", f"Give a limit from 1 to {MAX_PAGE}"))
         else:
             limit = int(raw_limit)
     after = -1
     token = params.get("continuationToken")
     if token is not None:
-        if not token.isdigit() or len(token) > 6:
+        if not _whole(token):
             errors.append(FieldError("continuationToken", "Send back the continuationToken of the previous page"))
         else:
             after = int(token)

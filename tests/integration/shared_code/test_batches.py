@@ -117,9 +117,11 @@ def test_a_bad_batch_field_refuses_the_request(storage, settings) -> None:
     with pytest.raises(Unprocessable) as caught:
         _create(storage, settings, _rows(1), body="See https://evil.example/x")
     assert [e.field for e in caught.value.errors] == ["body"]
-    with pytest.raises(Unprocessable) as caught:
-        _create(storage, settings, _rows(1), spreadMinutes="10081")
-    assert [e.field for e in caught.value.errors] == ["spreadMinutes"]
+    for spread in ("10081", "²", "-1"):
+        with pytest.raises(Unprocessable) as caught:
+            _create(storage, settings, _rows(1), spreadMinutes=spread)
+        assert [e.field for e in caught.value.errors] == ["spreadMinutes"]
+    assert _create(storage, settings, _rows(1), spreadMinutes="10080")["status"] == "ready"
 
 
 def test_errors_csv_has_the_refused_rows_with_a_reason_and_formulas_escaped(storage, settings) -> None:
@@ -203,9 +205,11 @@ def test_messages_are_paged_by_row(storage, settings) -> None:
     assert last["items"][0]["messageId"] == row_message_id(answer["id"], 6)
     exact = messages_page(storage, "A12345", answer["id"], {"limit": "5"})
     assert len(exact["items"]) == 5 and exact["continuationToken"] is None
-    for bad in ({"limit": "0"}, {"limit": "101"}, {"continuationToken": "x"}):
+    for bad in ({"limit": "0"}, {"limit": "101"}, {"limit": "²"}, {"continuationToken": "x"}):
         with pytest.raises(Unprocessable):
             messages_page(storage, "A12345", answer["id"], bad)
+    with pytest.raises(Unprocessable):
+        messages_page(storage, "A12345", answer["id"], {"continuationToken": "²"})
 
 
 def test_cancel_mid_way_leaves_sent_messages_and_stops_the_rest(storage, settings) -> None:
