@@ -317,6 +317,7 @@ def batch_view(storage: Any, org: str, batch_id: str) -> dict[str, Any]:
         status = SENDING
     if status == SENDING and counts["queued"] == 0:
         status = DONE
+        batch = _settle(storage, batch)
     return {
         **_summary(batch),
         "status": status,
@@ -328,6 +329,21 @@ def batch_view(storage: Any, org: str, batch_id: str) -> dict[str, Any]:
         "counters": counts,
         "errors": list(batch.errors),
     }
+
+
+def _settle(storage: Any, batch: Batch) -> Batch:
+    """Store `done` for a batch every row of which is settled, and announce it once (callbacks):
+    the conditional write lets exactly one reader do both. Seen when the batch is read."""
+    from shared_code.callbacks import announce_batch_done
+
+    now = clock.now()
+    settled, won = change_batch(
+        storage, batch.org, batch.id, lambda b: replace(b, status=DONE) if b.status in (SENDING, SCHEDULED) else None
+    )
+    if won:
+        announce_batch_done(storage, batch.org, batch.id, now)
+        log.info("batch %s done", batch.id)
+    return settled
 
 
 def messages_page(storage: Any, org: str, batch_id: str, params: Mapping[str, str]) -> dict[str, Any]:

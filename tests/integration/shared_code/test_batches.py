@@ -276,3 +276,22 @@ def _wait_visible(queue) -> str:
             return content if isinstance(content, str) else content.decode()
         time.sleep(0.1)
     raise AssertionError("the entry never came back")
+
+
+def test_a_batch_whose_every_row_is_settled_is_done_once(storage, settings) -> None:
+    answer = _create(storage, settings, _rows(2))
+    batch_id = answer["id"]
+    send_batch(storage, "A12345", batch_id)
+    _work(storage, settings, batch_id)
+    _drain(storage, BATCH_DISPATCH)
+    first = row_message_id(batch_id, 2)
+    transition(storage, "A12345", first, lambda m: lifecycle.send_claimed(m, m.created_at))
+    transition(storage, "A12345", first, lambda m: lifecycle.sent(m, "acs-1", m.created_at))
+    assert batch_view(storage, "A12345", batch_id)["status"] == "sending"  # one row still queued
+    second = row_message_id(batch_id, 3)
+    transition(storage, "A12345", second, lambda m: lifecycle.send_failed(m, "no", m.created_at))
+    view = batch_view(storage, "A12345", batch_id)
+    assert view["status"] == "done" and view["counters"]["failed"] == 1 and view["counters"]["sent"] == 1
+    assert get_batch(storage, "A12345", batch_id).status == "done"
+    with pytest.raises(Conflict):
+        send_batch(storage, "A12345", batch_id)
