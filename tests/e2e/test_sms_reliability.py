@@ -74,8 +74,9 @@ EVIDENCE_WAIT_SECONDS = 3
 #: Most reports come at once; this share comes later than the wait (the re-execute runs' residual risk).
 LATE_REPORT_SHARE = 0.25
 LATE_REPORT_SECONDS = 8
-#: ACS goes on handling a request it took this long: a repeat sooner gets 409, "in progress".
-IN_PROGRESS_SECONDS = 4
+#: ACS goes on handling a request it took this long: a repeat sooner gets 409, "in progress". Longer than
+#: the wait for a report (and its whole-second queue delay), so a try whose report is late meets it.
+IN_PROGRESS_SECONDS = 6
 #: Messages per run and mode. The re-execute runs are smaller: each try whose answer was lost waits for
 #: evidence, and the suite has a CI budget (about 20 minutes on two cores) that twice the full runs would strain.
 RUN_SIZE = {"replay": 1000, "reexecute": 400}
