@@ -23,6 +23,7 @@ imported once); `WORKERS` of them at most, so at most `WORKERS * MEMORY_LIMIT_BY
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -173,19 +175,51 @@ def _read_exact(stream: IO[bytes] | None, size: int, deadline: float) -> bytes:
     return bytes(out)
 
 
+class _Slots:
+    """`size` turns at the workers, handed out urgent callers first: a waiting upload (whose HTTP
+    request is held open, on one of the app's few threads) takes the next free worker before any
+    waiting scan, so uploads never queue behind the blob trigger's backlog."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiting = 0
+        self._urgent_waiting = 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def taken(self, *, urgent: bool) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            self._urgent_waiting += urgent
+            try:
+                while self._free == 0 or (not urgent and self._urgent_waiting):
+                    self._cond.wait()
+                self._free -= 1
+            finally:
+                self._waiting -= 1
+                self._urgent_waiting -= urgent
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._free += 1
+                self._cond.notify_all()
+
+
 class Pool:
     """Up to `size` warm workers; a caller borrows one for one file."""
 
     def __init__(self, limits: Limits | None = None, size: int = WORKERS) -> None:
         self.limits = limits or Limits()
-        self._slots = threading.BoundedSemaphore(size)
+        self._slots = _Slots(size)
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
 
     def check(self, data: bytes, file_type: FileType, op: str = VALIDATE, limit: int = 0) -> Outcome:
         """Do `op` with `data` in a worker (validate it by default); a worker that dies or
         overruns means "too_complex"."""
-        with self._slots:
+        # An upload's request is waiting for its answer: it goes before the scans' background work.
+        with self._slots.taken(urgent=op == PREPARE):
             worker = self._borrow()
             try:
                 try:
