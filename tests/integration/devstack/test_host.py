@@ -286,7 +286,7 @@ def test_a_content_length_over_the_app_limit_is_413_before_any_body_is_sent(app_
     from devstack.localsecrets import request_body_limit
 
     limit = request_body_limit()
-    assert limit == 3 * 1024 * 1024 + 64 * 1024
+    assert limit == 20 * 1024 * 1024 + 64 * 1024  # MAX_UPLOAD_BYTES (a PDF or picture, made to fit) + framing
     for extra_headers in ([], [("Expect", "100-continue")]):
         conn = http.client.HTTPConnection("127.0.0.1", app_limit_host.port, timeout=5)
         conn.putrequest("POST", "/v1/items")
