@@ -4,6 +4,7 @@ bounded, and uploads prepared (cleaned, fitted) there, their bytes sent back."""
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 import zlib
@@ -268,3 +269,22 @@ def test_a_preparation_over_the_memory_ceiling_is_too_complex_and_the_pool_recov
         prepare_isolated(fitting_samples.phone_jpeg(orientation=6), TYPES["jpeg"], 10_000_000, tight)
     assert (info.value.rule, info.value.reason) == ("too_complex", TOO_COMPLEX)
     assert prepare_isolated(corpus.pdf_good(), TYPES["pdf"], LIMIT, tight).data is None
+
+
+def test_a_small_picture_that_must_be_turned_decodes_within_the_ceiling_or_is_too_complex(pools: list[Pool]) -> None:
+    # 49 megapixels of one colour compress to almost nothing, but turning them upright decodes them all.
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.new("RGB", (7000, 7000), "white").save(buf, "PNG", exif=exif)
+    pool = _pool(pools)
+    try:
+        outcome = prepare_isolated(buf.getvalue(), TYPES["png"], LIMIT, pool)
+    except ContentRejected as refused:
+        assert refused.rule == "too_complex"
+    else:
+        assert outcome.cleaned and outcome.peak_rss_bytes is not None
+        assert outcome.peak_rss_bytes < MEMORY_LIMIT_BYTES
+    assert prepare_isolated(corpus.pdf_good(), TYPES["pdf"], LIMIT, pool).data is None  # the pool goes on
