@@ -47,7 +47,7 @@ def batches_send(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/v1/batches/{id}/send: 202, sending or scheduled (Idempotency-Key honoured)."""
 
     def action(principal: Principal) -> func.HttpResponse:
-        from shared_code.batches import send_batch
+        from shared_code.batch_send import send_batch
         from shared_code.idempotency import Reply, check_key, request_fingerprint, run_once
 
         storage, settings = get_storage(), get_settings()
@@ -69,7 +69,7 @@ def batches_cancel(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/v1/batches/{id}/cancel: rows not yet sent are never sent."""
 
     def action(principal: Principal) -> func.HttpResponse:
-        from shared_code.batches import cancel_batch
+        from shared_code.batch_send import cancel_batch
 
         return json_response(200, cancel_batch(get_storage(), principal.org, req.route_params.get("id", "")))
 
@@ -115,7 +115,7 @@ def batches_errors_csv(req: func.HttpRequest) -> func.HttpResponse:
 @bp.queue_trigger(arg_name="msg", queue_name=BATCH_ROWS, connection="AzureWebJobsStorage")
 def batch_rows_make_messages(msg: func.QueueMessage) -> None:
     """Make one chunk's messages (idempotent: a redelivered chunk makes none twice)."""
-    from shared_code.batches import make_chunk_messages, read_chunk_entry
+    from shared_code.batch_send import make_chunk_messages, read_chunk_entry
 
     entry = read_chunk_entry(msg.get_body())
     if entry is None:
@@ -129,7 +129,7 @@ def batch_rows_make_messages(msg: func.QueueMessage) -> None:
 @bp.queue_trigger(arg_name="msg", queue_name=BATCH_DISPATCH, connection="AzureWebJobsStorage")
 def batch_dispatch_message(msg: func.QueueMessage) -> None:
     """Send one batch message, once no single send is waiting."""
-    from shared_code.batches import dispatch_batch_message
+    from shared_code.batch_send import dispatch_batch_message
 
     outcome = dispatch_batch_message(get_storage(), get_settings(), msg.get_body(), msg.dequeue_count or 1)
     log.info("batch dispatch of queue message %s: %s", msg.id, outcome)

@@ -1,5 +1,7 @@
 """Batch sending: one CSV, up to 10,000 patients, each texted exactly once, behind single sends.
 
+This module creates and reads batches; `shared_code.batch_send` starts, cancels and sends them.
+
 * Create (`create_batch`): the CSV is read (`batch_csv`) and every row judged as a single send
   would be (`batch_rows`); the rows to text and the refused ones are kept sealed
   (`batch_store`). Nothing is sent. The answer counts the rows, lists the first errors and
@@ -24,13 +26,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared_code import clock, lifecycle
@@ -39,7 +39,6 @@ from shared_code.batch_csv import MAX_CSV_BYTES, read_csv
 from shared_code.batch_rows import (
     MAX_ERRORS_SHOWN,
     BatchText,
-    ValidRow,
     check_batch_body,
     check_rows,
     previews,
@@ -62,7 +61,7 @@ from shared_code.batch_store import (
     save_chunks,
 )
 from shared_code.errors import Conflict, FieldError, Unprocessable
-from shared_code.storage import BATCH_DISPATCH, BATCH_ROWS, MESSAGES, Storage
+from shared_code.storage import MESSAGES
 from shared_code.tables import Where, eq
 
 log = logging.getLogger(__name__)
@@ -71,8 +70,6 @@ log = logging.getLogger(__name__)
 MAX_SPREAD_MINUTES = 7 * 24 * 60
 #: A page of a batch's messages.
 DEFAULT_PAGE, MAX_PAGE = 50, 100
-#: How long a batch message waits, while single sends are queued, before it looks again.
-YIELD_SECONDS = 2
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -133,7 +130,7 @@ def create_batch(
         batch.invalid,
         batch.duplicates,
     )
-    return {**_summary(batch), "errors": list(batch.errors), "preview": previews(checked, settings)}
+    return {**batch_summary(batch), "errors": list(batch.errors), "preview": previews(checked, settings)}
 
 
 def _one(form: Mapping[str, list[str]], name: str) -> str | None:
@@ -258,7 +255,8 @@ def _is_uuid(value: str) -> bool:
 # -- read -----------------------------------------------------------------------------------
 
 
-def _summary(batch: Batch) -> dict[str, Any]:
+def batch_summary(batch: Batch) -> dict[str, Any]:
+    """A batch's id, status and row counts, as every batch answer starts."""
     return {
         "id": batch.id,
         "status": batch.status,
@@ -269,7 +267,7 @@ def _summary(batch: Batch) -> dict[str, Any]:
     }
 
 
-def _batch_messages(storage: Any, batch: Batch, after_row: int = -1) -> Any:
+def batch_message_rows(storage: Any, batch: Batch, after_row: int = -1) -> Any:
     """The batch's messages made so far, by row (their ids are one row-key range)."""
     low, high = message_id_range(batch.id)
     start = row_message_id(batch.id, after_row + 1) if after_row >= 0 else low
@@ -284,7 +282,7 @@ def counters(storage: Any, batch: Batch) -> dict[str, int]:
 
     counts = dict.fromkeys(("sent", "delivered", "failed", "verified", "downloaded", "cancelled"), 0)
     made = 0
-    for row in _batch_messages(storage, batch):
+    for row in batch_message_rows(storage, batch):
         message = message_from_entity(row)
         made += 1
         if message.revoked_at and message.first_sent_at is None:
@@ -319,7 +317,7 @@ def batch_view(storage: Any, org: str, batch_id: str) -> dict[str, Any]:
         status = DONE
         batch = _settle(storage, batch)
     return {
-        **_summary(batch),
+        **batch_summary(batch),
         "status": status,
         "createdAt": clock.iso(batch.created_at),
         "sendAt": clock.iso(batch.send_at) if batch.send_at else None,
@@ -354,7 +352,7 @@ def messages_page(storage: Any, org: str, batch_id: str, params: Mapping[str, st
     token = None
     from shared_code.message_model import message_from_entity
 
-    for row in _batch_messages(storage, batch, after):
+    for row in batch_message_rows(storage, batch, after):
         if len(items) == limit:
             token = str(items[-1]["row"])
             break
@@ -403,150 +401,3 @@ def errors_csv(storage: Any, settings: Any, org: str, batch_id: str) -> bytes:
 
 def _safe_cell(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
-
-
-# -- send and cancel ------------------------------------------------------------------------
-
-
-def send_batch(storage: Storage, org: str, batch_id: str) -> dict[str, Any]:
-    """Start sending: `sending` (or `scheduled`), and a `batch-rows` entry per chunk.
-
-    A batch already sending or scheduled is started again: its chunks are queued again, which
-    makes only the messages a stopped run did not make (ids fixed by batch and row). A cancelled
-    or invalid batch cannot be sent (409).
-    """
-    now = clock.now()
-
-    def start(batch: Batch) -> Batch | None:
-        if batch.status in (CANCELLED, INVALID, DONE):
-            raise Conflict(f"This batch is {batch.status} and cannot be sent.")
-        if batch.status != READY:
-            return None
-        status = SCHEDULED if batch.send_at is not None and batch.send_at > now else SENDING
-        return replace(batch, status=status, send_started_at=now)
-
-    batch, _ = change_batch(storage, org, batch_id, start)
-    queue = storage.queue(BATCH_ROWS)
-    for index in range(batch.row_chunks):
-        queue.send_message(json.dumps({"org": org, "batch": batch.id, "chunk": index}).encode())
-    log.info("batch %s: %d chunk(s) queued", batch.id, batch.row_chunks)
-    return {**_summary(batch), "status": batch.status}
-
-
-def cancel_batch(storage: Storage, org: str, batch_id: str) -> dict[str, Any]:
-    """Stop a batch: no more messages are made, and every made one not yet sent is revoked."""
-    from shared_code.message_model import message_from_entity
-    from shared_code.message_store import delete_documents, transition
-
-    now = clock.now()
-
-    def stop(batch: Batch) -> Batch | None:
-        if batch.status in (CANCELLED, INVALID):
-            return None
-        return replace(batch, status=CANCELLED, cancelled_at=now)
-
-    batch, _ = change_batch(storage, org, batch_id, stop)
-
-    def unsent_revoked(message: Any) -> Any:
-        if message.first_sent_at is not None or not lifecycle.waiting_to_send(message):
-            return None  # sent, or on its way: unaffected
-        return lifecycle.revoked(message, now)
-
-    for row in _batch_messages(storage, batch):
-        message = message_from_entity(row)
-        if message.first_sent_at is not None or message.revoked_at:
-            continue
-        changed, won = transition(storage, org, message.id, unsent_revoked)
-        if won:
-            delete_documents(storage, changed)
-    log.info("batch %s cancelled", batch.id)
-    return batch_view(storage, org, batch.id)
-
-
-def make_chunk_messages(storage: Storage, settings: Any, org: str, batch_id: str, chunk: int) -> int:
-    """Make the messages of one chunk of rows (the `batch-rows` worker); how many were made or found.
-
-    Safe to run any number of times: each row's message id is fixed, so a row already made is
-    found and finished (queued if it was not), never made twice. Stops at once for a cancelled batch.
-    """
-    from shared_code.message_create import create_message
-    from shared_code.message_request import NewMessage
-
-    batch = get_batch(storage, org, batch_id)
-    if batch.status not in (SENDING, SCHEDULED):
-        return 0
-    principal = Principal(org, batch.created_by, batch.practice_name)
-    rows = [ValidRow.from_json(doc) for doc in load_chunk(storage, settings, org, batch.id, "r", chunk)]
-    made = 0
-    for position, row in enumerate(rows):
-        if position % 20 == 0 and position and get_batch(storage, org, batch_id).status == CANCELLED:
-            break  # cancelled while this chunk was being made
-        request = NewMessage(
-            date_of_birth=date.fromisoformat(row.date_of_birth),
-            mobile=row.mobile,
-            body=row.body,
-            attachment_ids=batch.attachment_ids,
-            send_at=_send_time(batch, row.row),
-            template_id=batch.template_id,
-            template_version=batch.template_version,
-        )
-        try:
-            create_message(
-                storage,
-                settings,
-                principal,
-                request,
-                message_id=row_message_id(batch.id, row.row),
-                counted=False,
-                queue=BATCH_DISPATCH,
-            )
-        except Unprocessable as refused:
-            # A document deleted or rejected since the batch was checked: this row cannot go.
-            log.warning("batch %s row %d not made: %s", batch.id, row.row, [e.field for e in refused.errors])
-            continue
-        made += 1
-    return made
-
-
-def _send_time(batch: Batch, row: int) -> datetime | None:
-    """When a row is due: the send time, plus the row's share of the spread (by its place in the file)."""
-    start = batch.send_at
-    if batch.spread_minutes and batch.rows > 1:
-        share = (row - 2) / (batch.rows - 1)
-        start = (start or batch.send_started_at or clock.now()) + timedelta(minutes=batch.spread_minutes * share)
-    if start is not None and start <= clock.now():
-        return None
-    return start
-
-
-def read_chunk_entry(body: bytes) -> tuple[str, str, int] | None:
-    """A `batch-rows` entry's (org, batch id, chunk), or None when it is not one of ours."""
-    try:
-        doc = json.loads(body)
-        return str(doc["org"]), str(doc["batch"]), int(doc["chunk"])
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def single_sends_waiting(storage: Storage) -> bool:
-    """Whether a single send's entry is visible on the dispatch queue (so batch messages wait)."""
-    from shared_code.storage import DISPATCH
-
-    return bool(list(storage.queue(DISPATCH).peek_messages(max_messages=1)))
-
-
-def dispatch_batch_message(storage: Storage, settings: Any, body: bytes, dequeue_count: int) -> str:
-    """The `batch-dispatch` worker: send one batch message, unless single sends are waiting."""
-    from shared_code.dispatch import dispatch_message
-    from shared_code.dispatch_queue import DispatchRequest, poison_unreadable, requeue_dispatch
-
-    request = DispatchRequest.from_bytes(body)
-    if request is None:
-        poison_unreadable(storage, body)
-        return "unreadable"
-    request = replace(request, queue=BATCH_DISPATCH)
-    if single_sends_waiting(storage):
-        # Not a try: the same entry comes back shortly with the same count.
-        requeue_dispatch(storage, replace(request, attempts=request.attempts + dequeue_count - 1), YIELD_SECONDS)
-        return "behind single sends"
-    return dispatch_message(storage, settings, request, dequeue_count=dequeue_count)

@@ -93,12 +93,9 @@ def rescan_document(
     if record.status != CLEAN:  # withdrawn by a run that stopped half-way: finish it
         reason = record.reason or MISSING
         return _withdraw(storage, template, document, record, reason, record.scan_engine, record.scan_signature)
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        blob = storage.container(TEMPLATE_DOCUMENTS).get_blob_client(record.blob_name)
-        data = blob.download_blob().readall()
-    except ResourceNotFoundError:
+    # One byte over the limit is enough to tell a changed file: its hash will not match.
+    data = storage.read_blob(TEMPLATE_DOCUMENTS, record.blob_name, limit=settings.max_attachment_bytes + 1)
+    if data is None:
         return _withdraw(storage, template, document, record, MISSING, "integrity", "blob-missing")
     if sha256_hex(data) != record.sha256:
         return _withdraw(storage, template, document, record, CHANGED, "integrity", "sha256-mismatch")

@@ -42,7 +42,8 @@ from devstack.sms_emulator.delivery import (
     event_time,
     report_field,
 )
-from devstack.sms_emulator.emulator import REPEAT_MODES, SmsEmulator
+from devstack.sms_emulator.emulator import SmsEmulator
+from devstack.sms_emulator.repeats import REPEAT_MODES
 from devstack.sms_emulator.server import MAX_BODY_BYTES
 
 __all__ = [

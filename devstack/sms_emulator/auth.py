@@ -5,13 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 REQUIRED_SIGNED_HEADERS = ("x-ms-date", "host", "x-ms-content-sha256")
 # Azure's usual tolerance for a request's clock against the service's.
 MAX_CLOCK_SKEW = timedelta(minutes=15)
+
+# The emulator has always logged as "devstack.sms_emulator": every module keeps that one name.
+log = logging.getLogger("devstack.sms_emulator")
 
 
 def utc_now() -> datetime:
@@ -73,4 +78,28 @@ def check_signature(
     expected = base64.b64encode(hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).digest())
     if not hmac.compare_digest(fields.get("Signature", "").encode("latin-1"), expected):
         return "signature does not match"
+    return None
+
+
+def bearer_refusal(identity_key: Any, token: str, allowed: frozenset[str] | None) -> int | None:
+    """None when ACS would take this bearer token; else the status it refuses it with.
+
+    401 for a token that is not genuine (or when the resource takes no tokens, `identity_key`
+    None), 403 for a genuine one whose principal holds no role on the resource (`allowed`: the
+    principals that do; None, any).
+    """
+    import jwt
+
+    from devstack.identity import ACS_RESOURCE, verify_token
+
+    try:
+        if identity_key is None:
+            raise jwt.InvalidTokenError("tokens are not accepted")
+        claims = verify_token(identity_key, token, ACS_RESOURCE)
+    except jwt.InvalidTokenError as exc:
+        log.info("send refused: 401 (bearer token: %s)", type(exc).__name__)
+        return 401
+    if allowed is not None and claims["oid"] not in allowed:
+        log.info("send refused: 403 (principal %s has no role on the resource)", claims["oid"])
+        return 403
     return None

@@ -6,7 +6,8 @@ import logging
 import threading
 from pathlib import Path
 
-from devstack.sms_emulator.emulator import REPEAT_MODES, SmsEmulator
+from devstack.sms_emulator.emulator import SmsEmulator
+from devstack.sms_emulator.repeats import REPEAT_MODES
 
 
 def _description() -> str:

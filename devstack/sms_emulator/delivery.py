@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 import urllib3
 
 from devstack.sms_emulator.auth import utc_now
+from devstack.sms_emulator.controls import DeliveryOverride
 
 # The emulator has always logged as "devstack.sms_emulator": every module keeps that one name.
 log = logging.getLogger("devstack.sms_emulator")
@@ -227,3 +229,37 @@ class DeliveryReporter:
             return
         log.info("delivery report for %s not taken (answer %s); retrying", message_id, status)
         self.schedule(event, self.RETRY_DELAYS[attempt], attempt + 1, then)
+
+
+def report_posts(
+    message_id: str,
+    sender: str,
+    to: str,
+    text: str,
+    tag: str | None,
+    outcome: DeliveryOverride,
+    delay: float,
+    casing: str,
+) -> list[tuple[dict[str, Any], float]]:
+    """The Event Grid posts one accepted text leads to, in the order they arrive, each with its
+    delay after the one before (the first: `delay` after the send): the final report, its copies,
+    and a Pending one before it (or after it, out of order) when `outcome` asks for one."""
+    final = delivery_event(message_id, sender, to, text, tag, (outcome.status, outcome.details), delay, casing=casing)
+    finals = [(final, delay)] + [(final, 0.0)] * (outcome.copies - 1)
+    if not outcome.pending:
+        return finals
+    # Received (by its timestamp) before the final report; posted before it, or after it when out of order.
+    pending = delivery_event(
+        message_id,
+        sender,
+        to,
+        text,
+        tag,
+        ("Pending", "Message sent to the carrier."),
+        delay / 2,
+        casing=casing,
+        event_id=str(uuid.uuid4()),
+    )
+    if outcome.out_of_order:
+        return [*finals, (pending, 0.0)]
+    return [(pending, delay / 2), (final, delay / 2), *finals[1:]]

@@ -12,14 +12,13 @@ import ssl
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import Message
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from devstack.identity import ACS_RESOURCE, identity_key, verify_token
+from devstack.identity import identity_key
 from devstack.localsecrets import LocalSecrets
 from devstack.ports import Ports
 from devstack.sms_emulator.api import (
@@ -34,43 +33,14 @@ from devstack.sms_emulator.api import (
     fault_reply,
     request_problem,
 )
-from devstack.sms_emulator.auth import check_signature, iso, parse_http_date, utc_now
+from devstack.sms_emulator.auth import bearer_refusal, check_signature, iso, parse_http_date, utc_now
 from devstack.sms_emulator.controls import DeliveryOverride, Fault
-from devstack.sms_emulator.delivery import REPORT_CASINGS, DeliveryReporter, delivery_event, event_grid_url
+from devstack.sms_emulator.delivery import REPORT_CASINGS, DeliveryReporter, event_grid_url, report_posts
+from devstack.sms_emulator.repeats import REPEAT_MODES, Recorded, RepeatStats
 from devstack.sms_emulator.server import ApiHandler, InboxHandler, Server
 
 # The emulator has always logged as "devstack.sms_emulator": every module keeps that one name.
 log = logging.getLogger("devstack.sms_emulator")
-
-
-#: How ACS treats a repeat of a request it recorded (Microsoft's "Repeatability of requests" page for
-#: ACS: a repeat of a request whose answer was 2xx or 4xx gets that answer again; one whose answer
-#: was 5xx is re-executed; one still in progress gets 409). No public recording shows what ACS SMS
-#: does, so both are modelled: "replay" returns the recorded answer whatever the first request was
-#: answered with; "reexecute" follows the page, and sends the text again after an accepted-then-5xx.
-REPEAT_MODES = ("replay", "reexecute")
-
-
-@dataclass
-class _Repeat:
-    fingerprint: str
-    item: dict[str, Any]
-    answered: int  # the HTTP status the request that recorded it was answered with
-    started: float  # time.monotonic() when that request was taken
-    held_until: float  # ...and until when a time-out fault holds it
-
-
-@dataclass
-class RepeatStats:
-    """What repeats of recorded requests met: a 409 (still in progress), the recorded answer, a re-execution."""
-
-    in_progress: int = 0
-    replayed: int = 0
-    reexecuted: int = 0
-
-    def as_json(self) -> dict[str, int]:
-        """The counts as `GET /control/repeats` shows them."""
-        return {"inProgress": self.in_progress, "replayed": self.replayed, "reexecuted": self.reexecuted}
 
 
 class SmsEmulator:
@@ -154,7 +124,7 @@ class SmsEmulator:
         self._host = host
         self._window = timedelta(seconds=repeatability_window_seconds)
         self._messages: list[dict[str, Any]] = []
-        self._repeats: dict[str, _Repeat] = {}
+        self._repeats: dict[str, Recorded] = {}
         self._faults: list[Fault] = []
         self._outcomes: list[DeliveryOverride] = []
         self._connections: set[socket.socket] = set()
@@ -347,20 +317,11 @@ class SmsEmulator:
                 return Reply(401, error("Unauthorized", f"Denied: {reason}."), {"WWW-Authenticate": "HMAC-SHA256"})
             kind = "key"
         else:
-            import jwt
-
-            try:
-                if self._identity_key is None:
-                    raise jwt.InvalidTokenError("tokens are not accepted")
-                claims = verify_token(self._identity_key, token.strip(), ACS_RESOURCE)
-            except jwt.InvalidTokenError as exc:
-                log.info("send refused: 401 (bearer token: %s)", type(exc).__name__)
-                return Reply(401, error("Unauthorized", ""), {})
             with self._lock:
                 allowed = self._allowed_principals
-            if allowed is not None and claims["oid"] not in allowed:
-                log.info("send refused: 403 (principal %s has no role on the resource)", claims["oid"])
-                return Reply(403, error("Forbidden", ""), {})
+            refused = bearer_refusal(self._identity_key, token.strip(), allowed)
+            if refused is not None:
+                return Reply(refused, error("Unauthorized" if refused == 401 else "Forbidden", ""), {})
             kind = "bearer"
         with self._lock:
             self._auth_counts[kind] += 1
@@ -395,27 +356,7 @@ class SmsEmulator:
         if outcome.delay is None and self._late_share and self._random.random() < self._late_share:
             delay = self._late_delay
             self._late_reports += 1
-        final = delivery_event(
-            message_id, sender, to, text, tag, (outcome.status, outcome.details), delay, casing=self._report_casing
-        )
-        finals = [(final, delay)] + [(final, 0.0)] * (outcome.copies - 1)
-        if not outcome.pending:
-            return finals
-        # Received (by its timestamp) before the final report; posted before it, or after it when out of order.
-        pending = delivery_event(
-            message_id,
-            sender,
-            to,
-            text,
-            tag,
-            ("Pending", "Message sent to the carrier."),
-            delay / 2,
-            casing=self._report_casing,
-            event_id=str(uuid.uuid4()),
-        )
-        if outcome.out_of_order:
-            return [*finals, (pending, 0.0)]
-        return [(pending, delay / 2), (final, delay / 2), *finals[1:]]
+        return report_posts(message_id, sender, to, text, tag, outcome, delay, self._report_casing)
 
     # --- the send ------------------------------------------------------------------------------
 
@@ -559,7 +500,7 @@ class SmsEmulator:
             item = {"to": to, "messageId": message_id, "httpStatusCode": 202, "successful": True}
             if key is not None:
                 item["repeatabilityResult"] = "accepted"
-                self._repeats[key] = _Repeat(fingerprint or "", dict(item), answered, started, started + hold)
+                self._repeats[key] = Recorded(fingerprint or "", dict(item), answered, started, started + hold)
             self._messages.append({"id": message_id, "from": sender, "to": to, "message": text, "receivedAt": iso(now)})
             outcome = self._take_outcome() if wants_report else None
         log.info("accepted %s", message_id)

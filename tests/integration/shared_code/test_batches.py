@@ -12,17 +12,9 @@ import uuid
 import pytest
 
 from shared_code import lifecycle
+from shared_code.batch_send import cancel_batch, dispatch_batch_message, make_chunk_messages, send_batch
 from shared_code.batch_store import ROWS_PER_CHUNK, get_batch, row_message_id
-from shared_code.batches import (
-    batch_view,
-    cancel_batch,
-    create_batch,
-    dispatch_batch_message,
-    errors_csv,
-    make_chunk_messages,
-    messages_page,
-    send_batch,
-)
+from shared_code.batches import batch_view, create_batch, errors_csv, messages_page
 from shared_code.dispatch_queue import DispatchRequest
 from shared_code.errors import Conflict, NotFound, Unprocessable
 from shared_code.message_store import find_message, transition
