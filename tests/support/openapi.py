@@ -23,6 +23,11 @@ def _json(value: bytes, **parameters: str) -> Any:
     return json.loads(value)
 
 
+def _text(value: bytes, **parameters: str) -> str:
+    """A text body (errors.csv) as the string its schema describes; bytes that are not UTF-8 fail."""
+    return value.decode("utf-8")
+
+
 @lru_cache(maxsize=1)
 def openapi_spec() -> Any:  # -> openapi_core.OpenAPI
     """The API's OpenAPI document as an openapi-core object (built once per test process)."""
@@ -31,7 +36,7 @@ def openapi_spec() -> Any:  # -> openapi_core.OpenAPI
     from shared_code.openapi import load_openapi
 
     # openapi-core reads only a few JSON media types by itself; problem+json is JSON too.
-    config = Config(extra_media_type_deserializers={"application/problem+json": _json})
+    config = Config(extra_media_type_deserializers={"application/problem+json": _json, "text/csv": _text})
     # A fresh parse, not the app's cached dict: nothing here may change what the app serves.
     return OpenAPI.from_dict(load_openapi(), config=config)
 
