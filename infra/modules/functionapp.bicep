@@ -197,8 +197,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     // The host's own request body limit (default 100 MB): the Functions host sets Kestrel's
     // MaxRequestBodySize from it (azure-functions-host, src/WebJobs.Script.WebHost/Middleware/
     // HttpRequestBodySizeMiddleware.cs), so a bigger body is refused with 413 by the host, from its
-    // Content-Length, before the Python worker buffers any of it. Sized from the largest upload
-    // (a PDF or picture, made to fit maxAttachmentBytes), as the app's own Settings.upload_limit.
+    // Content-Length, before the Python worker buffers any of it. Sized as Settings.upload_limit.
     FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: string(max(maxUploadBytes, maxAttachmentBytes) + multipartOverheadBytes)
     // Real numbers only in Azure: Ofcom's drama range is for docs and tests.
     ALLOW_DRAMA_NUMBERS: 'false'
