@@ -16,9 +16,10 @@ format limit; a worker that dies is replaced. Because the parse runs in another 
 calling thread only waits on a pipe (releasing the GIL), other requests keep being answered.
 
 The workers are plain `python -m shared_code.filetypes.isolation` child processes speaking a
-tiny length-prefixed protocol on stdin/stdout: no fork of the (threaded) host, no re-import of
-the host's `__main__`. They start on first use and stay warm (pikepdf, Pillow and the XML parser
-imported once); `WORKERS` of them at most, so at most `WORKERS * MEMORY_LIMIT_BYTES` in all.
+tiny length-prefixed protocol on stdin/stdout (a request; `+` once it is read; the reply): no
+fork of the (threaded) host, no re-import of the host's `__main__`. They start on first use and
+stay warm (pikepdf, Pillow and the XML parser imported once); `WORKERS` of them at most, so at
+most `WORKERS * MEMORY_LIMIT_BYTES` in all.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ WORKERS = 2
 _HEADER = struct.Struct(">IQ")  # request: JSON header length, file length
 _REPLY = struct.Struct(">IQ")  # reply: JSON length, length of the file it sends back (prepare)
 _READY = b"ready\n"
+_TAKEN = b"+"  # the worker has read the whole request: a death after this is the file's doing
 
 
 class ValidatorUnavailable(RuntimeError):
@@ -220,19 +222,8 @@ class Pool:
         overruns means "too_complex"."""
         # An upload's request is waiting for its answer: it goes before the scans' background work.
         with self._slots.taken(urgent=op == PREPARE):
-            worker = self._borrow()
+            worker = self._handed(data, file_type, op, limit)
             try:
-                try:
-                    worker.send(data, file_type, op, limit)
-                except _WorkerDied:
-                    # A worker that died before reading the file died of something else: an idle one
-                    # killed meanwhile, or one that cannot run. Once more on a new one, then give up.
-                    worker.kill()
-                    worker = _Worker(self.limits)
-                    try:
-                        worker.send(data, file_type, op, limit)
-                    except _WorkerDied:
-                        raise ValidatorUnavailable("the file-check worker stopped before reading the file") from None
                 reply, returned = worker.receive(time.monotonic() + self.limits.wall_seconds)
             except _WorkerDied:
                 worker.kill()
@@ -254,6 +245,31 @@ class Pool:
                 reduced=bool(reply.get("reduced")),
                 data=returned if reply.get("changed") else None,
             )
+
+    def _handed(self, data: bytes, file_type: FileType, op: str, limit: int) -> _Worker:
+        """A worker that has been sent the request. A worker that dies before reading the file, or
+        does not start, failed for a reason of its own (an idle one killed meanwhile, a machine too
+        busy to start one in time): the request goes to a fresh worker, and only when that fails too
+        is the service unavailable (`ValidatorUnavailable`, logged with what failed)."""
+        failures: list[str] = []
+        for attempt in range(3):
+            try:
+                worker = self._borrow() if attempt == 0 else _Worker(self.limits)
+            except ValidatorUnavailable as exc:
+                failures.append(str(exc))
+                continue
+            try:
+                worker.send(data, file_type, op, limit)
+                # A request can sit in the pipe's buffer of a worker that is dying: only its word
+                # that it read the file makes a later death the file's doing.
+                if _read_exact(worker.proc.stdout, len(_TAKEN), time.monotonic() + START_TIMEOUT_SECONDS) == _TAKEN:
+                    return worker
+                raise _WorkerDied
+            except _WorkerDied:
+                worker.kill()
+                failures.append("the file-check worker stopped before reading the file")
+        log.error("no file-check worker took the %s file: %s", file_type.kind, "; ".join(failures))
+        raise ValidatorUnavailable(failures[-1])
 
     def _borrow(self) -> _Worker:
         with self._lock:
@@ -346,6 +362,8 @@ def _serve(memory_bytes: int, cpu_seconds: int) -> None:
         header_len, data_len = _HEADER.unpack(head)
         header = json.loads(inp.read(header_len))
         data = inp.read(data_len)
+        out.write(_TAKEN)
+        out.flush()
         file_type = FileType(header["kind"], header["mime"], header["extension"])
         # RLIMIT_CPU counts the process's whole life: allow this file `cpu_seconds` more than so far.
         usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -66,6 +67,22 @@ def api_answers_match_openapi(request: pytest.FixtureRequest, monkeypatch: pytes
         pytest.fail(_report(mismatches), pytrace=False)
 
 
+def _log_size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _log_warnings(path: Path, offset: int, keep: int = 60) -> str:
+    """The last `keep` lines past `offset` that are warnings, errors or part of a traceback."""
+    with open(path, "rb") as log:
+        log.seek(offset)
+        lines = log.read().decode("utf-8", "replace").splitlines()
+    wanted = [line for line in lines if any(word in line for word in _LOUD)]
+    return "\n".join(wanted[-keep:]) or "(nothing at warning level or above)"
+
+
+_LOUD = ("WARNING", "ERROR", "CRITICAL", "Traceback", "Error:", "Exception", "  File ")
+
+
 def _report(mismatches: list[str]) -> str:
     """Every mismatch so far, once: the list is emptied so the fixture's teardown does not repeat them."""
     report = "answers that do not match docs/openapi.yaml:\n\n" + "\n\n".join(mismatches)
@@ -73,10 +90,23 @@ def _report(mismatches: list[str]) -> str:
     return report
 
 
+def _stacks(item: pytest.Item) -> list[RunningStack]:
+    """The running stacks a test uses (its fixtures' values)."""
+    return [value for value in getattr(item, "funcargs", {}).values() if isinstance(value, RunningStack)]
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """Fail the test itself (not only its teardown) when an answer it received does not match the document."""
-    result = yield
+    """Fail the test itself (not only its teardown) when an answer it received does not match the document;
+    when it fails, report what its stacks logged at warning level or above meanwhile (ids only: the app never
+    logs personal data), so a failure seen only in CI can be understood from its output."""
+    offsets = {stack.log_path: _log_size(stack.log_path) for stack in _stacks(item)}
+    try:
+        result = yield
+    except BaseException:
+        for path, offset in offsets.items():
+            item.add_report_section("call", f"stack log {path.name}", _log_warnings(path, offset))
+        raise
     mismatches = item.stash.get(_MISMATCHES, [])
     if mismatches:
         pytest.fail(_report(mismatches), pytrace=False)

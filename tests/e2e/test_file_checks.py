@@ -60,7 +60,7 @@ def test_every_good_kind_is_clean(stack: RunningStack) -> None:
     samples = {name: (kind, build()) for name, (kind, build) in corpus.GOOD.items()}
     results = _upload_all(stack, samples)
     for name, result in results.items():
-        assert result.get("status") == "clean", (name, result)
+        assert result.get("status") == "clean", (name, result.get("status"), result.get("detail"), result.get("reason"))
         assert result["filename"].endswith("." + TYPES[samples[name][0]].extension)
 
 

@@ -5,6 +5,8 @@ bounded, and uploads prepared (cleaned, fitted) there, their bytes sent back."""
 from __future__ import annotations
 
 import io
+import os
+import signal
 import threading
 import time
 import zlib
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from shared_code.filetypes import REASONS, TYPES, ContentRejected
+from shared_code.filetypes import REASONS, TYPES, ContentRejected, isolation
 from shared_code.filetypes.fitting import CannotFit
 from shared_code.filetypes.isolation import (
     CPU_LIMIT_SECONDS,
@@ -21,6 +23,7 @@ from shared_code.filetypes.isolation import (
     WORKERS,
     Limits,
     Pool,
+    ValidatorUnavailable,
     prepare_isolated,
     validate_isolated,
 )
@@ -202,6 +205,45 @@ def test_concurrent_checks_share_the_pool(pools: list[Pool]) -> None:
         thread.join()
     assert results == [None] * len(samples)
     assert len(pool.worker_pids()) <= WORKERS
+
+
+def test_an_idle_worker_killed_meanwhile_is_replaced_without_the_caller_noticing(pools: list[Pool]) -> None:
+    pool = _pool(pools)
+    assert pool.check(corpus.pdf_good(), TYPES["pdf"]).rule is None
+    (pid,) = pool.worker_pids()
+    os.kill(pid, signal.SIGKILL)
+    assert pool.check(corpus.pdf_good(), TYPES["pdf"]).rule is None
+    assert pool.worker_pids() and pid not in pool.worker_pids()
+
+
+def _failing_starts(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[int]:
+    """Make the first `failures` worker starts fail as a start on a machine too busy would."""
+    starts: list[int] = []
+
+    class Flaky(isolation._Worker):
+        def __init__(self, limits: Limits) -> None:
+            starts.append(1)
+            if len(starts) <= failures:
+                raise ValidatorUnavailable("the file-check worker did not start")
+            super().__init__(limits)
+
+    monkeypatch.setattr(isolation, "_Worker", Flaky)
+    return starts
+
+
+def test_a_worker_that_does_not_start_is_tried_again(monkeypatch: pytest.MonkeyPatch, pools: list[Pool]) -> None:
+    starts = _failing_starts(monkeypatch, failures=2)
+    assert _pool(pools).check(corpus.pdf_good(), TYPES["pdf"]).rule is None
+    assert len(starts) == 3
+
+
+def test_no_worker_starting_is_unavailable_and_logged(
+    monkeypatch: pytest.MonkeyPatch, pools: list[Pool], caplog: pytest.LogCaptureFixture
+) -> None:
+    _failing_starts(monkeypatch, failures=3)
+    with pytest.raises(ValidatorUnavailable, match="did not start"):
+        _pool(pools).check(corpus.pdf_good(), TYPES["pdf"])
+    assert "no file-check worker took the pdf file" in caplog.text
 
 
 # -- preparation in the worker (issue 18) ---------------------------------------------------------
