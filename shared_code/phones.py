@@ -24,9 +24,11 @@ def to_e164_mobile(raw: str, *, allowed_countries: tuple[str, ...] = ("GB",), al
     from phonenumbers import PhoneNumberType
 
     # Full-width and other scripts' digits (pasted from anywhere) as ASCII digits.
-    text = "".join(
-        str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in unicodedata.normalize("NFKC", raw or "")
-    )
+    text = raw or ""
+    if not text.isascii():
+        text = "".join(
+            str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in unicodedata.normalize("NFKC", text)
+        )
     text = _PUNCTUATION.sub("", text)
     if not text:
         raise InvalidMobile("Enter a mobile phone number")

@@ -15,6 +15,7 @@ Everything here is pure; nothing is logged (values are personal data).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -54,6 +55,7 @@ class Filled:
     missing: tuple[str, ...]
 
 
+@functools.lru_cache(maxsize=1024)  # a batch's column names, once per row each
 def key(name: str) -> str:
     """The form names are matched in: case-folded, without spaces, `_` or `-`."""
     return unicodedata.normalize("NFKC", name).casefold().translate(_SEPARATORS)
@@ -68,12 +70,18 @@ def is_personal_identifier(placeholder_key: str) -> bool:
 
 def placeholders_in(text: str) -> list[Placeholder]:
     """The text's placeholders with a valid name, each once, in order of first appearance."""
+    return list(_placeholders(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _placeholders(text: str) -> tuple[Placeholder, ...]:
+    # Cached: a batch fills one text for up to 10,000 patients.
     found: dict[str, Placeholder] = {}
     for match in _PLACEHOLDER.finditer(text):
         name = match.group(1).strip()
         if _valid_name(name):
             found.setdefault(key(name), Placeholder(name, key(name)))
-    return list(found.values())
+    return tuple(found.values())
 
 
 def _valid_name(name: str) -> bool:
@@ -106,7 +114,8 @@ def value_problem(value: object, allowed_domains: Iterable[str]) -> str | None:
         return "The value must not be empty"
     if len(value) > MAX_VALUE_CHARS:
         return f"The value must be at most {MAX_VALUE_CHARS} characters"
-    if any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in value):
+    # isprintable() is False for every Cc, Cf, Zl and Zp character (and for other spaces, hence the look).
+    if not value.isprintable() and any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in value):
         return "The value must be plain text on one line"
     if disallowed_hosts(value, tuple(allowed_domains)):
         # The address itself is not echoed: values are personal data, kept out of errors and logs.
