@@ -21,5 +21,11 @@ def retention(timer: func.TimerRequest) -> None:
     """Every five minutes, so a link's documents go well within an hour of its expiry."""
     storage, settings = get_storage(), get_settings()
     report = run_retention(storage, settings)
-    log.info("retention: %d purged, %d re-queued", report.purged, report.requeued)
+    log.info(
+        "retention: %d purged, %d re-queued, %d batch(es) done, %d batch(es) cleared",
+        report.purged,
+        report.requeued,
+        report.batches_done,
+        report.batch_rows_deleted,
+    )
     recheck_stuck_scans(storage, settings)

@@ -30,6 +30,7 @@ from shared_code.batch_store import (
     SENDING,
     Batch,
     change_batch,
+    delete_chunks,
     get_batch,
     load_chunk,
     row_message_id,
@@ -72,31 +73,41 @@ def send_batch(storage: Storage, org: str, batch_id: str) -> dict[str, Any]:
 def cancel_batch(storage: Storage, org: str, batch_id: str) -> dict[str, Any]:
     """Stop a batch: no more messages are made, and every made one not yet sent is revoked."""
     from shared_code.message_model import message_from_entity
-    from shared_code.message_store import delete_documents, transition
 
     now = clock.now()
 
     def stop(batch: Batch) -> Batch | None:
         if batch.status in (CANCELLED, INVALID):
             return None
-        return replace(batch, status=CANCELLED, cancelled_at=now)
+        return replace(batch, status=CANCELLED, cancelled_at=now, rows_deleted_at=batch.rows_deleted_at or now)
 
-    batch, _ = change_batch(storage, org, batch_id, stop)
+    batch, stopped = change_batch(storage, org, batch_id, stop)
+    if stopped:
+        # Its rows to text are not needed any more: a chunk not yet made finds nothing to make.
+        delete_chunks(storage, org, batch.id, "r", batch.row_chunks)
+    # Its sender also checks the batch (`dispatch_batch_message`), so a message made after this
+    # look (a chunk still being made) is never sent either; this makes the counters right at once.
+    for row in batch_message_rows(storage, batch):
+        message = message_from_entity(row)
+        if message.first_sent_at is None and not message.revoked_at:
+            _revoke_unsent(storage, org, message.id, now)
+    log.info("batch %s cancelled", batch.id)
+    return batch_view(storage, org, batch.id)
+
+
+def _revoke_unsent(storage: Storage, org: str, message_id: str, now: datetime) -> None:
+    """Revoke a batch message that has not started sending (one already on its way is unaffected):
+    the ETag-checked write its send claim races against, so exactly one of them wins."""
+    from shared_code.message_store import delete_documents, transition
 
     def unsent_revoked(message: Any) -> Any:
         if message.first_sent_at is not None or not lifecycle.waiting_to_send(message):
-            return None  # sent, or on its way: unaffected
+            return None
         return lifecycle.revoked(message, now)
 
-    for row in batch_message_rows(storage, batch):
-        message = message_from_entity(row)
-        if message.first_sent_at is not None or message.revoked_at:
-            continue
-        changed, won = transition(storage, org, message.id, unsent_revoked)
-        if won:
-            delete_documents(storage, changed)
-    log.info("batch %s cancelled", batch.id)
-    return batch_view(storage, org, batch.id)
+    changed, won = transition(storage, org, message_id, unsent_revoked)
+    if won:
+        delete_documents(storage, changed)
 
 
 def make_chunk_messages(storage: Storage, settings: Any, org: str, batch_id: str, chunk: int) -> int:
@@ -125,6 +136,7 @@ def make_chunk_messages(storage: Storage, settings: Any, org: str, batch_id: str
             send_at=_send_time(batch, row.row),
             template_id=batch.template_id,
             template_version=batch.template_version,
+            batch_id=batch.id,
         )
         try:
             create_message(
@@ -134,7 +146,6 @@ def make_chunk_messages(storage: Storage, settings: Any, org: str, batch_id: str
                 request,
                 message_id=row_message_id(batch.id, row.row),
                 counted=False,
-                queue=BATCH_DISPATCH,
             )
         except Unprocessable as refused:
             # A document deleted or rejected since the batch was checked: this row cannot go.
@@ -171,6 +182,13 @@ def single_sends_waiting(storage: Storage) -> bool:
     return bool(list(storage.queue(DISPATCH).peek_messages(max_messages=1)))
 
 
+def _cancelled(storage: Storage, org: str, batch_id: str) -> bool:
+    from shared_code.batch_store import find_batch
+
+    batch = find_batch(storage, org, batch_id)
+    return batch is None or batch.status == CANCELLED
+
+
 def dispatch_batch_message(storage: Storage, settings: Any, body: bytes, dequeue_count: int) -> str:
     """The `batch-dispatch` worker: send one batch message, unless single sends are waiting."""
     from shared_code.dispatch import dispatch_message
@@ -181,6 +199,10 @@ def dispatch_batch_message(storage: Storage, settings: Any, body: bytes, dequeue
         poison_unreadable(storage, body)
         return "unreadable"
     request = replace(request, queue=BATCH_DISPATCH)
+    if request.batch_id is not None and _cancelled(storage, request.org, request.batch_id):
+        # Cancelled after this message was made: `cancel_batch` may not have seen it.
+        _revoke_unsent(storage, request.org, request.message_id, clock.now())
+        return "batch cancelled"
     if single_sends_waiting(storage):
         # Not a try: the same entry comes back shortly with the same count.
         requeue_dispatch(storage, replace(request, attempts=request.attempts + dequeue_count - 1), YIELD_SECONDS)

@@ -57,6 +57,9 @@ class Batch:
     error_chunks: int
     send_started_at: datetime | None = None
     cancelled_at: datetime | None = None
+    #: When the sealed rows to text were deleted (the batch done or cancelled), and when the refused ones were.
+    rows_deleted_at: datetime | None = None
+    errors_deleted_at: datetime | None = None
     etag: str | None = field(default=None, compare=False)
 
 
@@ -133,6 +136,13 @@ def load_chunk(tables: Any, settings: Settings, org: str, batch_id: str, kind: s
     return json.loads(unseal(chunk_key(settings), row["sealed"]))
 
 
+def delete_chunks(tables: Any, org: str, batch_id: str, kind: str, count: int) -> None:
+    """Delete a batch's sealed chunks of one kind (those already gone are no error)."""
+    table = batches_table(tables)
+    for index in range(count):
+        table.delete(org, f"{batch_id}.{kind}{index:05d}")
+
+
 def insert_batch(tables: Any, batch: Batch) -> Batch:
     """Store a new batch."""
     etag = batches_table(tables).insert(_to_entity(batch))
@@ -146,7 +156,7 @@ def find_batch(tables: Any, org: str, batch_id: str) -> Batch | None:
     except ValueError:
         return None
     row = batches_table(tables).get(org, batch_id)
-    return None if row is None else _from_entity(row)
+    return None if row is None else batch_from_entity(row)
 
 
 def get_batch(tables: Any, org: str, batch_id: str) -> Batch:
@@ -172,7 +182,7 @@ def change_batch(tables: Any, org: str, batch_id: str, change: Any) -> tuple[Bat
         return replace(new, etag=etag), True
 
 
-_DATES = ("created_at", "send_at", "send_started_at", "cancelled_at")
+_DATES = ("created_at", "send_at", "send_started_at", "cancelled_at", "rows_deleted_at", "errors_deleted_at")
 _JSON = ("header", "attachment_ids", "errors")
 
 
@@ -190,7 +200,8 @@ def _to_entity(batch: Batch) -> dict[str, Any]:
     return entity
 
 
-def _from_entity(row: Any) -> Batch:
+def batch_from_entity(row: Any) -> Batch:
+    """A Batch from its table row (a `shared_code.tables.Row`, whose `etag` it keeps)."""
     values: dict[str, Any] = {"id": row["RowKey"], "org": row["PartitionKey"], "etag": row.etag}
     for name in Batch.__dataclass_fields__:
         if name in ("id", "org", "etag"):

@@ -60,7 +60,7 @@ from shared_code.batch_store import (
     row_of,
     save_chunks,
 )
-from shared_code.errors import Conflict, FieldError, Unprocessable
+from shared_code.errors import Conflict, FieldError, NotFound, Unprocessable
 from shared_code.storage import MESSAGES
 from shared_code.tables import Where, eq
 
@@ -292,18 +292,12 @@ def counters(storage: Any, batch: Batch) -> dict[str, int]:
             counts[message.state] += 1
         if message.last_dob_verified_at is not None:
             counts["verified"] += 1
-            if _downloaded(storage, message.id):
-                counts["downloaded"] += 1
+        if message.first_downloaded_at is not None:
+            counts["downloaded"] += 1
     if batch.status == CANCELLED:
         counts["cancelled"] += batch.valid - made  # rows whose messages will never be made
     settled = sum(counts[k] for k in ("sent", "delivered", "failed", "cancelled"))
     return {"total": batch.valid, "queued": max(0, batch.valid - settled), **counts}
-
-
-def _downloaded(storage: Any, message_id: str) -> bool:
-    from shared_code.events import list_events
-
-    return any(event.type == "downloaded" for event in list_events(storage, message_id))
 
 
 def batch_view(storage: Any, org: str, batch_id: str) -> dict[str, Any]:
@@ -315,7 +309,7 @@ def batch_view(storage: Any, org: str, batch_id: str) -> dict[str, Any]:
         status = SENDING
     if status == SENDING and counts["queued"] == 0:
         status = DONE
-        batch = _settle(storage, batch)
+        batch = settle_batch(storage, batch)
     return {
         **batch_summary(batch),
         "status": status,
@@ -329,19 +323,30 @@ def batch_view(storage: Any, org: str, batch_id: str) -> dict[str, Any]:
     }
 
 
-def _settle(storage: Any, batch: Batch) -> Batch:
-    """Store `done` for a batch every row of which is settled, and announce it once (callbacks):
-    the conditional write lets exactly one reader do both. Seen when the batch is read."""
+def settle_batch(storage: Any, batch: Batch) -> Batch:
+    """Store `done` for a batch every row of which is settled, announce it once (callbacks) and
+    delete its sealed rows to text, which are no longer needed: the conditional write lets exactly
+    one caller (a reader of the batch, or the retention timer) do all three."""
+    from shared_code.batch_store import delete_chunks
     from shared_code.callbacks import announce_batch_done
 
     now = clock.now()
     settled, won = change_batch(
-        storage, batch.org, batch.id, lambda b: replace(b, status=DONE) if b.status in (SENDING, SCHEDULED) else None
+        storage,
+        batch.org,
+        batch.id,
+        lambda b: replace(b, status=DONE, rows_deleted_at=now) if b.status in (SENDING, SCHEDULED) else None,
     )
     if won:
         announce_batch_done(storage, batch.org, batch.id, now)
+        delete_chunks(storage, batch.org, batch.id, "r", batch.row_chunks)
         log.info("batch %s done", batch.id)
     return settled
+
+
+def is_finished(storage: Any, batch: Batch) -> bool:
+    """Whether a sending batch has no row left to send (so it is done)."""
+    return batch.status in (SENDING, SCHEDULED) and counters(storage, batch)["queued"] == 0
 
 
 def messages_page(storage: Any, org: str, batch_id: str, params: Mapping[str, str]) -> dict[str, Any]:
@@ -390,6 +395,8 @@ def errors_csv(storage: Any, settings: Any, org: str, batch_id: str) -> bytes:
     spreadsheet shows as text. UTF-8 with a byte-order mark, so Excel reads it as UTF-8.
     """
     batch = get_batch(storage, org, batch_id)
+    if batch.errors_deleted_at is not None:
+        raise NotFound("The refused rows of this batch have been deleted: they are kept as long as a link works.")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([_safe_cell(c) for c in (*batch.header, "Reason")])

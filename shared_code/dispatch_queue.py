@@ -1,7 +1,10 @@
-"""The dispatch queue: its entry format and every write to it (enqueue, re-queue, poison).
+"""The dispatch queues: their entry format and every write to them (enqueue, re-queue, poison).
 
 An entry is `{"org", "id", "attempts"}` as JSON; `attempts` counts the send attempts made
-before the entry was written, so try number n is `attempts + dequeue count`.
+before the entry was written, so try number n is `attempts + dequeue count`. A batch's message
+goes on `batch-dispatch` (behind single sends) with `"queue"` and its `"batch"` id, so whoever
+queues it (its batch's worker, the dispatcher re-queueing it, the sweeper) keeps it there and its
+sender can check that the batch was not cancelled.
 """
 
 from __future__ import annotations
@@ -35,12 +38,16 @@ class DispatchRequest:
     attempts: int = 0  # send attempts made before this entry was written
     #: The queue the entry lives on: a batch's messages stay on theirs, behind single sends, when re-queued.
     queue: str = DISPATCH
+    #: The batch a message on `batch-dispatch` belongs to.
+    batch_id: str | None = None
 
     def to_bytes(self) -> bytes:
         """The entry's body."""
         doc: dict = {"org": self.org, "id": self.message_id, "attempts": self.attempts}
         if self.queue != DISPATCH:
             doc["queue"] = self.queue
+        if self.batch_id is not None:
+            doc["batch"] = self.batch_id
         return json.dumps(doc).encode()
 
     @classmethod
@@ -51,7 +58,14 @@ class DispatchRequest:
             queue = doc.get("queue", DISPATCH)
             if queue not in (DISPATCH, BATCH_DISPATCH):
                 return None
-            return cls(str(doc["org"]), str(doc["id"]), max(0, int(doc["attempts"])), queue)
+            batch = doc.get("batch")
+            return cls(
+                str(doc["org"]),
+                str(doc["id"]),
+                max(0, int(doc["attempts"])),
+                queue,
+                None if batch is None else str(batch),
+            )
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
@@ -62,12 +76,16 @@ def _send(storage: Storage, request: DispatchRequest, delay_seconds: float) -> N
     storage.queue(request.queue).send_message(request.to_bytes(), visibility_timeout=seconds or None)
 
 
-def enqueue_dispatch(storage: Storage, message: Message, *, queue: str = DISPATCH) -> None:
-    """Put the message on the dispatch queue (or a batch's, `queue`), hidden until its send time (up to 7 days)."""
+def enqueue_dispatch(storage: Storage, message: Message) -> None:
+    """Put the message on its dispatch queue (a batch's message on `batch-dispatch`), hidden until
+    its send time (up to 7 days)."""
     delay = timedelta(0)
     if message.send_at:
         delay = min(max(message.send_at - clock.now(), timedelta(0)), MAX_QUEUE_DELAY)
-    _send(storage, DispatchRequest(message.org, message.id, queue=queue), delay.total_seconds())
+    queue = BATCH_DISPATCH if message.batch_id else DISPATCH
+    _send(
+        storage, DispatchRequest(message.org, message.id, queue=queue, batch_id=message.batch_id), delay.total_seconds()
+    )
 
 
 def requeue_dispatch(storage: Storage, request: DispatchRequest, delay_seconds: float) -> None:

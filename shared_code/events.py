@@ -112,6 +112,7 @@ def record_event(
     once_per: timedelta | None = None,
     org: str | None = None,
     status: str | None = None,
+    batch_id: str | None = None,
 ) -> Event | None:
     """Append an activity event to a message's log in the `events` table.
 
@@ -143,7 +144,7 @@ def record_event(
     if org is not None:
         from shared_code.callbacks import announce
 
-        announce(storage, org, message_id, [event], status)
+        announce(storage, org, message_id, [event], status, batch_id=batch_id)
     return event
 
 

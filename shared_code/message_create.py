@@ -21,7 +21,7 @@ from shared_code.message_request import NewMessage
 from shared_code.message_store import copy_document, find_message, get_message, transition
 from shared_code.settings import Settings
 from shared_code.sms_text import measure
-from shared_code.storage import DISPATCH, LINKS, MESSAGES, Storage
+from shared_code.storage import LINKS, MESSAGES, Storage
 from shared_code.tables import RowExists, eq
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ def create_message(
     *,
     message_id: str | None = None,
     counted: bool = True,
-    queue: str = DISPATCH,
 ) -> Message:
     """Record a message and its link, then move it on as far as it can go now.
 
@@ -60,13 +59,13 @@ def create_message(
     counts against the organisation's sending limits (`sending_limits`: 429 beyond them).
     Without both secrets nothing is written or counted: SecretUnavailable (503).
     A batch's row (`shared_code.batches`) is not `counted` (the batch is bounded and paced as a
-    whole) and goes on the batch's dispatch `queue`, behind single sends.
+    whole) and goes on `batch-dispatch`, behind single sends (`dispatch_queue.enqueue_dispatch`).
     """
     settings.check_secrets()
     if message_id is not None:
         existing = find_message(storage, principal.org, message_id)
         if existing is not None:
-            return _finish_earlier_run(storage, settings, existing, queue)
+            return _finish_earlier_run(storage, settings, existing)
     errors: list[FieldError] = []
     attachments = []
     for index, attachment_id in enumerate(request.attachment_ids):
@@ -93,9 +92,7 @@ def create_message(
     # Counted only now that every check has passed: a refused request takes no place.
     ticket = sending_limits.take(storage, settings, principal.org, now) if counted else None
     try:
-        return _record_message(
-            storage, settings, principal, request, message_id, token, length, attachments, now, queue
-        )
+        return _record_message(storage, settings, principal, request, message_id, token, length, attachments, now)
     except _MadeByAnotherRun as other:
         if ticket is not None:
             sending_limits.give_back(storage, ticket)  # that run counted it
@@ -124,7 +121,6 @@ def _record_message(
     length: Any,
     attachments: list[Any],
     now: datetime,
-    queue: str = DISPATCH,
 ) -> Message:
     """Store the checked message and its link, then move it on (see `create_message`)."""
     salt = new_salt()
@@ -150,6 +146,7 @@ def _record_message(
         repeatability_id=str(uuid.uuid4()),
         template_id=request.template_id,
         template_version=request.template_version,
+        batch_id=request.batch_id,
     )
     # The common case, every attachment already clean, goes straight to queued (or scheduled):
     # fewer storage round trips than creating it waiting and moving it on.
@@ -170,7 +167,7 @@ def _record_message(
         # anyone, so its row goes (a leftover would only be an orphan no one can open).
         try:
             storage.table(LINKS).delete(message.token_hash, "")
-            earlier = _finish_earlier_run(storage, settings, get_message(storage, message.org, message.id), queue)
+            earlier = _finish_earlier_run(storage, settings, get_message(storage, message.org, message.id))
         except Exception:  # noqa: BLE001 - the message exists; the sweeper finishes it
             log.exception("message %s made by another run; its details could not be read", message.id)
             earlier = message
@@ -188,7 +185,7 @@ def _record_message(
     # retention sweeper (`requeue_stuck`) finishes whatever is left undone here.
     try:
         if ready:
-            enqueue_dispatch(storage, message, queue=queue)
+            enqueue_dispatch(storage, message)
             return message
         # A scan may have finished since we looked: moving on now closes that gap.
         return advance_message(storage, settings, message.org, message.id)
@@ -197,7 +194,7 @@ def _record_message(
         return message
 
 
-def _finish_earlier_run(storage: Storage, settings: Settings, message: Message, queue: str = DISPATCH) -> Message:
+def _finish_earlier_run(storage: Storage, settings: Settings, message: Message) -> Message:
     """A message found made by an earlier run: make sure it is on its way, and return it.
 
     The earlier run may have died before queueing it. Queueing it again is harmless: a
@@ -208,7 +205,7 @@ def _finish_earlier_run(storage: Storage, settings: Settings, message: Message, 
         if message.revoked_at or message.first_sent_at:
             return message
         if lifecycle.waiting_to_send(message):
-            enqueue_dispatch(storage, message, queue=queue)
+            enqueue_dispatch(storage, message)
         elif message.state == lifecycle.AWAITING_SCAN:
             return advance_message(storage, settings, message.org, message.id)
     except Exception:  # noqa: BLE001 - accepted already; the sweeper is the backstop

@@ -39,6 +39,9 @@ class Message:
     #: When a right date of birth was last given: written on every one, so that a right date is
     #: decided by a conditional write like a wrong one (see lifecycle.dob_checked).
     last_dob_verified_at: datetime | None = None
+    #: When the patient first downloaded or viewed a document (a batch's counters read it here,
+    #: rather than in every message's event log).
+    first_downloaded_at: datetime | None = None
     send_at: datetime | None = None
     sent_at: datetime | None = None
     delivered_at: datetime | None = None
@@ -54,6 +57,8 @@ class Message:
     #: The template (and its version) the message was sent with, if any.
     template_id: str | None = None
     template_version: int | None = None
+    #: The batch the message was made for (`shared_code.batches`), if any.
+    batch_id: str | None = None
     #: The mobile's last four digits, for the record entry (the number itself goes once delivered).
     mobile_ending: str | None = None
     #: The keyed hash of the patient's NHS number (`shared_code.history`), never the number itself.
@@ -94,6 +99,7 @@ _DATES = (
     "first_sent_at",
     "queued_at",
     "last_dob_verified_at",
+    "first_downloaded_at",
 )
 _NAMES = {
     "state": "status",
@@ -108,6 +114,7 @@ _NAMES = {
     "dob_hash": "dobHash",
     "dob_attempts": "dobAttempts",
     "last_dob_verified_at": "lastDobVerifiedAt",
+    "first_downloaded_at": "firstDownloadedAt",
     "send_at": "sendAt",
     "sent_at": "sentAt",
     "delivered_at": "deliveredAt",
@@ -121,6 +128,7 @@ _NAMES = {
     "queued_at": "queuedAt",
     "template_id": "templateId",
     "template_version": "templateVersion",
+    "batch_id": "batchId",
     "mobile_ending": "mobileEnding",
     "nhs_hash": "nhsHash",
 }

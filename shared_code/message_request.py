@@ -41,6 +41,8 @@ class NewMessage:
     first_name: str | None = field(default=None, repr=False)
     #: Checked (Modulus 11) and kept only to be hashed for the patient's history (`shared_code.history`).
     nhs_number: str | None = field(default=None, repr=False)
+    #: The batch a row's message is made for (set by the batch worker, never from a request).
+    batch_id: str | None = None
 
 
 def _link_rule(allowed: tuple[str, ...]) -> str:

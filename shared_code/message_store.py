@@ -95,7 +95,7 @@ def _announced(storage: Storage, before: Message, after: Message) -> Message:
     queue (`shared_code.callbacks.announce`, which never raises and makes no HTTP call)."""
     from shared_code.callbacks import announce
 
-    announce(storage, after.org, after.id, after.history[len(before.history) :], after.status)
+    announce(storage, after.org, after.id, after.history[len(before.history) :], after.status, batch_id=after.batch_id)
     return after
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from shared_code import clock, lifecycle
@@ -149,7 +149,9 @@ def check_dob(storage: Storage, settings: Settings, message: Message, day: str, 
     if not won:  # the one refusal: the link is locked
         raise LinkLocked(practice_name(updated))
     if right:
-        record_event(storage, message.id, "dob_verified", org=message.org, status=message.status)
+        record_event(
+            storage, message.id, "dob_verified", org=message.org, status=message.status, batch_id=message.batch_id
+        )
         return DobOutcome("verified", {})
     record_event(storage, message.id, "dob_failed")
     if updated.locked:
@@ -261,5 +263,27 @@ def download_url(
         filename_disposition=content_disposition(attachment.filename, inline=inline),
         content_type=attachment.content_type,
     )
-    record_event(storage, message.id, "downloaded", attachment_id=attachment_id, org=message.org, status=message.status)
+    record_event(
+        storage,
+        message.id,
+        "downloaded",
+        attachment_id=attachment_id,
+        org=message.org,
+        status=message.status,
+        batch_id=message.batch_id,
+    )
+    if message.first_downloaded_at is None:
+        _first_download(storage, message)
     return url
+
+
+def _first_download(storage: Storage, message: Message) -> None:
+    """Note the first download on the message itself, once (later ones find it noted)."""
+    now = clock.now()
+    transition(
+        storage,
+        message.org,
+        message.id,
+        lambda m: replace(m, first_downloaded_at=now) if m.first_downloaded_at is None else None,
+        known=message,
+    )

@@ -1,4 +1,5 @@
-"""The timer's work: purge expired links, and re-queue any message a crash left behind.
+"""The timer's work: purge expired links, re-queue any message a crash left behind, and settle
+and clear batches (`batch_retention`).
 
 Purge: within an hour of a link's expiry its documents are deleted and the mobile
 number and date-of-birth hash are dropped; the event log is kept for the practice.
@@ -32,6 +33,8 @@ class RetentionReport:
 
     purged: int = 0
     requeued: int = 0
+    batches_done: int = 0
+    batch_rows_deleted: int = 0
 
 
 def purge_expired(storage: Storage) -> int:
@@ -88,5 +91,12 @@ def requeue_stuck(storage: Storage, settings: Settings) -> int:
 
 
 def run_retention(storage: Storage, settings: Settings) -> RetentionReport:
-    """One timer run: purge, then sweep."""
-    return RetentionReport(purged=purge_expired(storage), requeued=requeue_stuck(storage, settings))
+    """One timer run: purge, sweep, then the batches (`batch_retention`): done ones settled, old rows deleted."""
+    from shared_code.batch_retention import delete_old_batch_rows, settle_finished_batches
+
+    return RetentionReport(
+        purged=purge_expired(storage),
+        requeued=requeue_stuck(storage, settings),
+        batches_done=settle_finished_batches(storage),
+        batch_rows_deleted=delete_old_batch_rows(storage, settings),
+    )

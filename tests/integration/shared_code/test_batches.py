@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -236,6 +237,69 @@ def test_cancel_mid_way_leaves_sent_messages_and_stops_the_rest(storage, setting
     with pytest.raises(Conflict):
         send_batch(storage, "A12345", batch_id)
     assert get_batch(storage, "A12345", batch_id).cancelled_at is not None
+
+
+def test_counters_count_the_patients_who_verified_and_downloaded(storage, settings) -> None:
+    from shared_code import clock
+
+    answer = _create(storage, settings, _rows(3))
+    batch_id = answer["id"]
+    send_batch(storage, "A12345", batch_id)
+    _work(storage, settings, batch_id)
+    _drain(storage, BATCH_DISPATCH)  # sent by hand below
+    now = clock.now()
+    for row in (2, 3, 4):
+        message_id = row_message_id(batch_id, row)
+        transition(storage, "A12345", message_id, lambda m: lifecycle.send_claimed(m, now))
+        transition(storage, "A12345", message_id, lambda m: lifecycle.sent(m, f"acs-{m.id}", now))
+    transition(storage, "A12345", row_message_id(batch_id, 2), lambda m: replace(m, last_dob_verified_at=now))
+    transition(
+        storage,
+        "A12345",
+        row_message_id(batch_id, 3),
+        lambda m: replace(m, last_dob_verified_at=now, first_downloaded_at=now),
+    )
+    counts = batch_view(storage, "A12345", batch_id)["counters"]
+    assert (counts["sent"], counts["verified"], counts["downloaded"], counts["queued"]) == (3, 2, 1, 0)
+
+
+def test_a_message_made_after_the_cancel_is_revoked_by_its_sender_not_sent(storage, settings) -> None:
+    answer = _create(storage, settings, _rows(2))
+    batch_id = answer["id"]
+    send_batch(storage, "A12345", batch_id)
+    [entry] = _drain(storage, BATCH_ROWS, batch_id)
+    # The chunk's worker had read its rows and was making their messages when the cancel came, and
+    # the cancel's look at the batch's messages found none of them made yet: the batch is cancelled,
+    # the messages are not revoked.
+    from shared_code.batch_store import change_batch
+
+    make_chunk_messages(storage, settings, "A12345", batch_id, entry["chunk"])
+    change_batch(storage, "A12345", batch_id, lambda b: replace(b, status="cancelled"))
+    entries = _drain(storage, BATCH_DISPATCH)
+    assert {e["batch"] for e in entries} == {batch_id}
+    for queued in entries:
+        body = json.dumps(queued).encode()
+        assert dispatch_batch_message(storage, settings, body, dequeue_count=1) == "batch cancelled"
+        message = find_message(storage, "A12345", queued["id"])
+        assert message.revoked_at is not None and message.first_sent_at is None
+    assert batch_view(storage, "A12345", batch_id)["counters"]["cancelled"] == 2
+
+
+def test_the_sweeper_puts_a_lost_batch_message_back_on_the_batch_queue(storage, settings, monkeypatch) -> None:
+    from datetime import timedelta
+
+    from shared_code import retention
+
+    answer = _create(storage, settings, _rows(1))
+    send_batch(storage, "A12345", answer["id"])
+    _work(storage, settings, answer["id"])
+    _drain(storage, BATCH_DISPATCH)  # the entry is lost
+    monkeypatch.setattr(retention, "STUCK_AFTER", timedelta(seconds=-5))  # still long enough
+    assert retention.requeue_stuck(storage, settings) >= 1
+    message_id = row_message_id(answer["id"], 2)
+    entries = [e for e in _drain(storage, BATCH_DISPATCH) if e["id"] == message_id]
+    assert [e.get("batch") for e in entries] == [answer["id"]]
+    assert [e for e in _drain(storage, DISPATCH) if e["id"] == message_id] == []
 
 
 def test_a_batch_message_waits_while_a_single_send_is_queued(storage, settings) -> None:

@@ -19,6 +19,7 @@ import pytest
 from shared_code import callbacks
 from shared_code.callbacks import announce_batch_done, announce_test, deliver, read_registration, register
 from shared_code.errors import Unprocessable
+from shared_code.message_store import find_message, transition
 from shared_code.storage import CALLBACK_QUEUE
 from tests.support.records import mark_sent, new_message
 
@@ -147,6 +148,16 @@ def test_an_event_is_queued_by_the_send_not_posted_by_it_and_retried_until_the_r
         "at": body["at"],
     }
     assert read_registration(storage, org)["lastDeliveredAt"] is not None
+
+
+def test_a_batch_message_s_events_name_its_batch(storage, local, receiver) -> None:
+    org = _registered(storage, local, receiver)
+    message = new_message(storage, local, org)
+    transition(storage, org, message.id, lambda m: replace(m, batch_id="batch-7"))  # as the batch worker makes it
+    mark_sent(storage, find_message(storage, org, message.id))
+    [entry] = _entries(storage, org)
+    assert deliver(storage, local, entry).result == "delivered"
+    assert (receiver.received[-1]["type"], receiver.received[-1]["batchId"]) == ("sent", "batch-7")
 
 
 def test_after_the_retry_period_the_failure_is_shown_to_the_practice(

@@ -196,3 +196,15 @@ def test_a_pdf_is_viewed_inline_with_its_type_and_a_word_document_only_downloade
     # A view is a receipt like a download: the patient has the document.
     events = message_events(storage, get_message(storage, message.org, message.id))
     assert [e.type for e in events if e.type == "downloaded"] == ["downloaded"] * 3
+
+
+def test_the_first_download_is_noted_on_the_message_once(storage, settings) -> None:
+    pdf = clean_attachment(storage, settings)
+    message = mark_sent(storage, new_message(storage, settings, attachment_ids=[pdf.id]))
+    assert message.first_downloaded_at is None
+    download_url(storage, settings, message, pdf.id)
+    first = get_message(storage, message.org, message.id).first_downloaded_at
+    assert first is not None
+    # A later download (with the copy read before the first, as a second tab would have) keeps the first time.
+    download_url(storage, settings, message, pdf.id, inline=True)
+    assert get_message(storage, message.org, message.id).first_downloaded_at == first

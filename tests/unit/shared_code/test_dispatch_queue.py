@@ -16,8 +16,9 @@ def test_an_entry_round_trips() -> None:
 
 
 def test_a_batch_entry_names_its_queue_and_a_single_one_does_not() -> None:
-    batch = DispatchRequest("A12345", "x", attempts=1, queue=BATCH_DISPATCH)
+    batch = DispatchRequest("A12345", "x", attempts=1, queue=BATCH_DISPATCH, batch_id="b-1")
     assert json.loads(batch.to_bytes())["queue"] == BATCH_DISPATCH
+    assert json.loads(batch.to_bytes())["batch"] == "b-1"
     assert DispatchRequest.from_bytes(batch.to_bytes()) == batch
     assert "queue" not in json.loads(DispatchRequest("A12345", "x").to_bytes())
     assert DispatchRequest.from_bytes(DispatchRequest("A12345", "x").to_bytes()).queue == DISPATCH
