@@ -180,6 +180,16 @@ def _iter_xml(zf: zipfile.ZipFile, name: str, budget: XmlBudget) -> Iterator[tup
     is capped at `MAX_XML_DEPTH`; the element count of the document is capped too. Over either
     cap the file is "too_complex" (millions of nested elements fit in a small, padded part).
     """
+    for start, tag, elem in _iter_xml_events(zf, name, budget):
+        if not start:
+            yield tag, elem
+
+
+def _iter_xml_events(zf: zipfile.ZipFile, name: str, budget: XmlBudget) -> Iterator[tuple[bool, str, Any]]:
+    """(True at its start or False at its end, local tag name, element), under `_iter_xml`'s bounds.
+
+    At its start an element has its attributes but not yet its text or children.
+    """
     from defusedxml.ElementTree import iterparse
 
     open_elements: list[Any] = []
@@ -192,9 +202,10 @@ def _iter_xml(zf: zipfile.ZipFile, name: str, budget: XmlBudget) -> Iterator[tup
                 if budget.elements > MAX_XML_ELEMENTS:
                     raise Refusal("too_complex")
                 open_elements.append(elem)
+                yield True, _local(elem.tag), elem
                 continue
             open_elements.pop()
-            yield _local(elem.tag), elem
+            yield False, _local(elem.tag), elem
             elem.clear()
             if open_elements:
                 open_elements[-1].remove(elem)
@@ -241,8 +252,8 @@ def validate_docx(data: bytes) -> None:
                 part = (_attr(elem, "PartName") or "").lstrip("/").casefold()
                 overrides[part] = _attr(elem, "ContentType") or ""
         main_part: str | None = None
-        fields = Fields()
-        revisions = _DocxRevisions()
+        styles_of: dict[str, str] = {}  # a part (folded) -> the styles part its relationships name (folded)
+        xml_parts: list[str] = []
         for name in sorted(names):
             lower = name.casefold()
             content_type = overrides.get(lower) or defaults.get(lower.rsplit(".", 1)[-1], "")
@@ -260,12 +271,26 @@ def validate_docx(data: bytes) -> None:
             if lower.startswith("word/embeddings/"):
                 findings.add("embedded_object")
             if lower.endswith(".rels"):
-                main_part = _docx_rels(zf, name, findings, budget) or main_part
+                main_part = _docx_rels(zf, name, findings, budget, styles_of) or main_part
             elif lower.endswith(".xml") and name != "[Content_Types].xml":
-                revisions.start_part()
-                for tag, elem in _iter_xml(zf, name, budget):
+                xml_parts.append(name)
+        # Styles before text: whether a run is hidden can depend on them. A styles part is read
+        # here and again below with the others, counted against the same budget both times.
+        by_folded = {n.casefold(): n for n in names}
+        styles: dict[str, _DocxStyles] = {}
+        for folded in sorted(set(styles_of.values()) & by_folded.keys()):
+            styles[folded] = _read_docx_styles(zf, by_folded[folded], budget)
+        # Headers, footers, notes and comments name no styles of their own: they use the main document's.
+        main_styles = styles.get(styles_of.get((main_part or "").casefold(), ""), _DocxStyles())
+        fields = Fields()
+        revisions = _DocxRevisions()
+        for name in xml_parts:
+            revisions.start_part(styles.get(styles_of.get(name.casefold(), ""), main_styles))
+            for start, tag, elem in _iter_xml_events(zf, name, budget):
+                if not start:
                     _docx_element(tag, elem, fields, findings)
-                    revisions.element(tag, elem)
+                revisions.event(start, tag, elem)
+            revisions.end_part()
         findings |= fields.findings | revisions.findings
         raise_first(findings)
         if main_part is None or main_part not in names:
@@ -275,11 +300,18 @@ def validate_docx(data: bytes) -> None:
             raise damaged("docx")
 
 
-def _docx_rels(zf: zipfile.ZipFile, name: str, findings: set[str], budget: XmlBudget) -> str | None:
-    """Check one relationships part; returns the main document part if this is the root."""
+def _docx_rels(
+    zf: zipfile.ZipFile, name: str, findings: set[str], budget: XmlBudget, styles_of: dict[str, str]
+) -> str | None:
+    """Check one relationships part; returns the main document part if this is the root.
+
+    Records in `styles_of` the styles part the described part uses, both names casefolded
+    (part names in a package are case-insensitive).
+    """
     main: str | None = None
     # "word/_rels/document.xml.rels" describes "word/document.xml": targets are relative to "word/".
     base = posixpath.dirname(posixpath.dirname(name))
+    source = posixpath.join(base, posixpath.basename(name).removesuffix(".rels")).casefold()
     for tag, elem in _iter_xml(zf, name, budget):
         if tag != "Relationship":
             continue
@@ -300,6 +332,8 @@ def _docx_rels(zf: zipfile.ZipFile, name: str, findings: set[str], budget: XmlBu
                 findings.add("external_content")
         elif name == "_rels/.rels" and rel_type.endswith("/officedocument"):
             main = posixpath.normpath(posixpath.join(base, target)).lstrip("/")
+        elif rel_type.endswith("/styles"):
+            styles_of.setdefault(source, posixpath.normpath(posixpath.join(base, target)).lstrip("/").casefold())
     return main
 
 
@@ -332,41 +366,201 @@ _DOCX_COMMENTS = {"comment", "commentReference", "commentRangeStart"}
 # Insertions, deletions and moves not yet accepted (formatting changes hide nothing).
 _DOCX_TRACKED = {"ins", "del", "moveFrom", "moveTo", "cellIns", "cellDel"}
 _OFF = {"0", "false", "off"}
+#: Index and table-of-contents entries: Word formats these fields hidden itself, and their
+#: instruction is what the index is built from, not text the reader misses.
+_INDEX_ENTRY = re.compile(r"^\s*(?:XE|TC)\b", re.IGNORECASE)
+_MAX_STYLE_CHAIN = 32  # basedOn links followed from one style; Word's own chains are a few long
+
+
+def _in_w(elem: Any) -> bool:
+    return elem.tag[1:].partition("}")[0] in _W_NAMESPACES
+
+
+def _on(elem: Any, attribute: str = "val") -> bool:
+    """An on/off value, such as a `w:vanish` element's: on unless `attribute` says off."""
+    return (_attr(elem, attribute) or "true").lower() not in _OFF
+
+
+class _DocxStyles:
+    """What one styles part says about hidden text: the styles' own `w:vanish`, their `w:basedOn`
+    links, the default paragraph and character styles and the document defaults."""
+
+    def __init__(self) -> None:
+        self.default_vanish = False  # w:docDefaults/w:rPrDefault
+        self.types: dict[str, str] = {}  # style id -> "paragraph", "character", ...
+        self.vanish: dict[str, bool] = {}  # style id -> the w:vanish its own run properties set
+        self.based_on: dict[str, str] = {}
+        self.defaults: dict[str, str] = {}  # style type -> the id of its default style
+        self._chains: dict[tuple[str | None, str], bool] = {}
+
+    def hidden(self, paragraph_style: str | None, run_style: str | None) -> bool:
+        """Whether a run without a `w:vanish` of its own is hidden by the styles it is in.
+
+        `w:vanish` is a toggle property (ECMA-376 17.7.3): in a style chain the nearest style
+        that sets it decides, then each level (document defaults, paragraph style, character
+        style) turns the one before it over.
+        """
+        return self.default_vanish ^ self._chain(paragraph_style, "paragraph") ^ self._chain(run_style, "character")
+
+    def _chain(self, style_id: str | None, kind: str) -> bool:
+        key = (style_id, kind)
+        if key not in self._chains:
+            # A missing or unknown style is the type's default one, as Word applies it.
+            current = style_id if style_id in self.types else self.defaults.get(kind)
+            value = False
+            seen: set[str] = set()
+            while current is not None and current not in seen:  # a loop of links ends the chain
+                if current in self.vanish:
+                    value = self.vanish[current]
+                    break
+                seen.add(current)
+                current = self.based_on.get(current)
+                if current is not None and len(seen) > _MAX_STYLE_CHAIN:
+                    raise Refusal("too_complex")  # no real document's styles are based on so many
+            self._chains[key] = value
+        return self._chains[key]
+
+
+def _read_docx_styles(zf: zipfile.ZipFile, name: str, budget: XmlBudget) -> _DocxStyles:
+    """The hidden-text facts of a styles part (`w:styles`), under the same XML bounds as any part."""
+    styles = _DocxStyles()
+    path: list[str] = []
+    current = ""
+    for start, tag, elem in _iter_xml_events(zf, name, budget):
+        if start:
+            path.append(tag if _in_w(elem) else "")
+            if path == ["styles", "style"]:
+                current = _attr(elem, "styleId") or ""
+                kind = _attr(elem, "type") or "paragraph"
+                styles.types.setdefault(current, kind)
+                if _attr(elem, "default") is not None and _on(elem, "default"):
+                    styles.defaults.setdefault(kind, current)
+            continue
+        if path == ["styles", "style", "basedOn"]:
+            styles.based_on.setdefault(current, _attr(elem, "val") or "")
+        elif path == ["styles", "style", "rPr", "vanish"]:
+            # Which of two styles with one id Word would use is not specified: the hiding one.
+            styles.vanish[current] = styles.vanish.get(current) is True or _on(elem)
+        elif path == ["styles", "docDefaults", "rPrDefault", "rPr", "vanish"]:
+            styles.default_vanish = _on(elem)
+        path.pop()
+    return styles
+
+
+class _Field:
+    """A field open in a story: its instruction so far, whether its instruction is still being
+    read, and whether hidden text was met in that instruction (judged once it is complete)."""
+
+    def __init__(self, instruction: str = "", *, in_code: bool = True) -> None:
+        self.instruction = instruction
+        self.in_code = in_code
+        self.hidden_text = False
 
 
 class _DocxRevisions:
     """Comments, tracked changes and hidden text in the XML parts of a DOCX.
 
-    Elements arrive at their end, children first, so a run's properties (`w:rPr`, holding
-    `w:vanish`) end before its text (`w:t`). Text is hidden when it follows a `w:rPr` that
-    had `w:vanish` on; properties of a paragraph mark or a style end without any text after
-    them, and their container's end clears the state. A hidden paragraph mark alone hides nothing.
+    Text (`w:t` of a run) is hidden by its run's own `w:vanish`, or, without one, by the styles
+    of the run and its paragraph (`_DocxStyles`). Properties of a paragraph mark, of a style or
+    of an earlier revision (`w:rPrChange`) are not a run's: a hidden paragraph mark alone hides
+    nothing. Hidden text inside the instruction of an index or table-of-contents entry field
+    (`XE`, `TC`) is that field's, which Word hides itself, and is not counted.
     """
 
     def __init__(self) -> None:
         self.findings: set[str] = set()
-        self.start_part()
+        self.start_part(_DocxStyles())
 
-    def start_part(self) -> None:
-        self._vanish = False  # a w:vanish seen since the last w:rPr ended
-        self._hidden_run = False  # the current run's properties hide it
+    def start_part(self, styles: _DocxStyles) -> None:
+        """Begin a new XML part whose runs are judged with `styles`."""
+        self._styles = styles
+        self._path: list[str] = []  # local names of the open elements ("" outside WordprocessingML)
+        self._paragraphs: list[str | None] = []  # the style of each open paragraph
+        self._runs: list[list[Any]] = []  # each open run's [style, own w:vanish or None]
+        self._fields: list[_Field] = []
 
-    def element(self, tag: str, elem: Any) -> None:
-        if elem.tag[1:].partition("}")[0] not in _W_NAMESPACES:
+    def end_part(self) -> None:
+        """Judge what the part left open: a field never ended has no complete instruction."""
+        while self._fields:
+            self._settle(self._fields.pop())
+
+    def event(self, start: bool, tag: str, elem: Any) -> None:
+        """Take one element's start or end, in document order."""
+        in_w = _in_w(elem)
+        if start:
+            self._path.append(tag if in_w else "")
+            if not in_w:
+                return
+            if tag == "p":
+                self._paragraphs.append(None)
+            elif tag == "r":
+                self._runs.append([None, None])
+            elif tag == "fldSimple":
+                instruction = _attr(elem, "instr") or ""
+                # An entry field's content is not its result (it has none); another's content is.
+                self._fields.append(_Field(instruction, in_code=bool(_INDEX_ENTRY.match(instruction))))
+            return
+        within = tuple(self._path[-3:-1])  # the grandparent and parent
+        self._path.pop()
+        if not in_w:
             return
         if tag in _DOCX_COMMENTS:
             self.findings.add("comments")
         elif tag in _DOCX_TRACKED:
             self.findings.add("tracked_changes")
-        elif tag == "vanish":
-            self._vanish = (_attr(elem, "val") or "true").lower() not in _OFF
-        elif tag == "rPr":
-            self._hidden_run, self._vanish = self._vanish, False
-        elif tag == "t":
-            if self._hidden_run and (elem.text or "").strip():
-                self.findings.add("hidden_text")
-        elif tag in ("r", "pPr", "style", "rPrDefault", "rPrChange", "lvl"):
-            self._hidden_run = self._vanish = False
+        elif tag == "pStyle" and within == ("p", "pPr") and self._paragraphs:
+            self._paragraphs[-1] = _attr(elem, "val")
+        elif tag == "rStyle" and within == ("r", "rPr") and self._runs:
+            self._runs[-1][0] = _attr(elem, "val")
+        elif tag == "vanish" and within == ("r", "rPr") and self._runs:
+            self._runs[-1][1] = _on(elem)
+        elif tag == "t" and within[-1:] == ("r",):
+            if (elem.text or "").strip() and self._run_hidden():
+                self._hidden_text()
+        elif tag == "instrText":
+            if self._fields and self._fields[-1].in_code:
+                self._fields[-1].instruction += elem.text or ""
+        elif tag == "fldChar":
+            self._field_char(_attr(elem, "fldCharType"))
+        elif tag == "fldSimple" and self._fields:
+            self._settle(self._fields.pop())
+        elif tag == "p" and self._paragraphs:
+            self._paragraphs.pop()
+        elif tag == "r" and self._runs:
+            self._runs.pop()
+
+    def _run_hidden(self) -> bool:
+        if not self._runs:
+            return False
+        style, own = self._runs[-1]
+        if own is not None:
+            return bool(own)  # direct formatting is absolute: it overrides every style
+        return self._styles.hidden(self._paragraphs[-1] if self._paragraphs else None, style)
+
+    def _field_char(self, kind: str | None) -> None:
+        if kind == "begin":
+            self._fields.append(_Field())
+        elif kind == "separate" and self._fields:
+            field = self._fields[-1]
+            if field.in_code:
+                field.in_code = False  # the result follows, which is shown
+                self._settle(field)
+        elif kind == "end" and self._fields:
+            self._settle(self._fields.pop())
+
+    def _hidden_text(self) -> None:
+        """Hidden text: counted now, or, inside a field's instruction, once that is complete."""
+        for field in reversed(self._fields):
+            if field.in_code:
+                field.hidden_text = True
+                return
+        self.findings.add("hidden_text")
+
+    def _settle(self, field: _Field) -> None:
+        if field.hidden_text and not _INDEX_ENTRY.match(field.instruction):
+            field.hidden_text = False
+            self._hidden_text()  # an enclosing instruction may still be an entry's
+        field.hidden_text = False
 
 
 # --------------------------------------------------------------------------- ODT

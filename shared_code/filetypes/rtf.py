@@ -22,11 +22,13 @@ _RTF_BAD_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _RTF_COMMENT_WORDS = {b"annotation", b"atnid", b"atnauthor", b"atrfstart", b"atnref", b"chatn"}
 # Revision marks: text inserted or deleted with changes tracked (a 0 parameter turns one off).
 _RTF_REVISION_WORDS = {b"revised", b"deleted"}
-# Groups whose text is not the document's (tables, properties, pictures, field instructions).
+# Groups whose text is not the document's (tables, properties, pictures, field instructions,
+# index and table-of-contents entries: Word hides these itself, the index is built from them).
 _RTF_NOT_TEXT = {
     b"fonttbl", b"colortbl", b"stylesheet", b"info", b"listtable", b"listoverridetable", b"revtbl",
     b"rsidtbl", b"generator", b"pict", b"object", b"datastore", b"themedata", b"colorschememapping",
     b"latentstyles", b"xmlnstbl", b"fldinst", b"filetbl", b"pgdsctbl", b"mmathPr", b"userprops",
+    b"xe", b"tc",
 }  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """Documents with something the patient must not get (issue 18): comments, tracked changes and
 hidden text in DOCX, ODT, DOC and RTF; sticky notes and hidden layers in PDF. And their harmless
 look-alikes, which must pass: a hidden paragraph mark, an empty comments part, a hidden style
-nobody uses, a visible text box comment, layers all shown."""
+nobody uses or a run shows again, index entries (hidden by Word itself), a visible text box
+comment, layers all shown."""
 
 from __future__ import annotations
 
@@ -75,17 +76,106 @@ def docx_hidden_paragraph_mark() -> bytes:
     )
 
 
+STYLES_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.styles+xml"
+_SECRET = '<w:style w:type="character" w:styleId="Secret"><w:name w:val="Secret"/><w:rPr><w:vanish/></w:rPr></w:style>'
+
+
+def _docx_styled(body: str, styles: str) -> bytes:
+    """A DOCX whose styles part (named by the document's relationships) holds `styles`."""
+    return docx(
+        body,
+        doc_rels=[("rId8", REL + "styles", "styles.xml", False)],
+        extra_parts={"word/styles.xml": f'<w:styles xmlns:w="{W_NS}">{styles}</w:styles>'.encode()},
+        overrides={"word/styles.xml": STYLES_TYPE},
+    )
+
+
 def docx_hidden_style_unused() -> bytes:
     """Good: a style that would hide text, which no text uses."""
-    styles = (
-        f'<w:styles xmlns:w="{W_NS}"><w:style w:type="character" w:styleId="Secret">'
-        '<w:name w:val="Secret"/><w:rPr><w:vanish/></w:rPr></w:style></w:styles>'
-    ).encode()
+    return _docx_styled(PARAGRAPH, _SECRET)
+
+
+def docx_hidden_by_character_style() -> bytes:
+    """Text hidden through its run's character style, with nothing hidden on the run itself."""
+    return _docx_styled(
+        '<w:p><w:r><w:t>Your results are normal.</w:t></w:r><w:r><w:rPr><w:rStyle w:val="Secret"/></w:rPr>'
+        "<w:t> Not for the patient.</w:t></w:r></w:p>",
+        _SECRET,
+    )
+
+
+def docx_hidden_by_paragraph_style() -> bytes:
+    """A paragraph whose style hides its runs."""
+    return _docx_styled(
+        PARAGRAPH + '<w:p><w:pPr><w:pStyle w:val="Notes"/></w:pPr><w:r><w:t>Not for the patient.</w:t></w:r></w:p>',
+        '<w:style w:type="paragraph" w:styleId="Notes"><w:name w:val="Notes"/><w:rPr><w:vanish/></w:rPr></w:style>',
+    )
+
+
+def docx_hidden_by_based_on_style() -> bytes:
+    """A character style that hides text because the style it is based on does, two links up."""
+    return _docx_styled(
+        '<w:p><w:r><w:t>Your results are normal.</w:t></w:r><w:r><w:rPr><w:rStyle w:val="Aside"/></w:rPr>'
+        "<w:t> Not for the patient.</w:t></w:r></w:p>",
+        '<w:style w:type="character" w:styleId="Aside"><w:basedOn w:val="Note"/><w:rPr><w:i/></w:rPr></w:style>'
+        '<w:style w:type="character" w:styleId="Note"><w:basedOn w:val="Secret"/></w:style>' + _SECRET,
+    )
+
+
+def docx_hidden_by_document_defaults() -> bytes:
+    """Every run hidden by the document defaults; one paragraph shown again by its own formatting."""
+    return _docx_styled(
+        '<w:p><w:r><w:rPr><w:vanish w:val="0"/></w:rPr><w:t>Your results are normal.</w:t></w:r></w:p>'
+        "<w:p><w:r><w:t>Not for the patient.</w:t></w:r></w:p>",
+        "<w:docDefaults><w:rPrDefault><w:rPr><w:vanish/></w:rPr></w:rPrDefault></w:docDefaults>",
+    )
+
+
+def docx_hidden_style_overridden() -> bytes:
+    """Good: a run in a hiding style whose own formatting shows it (direct formatting wins)."""
+    return _docx_styled(
+        '<w:p><w:r><w:rPr><w:rStyle w:val="Secret"/><w:vanish w:val="0"/></w:rPr>'
+        "<w:t>Your results are normal.</w:t></w:r></w:p>",
+        _SECRET,
+    )
+
+
+_HIDDEN_RUN = "<w:r><w:rPr><w:vanish/></w:rPr>{}</w:r>"
+
+
+def _index_entry(entry: str) -> str:
+    """An index entry (XE) as Word marks one: every run of the field hidden, the entry's words
+    in a run of text inside the instruction."""
+    return "".join(
+        _HIDDEN_RUN.format(inner)
+        for inner in (
+            '<w:fldChar w:fldCharType="begin"/>',
+            '<w:instrText xml:space="preserve"> XE "</w:instrText>',
+            f"<w:t>{entry}</w:t>",
+            '<w:instrText xml:space="preserve">" </w:instrText>',
+            '<w:fldChar w:fldCharType="end"/>',
+        )
+    )
+
+
+def docx_index_entry() -> bytes:
+    """Good: a letter with an index entry and a table-of-contents entry, both hidden by Word."""
     return docx(
-        PARAGRAPH,
-        doc_rels=[("rId8", REL + "styles", "styles.xml", False)],
-        extra_parts={"word/styles.xml": styles},
-        overrides={"word/styles.xml": "application/vnd.openxmlformats-officedocument.wordprocessingml.styles+xml"},
+        "<w:p><w:r><w:t>Your diabetes results are normal.</w:t></w:r>"
+        + _index_entry("Diabetes")
+        + '<w:fldSimple w:instr=" TC &quot;Results&quot; \\l 1 ">'
+        + _HIDDEN_RUN.format("<w:t>Results</w:t>")
+        + "</w:fldSimple></w:p>"
+    )
+
+
+def docx_index_entry_and_hidden_text() -> bytes:
+    """An index entry, which is fine, and hidden text after it in the same paragraph, which is not."""
+    return docx(
+        "<w:p><w:r><w:t>Your diabetes results are normal.</w:t></w:r>"
+        + _index_entry("Diabetes")
+        + _HIDDEN_RUN.format("<w:t> Not for the patient.</w:t>")
+        + "</w:p>"
     )
 
 
@@ -223,6 +313,20 @@ def rtf_hidden_style_unused() -> bytes:
         b"{\\stylesheet{\\s1\\v Secret;}}Your results{\\v\\v0  are} normal."
         b'{\\field{\\*\\fldinst{\\v HYPERLINK "https://www.nhs.uk/"}}{\\fldrslt{NHS}}}\\par'
     )
+
+
+def rtf_index_entry() -> bytes:
+    """Good: index and table-of-contents entries, hidden as Word writes them, as a field and as
+    RTF's own entry groups."""
+    return rtf(
+        b"Your diabetes results are normal."
+        b'{\\field{\\*\\fldinst{\\v XE "Diabetes"}}{\\fldrslt }}{\\xe{\\v Results}}{\\tc{\\v Results}}\\par'
+    )
+
+
+def rtf_index_entry_and_hidden_text() -> bytes:
+    """An index entry, and hidden text right after its group, which is not the entry's."""
+    return rtf(b"Your diabetes results are normal.{\\xe{\\v Diabetes}}{\\v  Not for the patient.}\\par")
 
 
 # -- PDF -------------------------------------------------------------------------------------
