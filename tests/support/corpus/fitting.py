@@ -1,6 +1,7 @@
 """Files of the kinds practices really send, made on the spot (issue 18): a phone photo with
 GPS EXIF, a scanned letter, a PDF of text too big to fit, a PDF with an author, a PDF/A, a filled
-form, a fax TIFF, a CMYK JPEG, a PNG with text chunks; and a PDF of an exact size.
+form, a fax TIFF, a CMYK JPEG, a PNG with text chunks; PDFs of CMYK, JPEG 2000 and soft-masked
+pictures; and a PDF of an exact size.
 
 Pictures are noise over a gradient with a mark in one corner: JPEG cannot squeeze noise much, so
 sizes are near what real photos and scans give, and the mark shows which way up a picture is.
@@ -147,6 +148,138 @@ def scanned_pdf(pages: int = 5, quality: int = 55, text: str = "Discharge letter
             f"q 595 0 0 842 0 0 cm /Scan Do Q BT 3 Tr /F1 12 Tf 72 760 Td ({text} {number}) Tj ET".encode()
         )
     return _saved(pdf)
+
+
+#: The CMYK colour (0-255 a component) of the patch in the top-left quarter of `cmyk_pdf`'s picture.
+CMYK_MARK = (20, 200, 160, 40)
+#: What `cmyk_pdf` stores: JPEG as Adobe's applications write it (complemented samples, Adobe
+#: marker) with /Decode [1 0 1 0 1 0 1 0]; JPEG of the colour's own samples with no /Decode;
+#: Flate samples in DeviceCMYK; Flate samples in an ICC-based CMYK space.
+CMYK_STORAGES = ("adobe-jpeg", "jpeg", "flate", "icc")
+
+
+def cmyk_picture(size: tuple[int, int], seed: int = 3) -> Any:
+    """A CMYK picture: a photo's noise, with `CMYK_MARK` in its top-left quarter."""
+    from PIL import ImageDraw
+
+    picture = photo(size, seed=seed).convert("CMYK")
+    ImageDraw.Draw(picture).rectangle((0, 0, size[0] // 4, size[1] // 4), fill=CMYK_MARK)
+    return picture
+
+
+def _picture_pdf(
+    stream: Any, pdf: Any, text: str, *, page_size: tuple[int, int] = (595, 842), visible_text: bool = True
+) -> bytes:
+    """One page drawing `stream` (an image XObject of `pdf`) over the whole page, then `text`."""
+    import pikepdf
+
+    page = pdf.add_blank_page(page_size=page_size)
+    page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im=stream), Font=pikepdf.Dictionary(F1=_font(pdf)))
+    mode = 0 if visible_text else 3
+    page.Contents = pdf.make_stream(
+        f"q {page_size[0]} 0 0 {page_size[1]} 0 0 cm /Im Do Q BT {mode} Tr /F1 12 Tf 72 760 Td ({text}) Tj ET".encode()
+    )
+    return _saved(pdf)
+
+
+def cmyk_pdf(storage: str = "adobe-jpeg", size: tuple[int, int] = (1600, 2200), quality: int = 92) -> bytes:
+    """A print export or colour scan of 6 MB (JPEG) to 11 MB (Flate): one A4 page, a CMYK picture
+    (`cmyk_picture`) stored the way `storage` says (one of `CMYK_STORAGES`), and a line of text."""
+    import zlib
+
+    import pikepdf
+    from PIL import ImageChops
+
+    picture = cmyk_picture(size)
+    pdf = pikepdf.new()
+    space: Any = pikepdf.Name.DeviceCMYK
+    extra: dict[str, Any] = {}
+    if storage in ("adobe-jpeg", "jpeg"):
+        out = io.BytesIO()
+        # Pillow writes CMYK as Adobe does (complements); the complement of the complement is the
+        # colour's own samples.
+        (picture if storage == "adobe-jpeg" else ImageChops.invert(picture)).save(out, "JPEG", quality=quality)
+        data, codec = out.getvalue(), pikepdf.Name.DCTDecode
+        if storage == "adobe-jpeg":
+            extra["Decode"] = pikepdf.Array([1, 0] * 4)
+    elif storage in ("flate", "icc"):
+        data, codec = zlib.compress(picture.tobytes(), 6), pikepdf.Name.FlateDecode
+        if storage == "icc":
+            # Fitting keeps the colour space as it is, so a stand-in profile does (none is at hand).
+            profile = pdf.make_stream(b"\x00" * 128, N=4, Alternate=pikepdf.Name.DeviceCMYK)
+            space = pikepdf.Array([pikepdf.Name.ICCBased, profile])
+    else:
+        raise ValueError(storage)
+    image = pdf.make_stream(b"")
+    image.write(data, filter=codec)
+    for key, value in dict(
+        Type=pikepdf.Name.XObject,
+        Subtype=pikepdf.Name.Image,
+        Width=size[0],
+        Height=size[1],
+        ColorSpace=space,
+        BitsPerComponent=8,
+        **extra,
+    ).items():
+        image.stream_dict[f"/{key}"] = value
+    return _picture_pdf(image, pdf, f"Colour scan ({storage})")
+
+
+def jpx_pdf(size: tuple[int, int] = (1600, 1200), *, colour_space: bool = True, smask_in_data: int = 0) -> bytes:
+    """About 4.5 MB: one A4 page with a lossless JPEG 2000 colour photo (`photo`, red in its
+    top-left quarter), with /ColorSpace /DeviceRGB or none (the codestream's own), and a line of
+    text; `smask_in_data` sets /SMaskInData."""
+    import pikepdf
+
+    out = io.BytesIO()
+    photo(size, seed=9).save(out, "JPEG2000")
+    pdf = pikepdf.new()
+    image = pdf.make_stream(b"")
+    image.write(out.getvalue(), filter=pikepdf.Name.JPXDecode)
+    d = image.stream_dict
+    d.Type, d.Subtype, d.Width, d.Height = pikepdf.Name.XObject, pikepdf.Name.Image, size[0], size[1]
+    if colour_space:
+        d.ColorSpace, d.BitsPerComponent = pikepdf.Name.DeviceRGB, 8
+    if smask_in_data:
+        d.SMaskInData = smask_in_data
+    return _picture_pdf(image, pdf, "Scanned referral (JPEG 2000)")
+
+
+def soft_mask(size: tuple[int, int]) -> Any:
+    """A soft mask: opaque (255) in its left half, 64 in its right half."""
+    from PIL import Image, ImageDraw
+
+    mask = Image.new("L", size, 255)
+    ImageDraw.Draw(mask).rectangle((size[0] // 2, 0, size[0], size[1]), fill=64)
+    return mask
+
+
+def soft_masked_pdf(
+    size: tuple[int, int] = (2400, 1800), mask_size: tuple[int, int] | None = None, *, matte: bool = False
+) -> bytes:
+    """About 4 MB: one A4 page with a JPEG colour photo (red in its top-left quarter) under a soft
+    mask (`soft_mask`, Flate, `mask_size` or the photo's), with /Matte if asked, and a line of text."""
+    import zlib
+
+    import pikepdf
+
+    out = io.BytesIO()
+    photo(size, seed=13).save(out, "JPEG", quality=95)
+    mask_size = mask_size or size
+    pdf = pikepdf.new()
+    mask = pdf.make_stream(b"")
+    mask.write(zlib.compress(soft_mask(mask_size).tobytes(), 9), filter=pikepdf.Name.FlateDecode)
+    md = mask.stream_dict
+    md.Type, md.Subtype, md.Width, md.Height = pikepdf.Name.XObject, pikepdf.Name.Image, mask_size[0], mask_size[1]
+    md.ColorSpace, md.BitsPerComponent = pikepdf.Name.DeviceGray, 8
+    if matte:
+        md.Matte = pikepdf.Array([1, 1, 1])
+    image = pdf.make_stream(b"")
+    image.write(out.getvalue(), filter=pikepdf.Name.DCTDecode)
+    d = image.stream_dict
+    d.Type, d.Subtype, d.Width, d.Height = pikepdf.Name.XObject, pikepdf.Name.Image, size[0], size[1]
+    d.ColorSpace, d.BitsPerComponent, d.SMask = pikepdf.Name.DeviceRGB, 8, mask
+    return _picture_pdf(image, pdf, "Photo of a rash")
 
 
 def lettering_pdf(lines: int = 4000) -> bytes:

@@ -1,17 +1,19 @@
 """Made to fit (issue 18): pictures scaled to a phone-readable size and re-encoded in their own
-format; PDFs' pictures recompressed and downsampled with text and drawings untouched; and the
-files that cannot be made to fit, or are not worth the risk of decoding, left alone."""
+format; PDFs' pictures recompressed and downsampled with text and drawings untouched (CMYK ones
+with their colours, JPEG 2000 ones, soft-masked ones with their masks alike); and the files that
+cannot be made to fit, or are not worth the risk of decoding, left alone."""
 
 from __future__ import annotations
 
 import io
 import zlib
+from typing import Any
 
 import pikepdf
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageChops, ImageCms, ImageStat
 
-from shared_code.filetypes import MAX_IMAGE_PIXELS, TYPES, validate
+from shared_code.filetypes import MAX_IMAGE_PIXELS, TYPES, fitting, validate
 from shared_code.filetypes.fitting import MAX_SIDE, CannotFit, fit
 from shared_code.filetypes.sanitise import clean, needs_cleaning
 from tests.support.corpus import fitting as samples
@@ -185,17 +187,180 @@ def test_a_picture_that_cannot_be_decoded_is_left_as_it_is() -> None:
         fit(pdf, "pdf", 1000)
 
 
+#: Room for the 40 kB pictures below once re-encoded (a few kB), not as they are.
+ROOM_IF_RECODED = 30_000
+
+
+def test_a_plain_picture_of_the_same_size_is_re_encoded_to_fit() -> None:
+    # The counterpart of the test below: without its trick, such a picture fits `ROOM_IF_RECODED`.
+    pdf = _pdf_with_image(b"/Width 200 /Height 200 /ColorSpace /DeviceGray /BitsPerComponent 8 ", bytes(40_000))
+    assert len(fit(pdf, "pdf", ROOM_IF_RECODED)) <= ROOM_IF_RECODED
+
+
 @pytest.mark.parametrize(
     "dictionary",
     [
         b"/Width 400 /Height 400 /ColorSpace /DeviceGray /BitsPerComponent 1 ",  # black and white (fax)
         b"/Width 400 /Height 400 /ImageMask true /BitsPerComponent 1 ",
         b"/Width 200 /Height 200 /ColorSpace /DeviceGray /BitsPerComponent 8 /Decode [1 0] ",
-        b"/Width 100 /Height 100 /ColorSpace /DeviceCMYK /BitsPerComponent 8 ",
+        b"/Width 100 /Height 100 /ColorSpace /DeviceCMYK /BitsPerComponent 8 /Decode [0 1 0 1 0 1 1 0] ",
+        b"/Width 100 /Height 100 /ColorSpace /DeviceGray /BitsPerComponent 16 ",
+        b"/Width 200 /Height 200 /ColorSpace /DeviceGray /BitsPerComponent 8 /Mask [0 10] ",  # colour key
+        b"/Width 200 /Height 200 /BitsPerComponent 8 /Filter /JPXDecode /SMaskInData 1 ",  # its own alpha
+        b"/Width 400 /Height 400 /ColorSpace /DeviceGray /BitsPerComponent 1 /Filter /CCITTFaxDecode ",
     ],
-    ids=["bilevel", "mask", "decode-array", "cmyk"],
+    ids=["bilevel", "mask", "decode-array", "cmyk-decode-array", "16-bit", "colour-key", "jpx-alpha", "ccitt"],
 )
 def test_pictures_jpeg_cannot_hold_faithfully_are_left_as_they_are(dictionary: bytes) -> None:
     pdf = _pdf_with_image(dictionary, bytes(range(256)) * 160)
     with pytest.raises(CannotFit):
-        fit(pdf, "pdf", 1000)
+        fit(pdf, "pdf", ROOM_IF_RECODED)
+
+
+# -- PDF pictures in CMYK, JPEG 2000, under a soft mask ----------------------------------------
+
+CORNER = (0.125, 0.125)  # inside the mark in a picture's top-left quarter
+
+
+def _same_document(before: bytes, after: bytes) -> None:
+    """Same pages, page sizes, text and drawing: only pictures changed."""
+    assert shown_text(after) == shown_text(before) != [[]]
+    with pikepdf.open(io.BytesIO(before)) as old, pikepdf.open(io.BytesIO(after)) as new:
+        assert len(new.pages) == len(old.pages)
+        for old_page, new_page in zip(old.pages, new.pages, strict=True):
+            assert list(new_page.mediabox) == list(old_page.mediabox)
+            assert new_page.Contents.read_bytes() == old_page.Contents.read_bytes()
+
+
+def _as_viewed(image: pikepdf.Stream) -> Image.Image:
+    """A CMYK picture as a PDF viewer reads it (the PDF specification, pdf.js): a JPEG's samples as
+    its codec decodes them, or the stored samples, then /Decode. Pillow hands back the complements
+    of a CMYK JPEG's samples (Adobe's convention for JPEG files), so they are complemented again."""
+    d = image.stream_dict
+    if d.Filter == "/DCTDecode":
+        samples = ImageChops.invert(Image.open(io.BytesIO(image.read_raw_bytes())))
+    else:
+        samples = Image.frombytes("CMYK", (int(d.Width), int(d.Height)), image.read_bytes())
+    assert samples.mode == "CMYK"
+    decode = [float(v) for v in d.get("/Decode", [0, 1] * 4)]
+    if decode == [1, 0] * 4:
+        return ImageChops.invert(samples)
+    assert decode == [0, 1] * 4
+    return samples
+
+
+def _at(image: Image.Image, where: tuple[float, float]) -> Any:
+    return image.getpixel((int(image.width * where[0]), int(image.height * where[1])))
+
+
+def _near(seen: Any, expected: Any, tolerance: float) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(seen, expected, strict=True))
+
+
+@pytest.mark.parametrize("storage", samples.CMYK_STORAGES)
+def test_a_cmyk_pdf_fits_in_cmyk_with_its_colours(storage: str) -> None:
+    data = samples.cmyk_pdf(storage)
+    assert len(data) > LIMIT
+    out = fitted(data, "pdf")
+    _same_document(data, out)
+    with pikepdf.open(io.BytesIO(data)) as before, pikepdf.open(io.BytesIO(out)) as after:
+        old, new = before.pages[0].Resources.XObject.Im, after.pages[0].Resources.XObject.Im
+        assert new.Filter == "/DCTDecode" and int(new.Width) < int(old.Width)
+        if storage == "icc":
+            assert new.ColorSpace[0] == "/ICCBased" and new.ColorSpace[1].N == 4
+        else:
+            assert new.ColorSpace == "/DeviceCMYK"
+        viewed_before, viewed_after = _as_viewed(old), _as_viewed(new)
+        assert _near(_at(viewed_before, CORNER), samples.CMYK_MARK, 4)  # the reading is right...
+        assert _near(_at(viewed_after, CORNER), samples.CMYK_MARK, 8)  # ...and the colour kept
+        # Over the whole picture too (noise and mark): not inverted, not shifted.
+        mean_before, mean_after = ImageStat.Stat(viewed_before).mean, ImageStat.Stat(viewed_after).mean
+        assert _near(mean_after, mean_before, 3)
+        if storage != "icc":  # pikepdf reads what fitting wrote the same way (not the stand-in profile)
+            assert _near(_at(pikepdf.PdfImage(new).as_pil_image(), CORNER), samples.CMYK_MARK, 8)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("/Decode", pikepdf.Array([0, 1, 0, 1, 0, 1, 1, 0])), ("/DecodeParms", pikepdf.Dictionary(ColorTransform=1))],
+    ids=["one-channel-inverted", "colour-transform"],
+)
+def test_a_cmyk_jpeg_read_in_doubt_is_left_as_it_is(key: str, value: Any) -> None:
+    with pikepdf.open(io.BytesIO(samples.cmyk_pdf("adobe-jpeg"))) as pdf:
+        pdf.pages[0].Resources.XObject.Im[key] = value
+        buf = io.BytesIO()
+        pdf.save(buf)
+    with pytest.raises(CannotFit):  # re-encoded, it would fit (the test above)
+        fit(buf.getvalue(), "pdf", LIMIT)
+
+
+@pytest.mark.parametrize("colour_space", [True, False], ids=["device-rgb", "codestream-colour"])
+def test_a_jpeg_2000_pdf_fits_as_jpeg_with_its_colours(colour_space: bool) -> None:
+    data = samples.jpx_pdf(colour_space=colour_space)
+    assert len(data) > LIMIT
+    out = fitted(data, "pdf")
+    _same_document(data, out)
+    with pikepdf.open(io.BytesIO(data)) as before, pikepdf.open(io.BytesIO(out)) as after:
+        old, new = before.pages[0].Resources.XObject.Im, after.pages[0].Resources.XObject.Im
+        assert new.Filter == "/DCTDecode" and new.ColorSpace == "/DeviceRGB" and new.BitsPerComponent == 8
+        assert (int(new.Width), int(new.Height)) == (1600, 1200)  # 1,600 px is under 200 dpi of A4
+        assert "/Decode" not in new and "/SMaskInData" not in new
+        original = Image.open(io.BytesIO(old.read_raw_bytes()))
+        picture = pikepdf.PdfImage(new).as_pil_image()
+        assert _near(_at(picture, CORNER), (255, 0, 0), 8)
+        assert _near(ImageStat.Stat(picture).mean, ImageStat.Stat(original).mean, 3)
+
+
+def test_jpeg_2000_is_left_as_it_is_when_pillow_cannot_read_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Pillow built without OpenJPEG: the picture is not decoded, so this PDF cannot fit.
+    monkeypatch.setattr(fitting, "_jpx_decodable", lambda: False)
+    with pytest.raises(CannotFit):
+        fit(samples.jpx_pdf(), "pdf", LIMIT)
+
+
+def test_jpeg_2000_with_its_own_alpha_is_left_as_it_is() -> None:
+    with pytest.raises(CannotFit):  # without /SMaskInData it fits (above)
+        fit(samples.jpx_pdf(smask_in_data=1), "pdf", LIMIT)
+
+
+@pytest.mark.parametrize("matte", [False, True], ids=["plain", "matte"])
+def test_a_soft_masked_picture_fits_with_its_mask_scaled_alike(matte: bool) -> None:
+    data = samples.soft_masked_pdf(matte=matte)
+    assert len(data) > LIMIT
+    out = fitted(data, "pdf")
+    _same_document(data, out)
+    with pikepdf.open(io.BytesIO(out)) as after:
+        image = after.pages[0].Resources.XObject.Im
+        mask = image.SMask
+        assert int(image.Width) < 2400 and image.Filter == "/DCTDecode"
+        assert (int(mask.Width), int(mask.Height)) == (int(image.Width), int(image.Height))
+        assert mask.Filter == "/FlateDecode" and mask.ColorSpace == "/DeviceGray" and mask.BitsPerComponent == 8
+        assert ("/Matte" in mask) is matte
+        alpha = pikepdf.PdfImage(mask).as_pil_image()
+        assert _at(alpha, (0.25, 0.5)) == 255 and abs(_at(alpha, (0.75, 0.5)) - 64) <= 1
+        assert _near(_at(Image.open(io.BytesIO(image.read_raw_bytes())), CORNER), (255, 0, 0), 8)
+
+
+def test_a_soft_mask_smaller_than_its_picture_is_kept_as_it_is() -> None:
+    data = samples.soft_masked_pdf(mask_size=(600, 450))
+    out = fitted(data, "pdf")
+    with pikepdf.open(io.BytesIO(data)) as before, pikepdf.open(io.BytesIO(out)) as after:
+        old, new = before.pages[0].Resources.XObject.Im.SMask, after.pages[0].Resources.XObject.Im.SMask
+        assert (int(new.Width), int(new.Height)) == (600, 450)
+        assert new.read_raw_bytes() == old.read_raw_bytes()
+
+
+@pytest.mark.parametrize("trouble", ["over-the-pixel-limit", "inflates-past-its-size", "one-bit"])
+def test_a_picture_whose_soft_mask_is_not_worth_the_risk_is_left_as_it_is(trouble: str) -> None:
+    with pikepdf.open(io.BytesIO(samples.soft_masked_pdf())) as pdf:
+        mask = pdf.pages[0].Resources.XObject.Im.SMask
+        if trouble == "over-the-pixel-limit":
+            mask.Width = mask.Height = int(MAX_IMAGE_PIXELS**0.5) + 1
+        elif trouble == "inflates-past-its-size":
+            mask.write(zlib.compress(b"\xff" * 50_000_000, 9), filter=pikepdf.Name.FlateDecode)
+        else:
+            mask.BitsPerComponent = 1
+        buf = io.BytesIO()
+        pdf.save(buf)
+    with pytest.raises(CannotFit):  # with its mask as it was, it fits (above)
+        fit(buf.getvalue(), "pdf", LIMIT)
