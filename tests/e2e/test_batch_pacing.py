@@ -3,7 +3,7 @@ never reaches the emulator faster than SMS_RATE_PER_MINUTE in any 60-second wind
 batch (its first and last tenth left out: `bench.pacing.steady_rate_per_minute`) stays within 10 %
 below it; and each row is texted once.
 
-240 a minute and 400 rows prove the windows in about 100 s of sending (the 60-second windows slide
+240 a minute and 320 rows prove the windows in about 80 s of sending (the 60-second windows slide
 over every text's arrival time at the emulator, which stands for ACS)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from bench.pacing import busiest_window, run_batch, start_stack, steady_rate_per_minute
 
 RATE = 240
-ROWS = 400
+ROWS = 320
 PROCESSES = 4
 
 

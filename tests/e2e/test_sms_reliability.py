@@ -79,8 +79,8 @@ LATE_REPORT_SECONDS = 8
 IN_PROGRESS_SECONDS = 6
 #: Messages per run and mode. The re-execute runs are smaller: each try whose answer was lost waits for
 #: evidence, and the suite has a CI budget (about 20 minutes on two cores) that twice the full runs would strain.
-RUN_SIZE = {"replay": 1000, "reexecute": 400}
-KILL_SIZE = {"replay": 300, "reexecute": 150}
+RUN_SIZE = {"replay": 1000, "reexecute": 250}
+KILL_SIZE = {"replay": 300, "reexecute": 120}
 
 
 class HostOnlyStack(RunningStack):
