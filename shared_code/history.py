@@ -29,7 +29,6 @@ from shared_code import clock
 from shared_code.attachments import find_attachment
 from shared_code.crypto import derive_key, sign, unsign
 from shared_code.errors import FieldError, Unprocessable
-from shared_code.events import list_events
 from shared_code.message_model import Message
 from shared_code.message_store import find_message
 from shared_code.nhs import is_valid_nhs_number, normalise_nhs_number
@@ -140,6 +139,7 @@ def list_history(storage: Storage, settings: Settings, org: str, query: HistoryQ
     last_key = None
     rows = storage.table(HISTORY).query(*where)
     more = False
+    names = _Names(storage, org)
     for row in rows:
         if len(items) == query.limit:
             more = True
@@ -147,33 +147,48 @@ def list_history(storage: Storage, settings: Settings, org: str, query: HistoryQ
         message = find_message(storage, org, row["messageId"])
         if message is None or _row_key(message.created_at, message.id) != row["RowKey"]:
             continue  # left by a run that died before its message was made
-        items.append(history_item(storage, message))
+        items.append(history_item(message, names))
         last_key = row["RowKey"]
     cursor = _make_cursor(settings, last_key, scope) if more and last_key else None
     return {"items": items, "cursor": cursor}
 
 
-def history_item(storage: Storage, message: Message) -> dict[str, Any]:
-    """A message as the history lists it: what it was and the patient's receipts."""
-    from shared_code.template_store import find_template
+class _Names:
+    """Template names and document filenames, each read once for a page (a patient's messages
+    mostly share them)."""
 
-    events = list_events(storage, message.id, history=message.history)
-    verified = [e.at for e in events if e.type == "dob_verified"]
-    downloaded = [e.at for e in events if e.type == "downloaded"]
-    template = find_template(storage, message.org, message.template_id) if message.template_id else None
-    attachments = []
-    for attachment_id in message.attachment_ids:
-        found = find_attachment(storage, message.org, attachment_id)
-        attachments.append({"id": attachment_id, "filename": found.filename if found else None})
+    def __init__(self, storage: Storage, org: str) -> None:
+        self._storage, self._org = storage, org
+        self._templates: dict[str, str | None] = {}
+        self._files: dict[str, str | None] = {}
+
+    def template(self, template_id: str) -> str | None:
+        from shared_code.template_store import find_template
+
+        if template_id not in self._templates:
+            found = find_template(self._storage, self._org, template_id)
+            self._templates[template_id] = found.name if found else None
+        return self._templates[template_id]
+
+    def filename(self, attachment_id: str) -> str | None:
+        if attachment_id not in self._files:
+            found = find_attachment(self._storage, self._org, attachment_id)
+            self._files[attachment_id] = found.filename if found else None
+        return self._files[attachment_id]
+
+
+def history_item(message: Message, names: _Names) -> dict[str, Any]:
+    """A message as the history lists it: what it was and the patient's receipts (kept on the
+    message itself, so a page reads no event log)."""
     return {
         "id": message.id,
         "status": message.status,
         "createdAt": clock.iso(message.created_at),
         "templateId": message.template_id,
-        "templateName": template.name if template else None,
-        "attachments": attachments,
-        "dobVerifiedAt": clock.iso(min(verified)) if verified else None,
-        "firstDownloadedAt": clock.iso(min(downloaded)) if downloaded else None,
+        "templateName": names.template(message.template_id) if message.template_id else None,
+        "attachments": [{"id": a, "filename": names.filename(a)} for a in message.attachment_ids],
+        "dobVerifiedAt": clock.iso(message.first_dob_verified_at) if message.first_dob_verified_at else None,
+        "firstDownloadedAt": clock.iso(message.first_downloaded_at) if message.first_downloaded_at else None,
     }
 
 

@@ -229,7 +229,7 @@ def dob_checked(m: Message, right: bool, limit: int, at: datetime) -> Message | 
     if m.locked:
         return None
     if right:
-        return replace(m, dob_attempts=0, last_dob_verified_at=at)
+        return replace(m, dob_attempts=0, last_dob_verified_at=at, first_dob_verified_at=m.first_dob_verified_at or at)
     attempts = m.dob_attempts + 1
     if attempts >= limit:
         return replace(m, dob_attempts=attempts, locked=True).with_event("locked", at=at)

@@ -39,6 +39,8 @@ class Message:
     #: When a right date of birth was last given: written on every one, so that a right date is
     #: decided by a conditional write like a wrong one (see lifecycle.dob_checked).
     last_dob_verified_at: datetime | None = None
+    #: When a right date of birth was first given (the practice's history shows it).
+    first_dob_verified_at: datetime | None = None
     #: When the patient first downloaded or viewed a document (a batch's counters read it here,
     #: rather than in every message's event log).
     first_downloaded_at: datetime | None = None
@@ -100,6 +102,7 @@ _DATES = (
     "queued_at",
     "last_dob_verified_at",
     "first_downloaded_at",
+    "first_dob_verified_at",
 )
 _NAMES = {
     "state": "status",
@@ -115,6 +118,7 @@ _NAMES = {
     "dob_attempts": "dobAttempts",
     "last_dob_verified_at": "lastDobVerifiedAt",
     "first_downloaded_at": "firstDownloadedAt",
+    "first_dob_verified_at": "firstDobVerifiedAt",
     "send_at": "sendAt",
     "sent_at": "sentAt",
     "delivered_at": "deliveredAt",

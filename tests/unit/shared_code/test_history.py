@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from shared_code import clock
+from shared_code import clock, lifecycle
 from shared_code.attachments import Attachment, _to_entity
 from shared_code.auth import Principal
 from shared_code.errors import Unprocessable
-from shared_code.events import record_event
 from shared_code.history import (
     HistoryQuery,
     index_message,
@@ -23,6 +22,7 @@ from shared_code.history import (
     parse_history_query,
 )
 from shared_code.message_model import Message, message_to_entity
+from shared_code.message_store import transition
 from shared_code.settings import load_settings
 from shared_code.storage import ATTACHMENTS, HISTORY, MESSAGES
 from shared_code.tables import MemoryTables
@@ -205,10 +205,11 @@ def test_an_item_has_its_template_documents_and_receipts(tables: MemoryTables) -
     tables.table(ATTACHMENTS).insert(_to_entity(attachment))
     message = _send(tables, attachment_ids=(attachment.id,), template_id=template.id, template_version=1)
     plain = _send(tables, at=T0 - timedelta(hours=1))
-    record_event(tables, message.id, "dob_verified", at=T0 + timedelta(minutes=5))  # type: ignore[arg-type]
-    record_event(tables, message.id, "dob_verified", at=T0 + timedelta(minutes=50))  # type: ignore[arg-type]
-    record_event(tables, message.id, "downloaded", attachment_id=attachment.id, at=T0 + timedelta(minutes=6))  # type: ignore[arg-type]
-    record_event(tables, message.id, "downloaded", attachment_id=attachment.id, at=T0 + timedelta(minutes=60))  # type: ignore[arg-type]
+    # Two right dates and two downloads: the first of each is what the history shows.
+    for minutes in (5, 50):
+        at = T0 + timedelta(minutes=minutes)
+        transition(tables, ORG, message.id, lambda m, at=at: lifecycle.dob_checked(m, True, 5, at))  # type: ignore[arg-type]
+    transition(tables, ORG, message.id, lambda m: replace(m, first_downloaded_at=T0 + timedelta(minutes=6)))  # type: ignore[arg-type]
 
     item, older = _page(tables, nhsNumber=NHS)["items"]
     assert item == {

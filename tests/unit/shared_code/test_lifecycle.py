@@ -256,7 +256,9 @@ def test_a_right_date_of_birth_resets_the_count() -> None:
     wrong_twice = replace(SITUATIONS["sent"], dob_attempts=2)
     reset = lifecycle.dob_checked(wrong_twice, True, LIMIT, AT)
     assert reset.dob_attempts == 0 and reset.history == wrong_twice.history
-    assert reset.last_dob_verified_at == AT
+    assert reset.last_dob_verified_at == reset.first_dob_verified_at == AT
+    again = lifecycle.dob_checked(reset, True, LIMIT, AT + timedelta(minutes=1))
+    assert (again.first_dob_verified_at, again.last_dob_verified_at) == (AT, AT + timedelta(minutes=1))
 
 
 def test_a_right_date_of_birth_with_nothing_to_reset_still_changes_the_record() -> None:
