@@ -8,8 +8,9 @@ is (texts - 1) over the time from the first to the last, and the steady rate the
 and last tenth of the texts (the start, while the batch's messages are still being made, and the end,
 as the last entries come back from the queue one by one). Every process leases its slots from the
 one app-wide bucket in Table Storage (`pacing.SharedPacer`), so the processes together hold the
-limit. On this 2-core machine the stack itself may not reach 100 texts a second (the send benchmark
-measures what it can); a fraction under 0.9 here may be the machine, not the pacing.
+limit. On a 2-core machine the stack itself may not reach 100 texts a second, so the same run first
+sends the same batch with the limit out of reach (the capacity floor), and the fraction is of the
+lower of the limit and that capacity (a ratio to a floor measured in the same run, as design.md asks).
 
 `start_stack` and `run_batch` are also used by `tests/e2e/test_batch_pacing.py`.
 """
@@ -221,38 +222,67 @@ def steady_rate_per_minute(times: list[datetime], trim: float = 0.1) -> float:
     return rate_per_minute(times[cut : len(times) - cut])
 
 
+#: The rate of the capacity run: far above what any machine here sends, so the pacer never waits.
+UNLIMITED_PER_MINUTE = 1_000_000
+
+
+def _timed_batch(tmp: Path, clamd_address: str, rate: int) -> list[datetime]:
+    stack = start_stack(tmp, clamd_address, rate, PROCESSES)
+    try:
+        return run_batch(stack, ROWS, timeout=900)
+    finally:
+        stack.stop()
+
+
 def main() -> None:
+    """Two batches of ROWS on the same machine in one run: one at the limit, and one with the limit
+    out of reach (the capacity floor: what this stack sends here at most). The goal is read against
+    the lower of the limit and the capacity, so a machine too slow for 100 texts a second shows as
+    that, not as pacing that falls short; never above the limit in any window holds either way."""
     from devstack.clamd import start_clamd
 
     with tempfile.TemporaryDirectory() as tmp:
         clamd = start_clamd(Path(tmp) / "clamd", include_system_signatures=False)
         try:
-            stack = start_stack(Path(tmp), clamd.address, RATE_PER_MINUTE, PROCESSES)
-            try:
-                times = run_batch(stack, ROWS, timeout=600)
-            finally:
-                stack.stop()
+            capacity_times = _timed_batch(Path(tmp), clamd.address, UNLIMITED_PER_MINUTE)
+            times = _timed_batch(Path(tmp), clamd.address, RATE_PER_MINUTE)
         finally:
             clamd.stop()
-    rate = rate_per_minute(times)
+    capacity = steady_rate_per_minute(capacity_times)
     steady = steady_rate_per_minute(times)
-    fraction = steady / RATE_PER_MINUTE
+    reachable = min(RATE_PER_MINUTE, capacity)
+    fraction = steady / reachable
     busiest = busiest_window(times)
+    # The ceiling is the limit itself (the busiest window); against a capacity floor the two runs' noise
+    # may put the fraction a little over 1, which is no fault.
+    verdict = "ok" if fraction >= 0.9 and busiest <= RATE_PER_MINUTE else "OFF GOAL"
     print_table(
-        ["rows", "processes", "limit/min", "overall/min", "steady/min", "fraction", "goal", "busiest 60 s", "verdict"],
+        ["run", "rows", "processes", "limit/min", "overall/min", "steady/min", "busiest 60 s"],
         [
             [
+                "capacity (no limit)",
+                len(capacity_times),
+                PROCESSES,
+                "-",
+                f"{rate_per_minute(capacity_times):.0f}",
+                f"{capacity:.0f}",
+                busiest_window(capacity_times),
+            ],
+            [
+                "paced",
                 len(times),
                 PROCESSES,
                 RATE_PER_MINUTE,
-                f"{rate:.0f}",
+                f"{rate_per_minute(times):.0f}",
                 f"{steady:.0f}",
-                f"{fraction:.2f}",
-                "0.90-1.00",
                 busiest,
-                "ok" if 0.9 <= fraction <= 1.0 and busiest <= RATE_PER_MINUTE else "OFF GOAL",
-            ]
+            ],
         ],
+    )
+    print()
+    print_table(
+        ["reachable/min (lower of limit, capacity)", "paced / reachable", "goal", "busiest <= limit", "verdict"],
+        [[f"{reachable:.0f}", f"{fraction:.2f}", ">= 0.90", busiest <= RATE_PER_MINUTE, verdict]],
     )
 
 
