@@ -35,6 +35,7 @@ class RetentionReport:
     requeued: int = 0
     batches_done: int = 0
     batch_rows_deleted: int = 0
+    verdicts_forgotten: int = 0
 
 
 def purge_expired(storage: Storage) -> int:
@@ -91,12 +92,15 @@ def requeue_stuck(storage: Storage, settings: Settings) -> int:
 
 
 def run_retention(storage: Storage, settings: Settings) -> RetentionReport:
-    """One timer run: purge, sweep, then the batches (`batch_retention`): done ones settled, old rows deleted."""
+    """One timer run: purge, sweep, the batches (`batch_retention`: done ones settled, old rows
+    deleted), and Defender results no scan claimed."""
     from shared_code.batch_retention import delete_old_batch_rows, settle_finished_batches
+    from shared_code.scan_verdicts import forget_unclaimed_scan_results
 
     return RetentionReport(
         purged=purge_expired(storage),
         requeued=requeue_stuck(storage, settings),
         batches_done=settle_finished_batches(storage),
         batch_rows_deleted=delete_old_batch_rows(storage, settings),
+        verdicts_forgotten=forget_unclaimed_scan_results(storage),
     )

@@ -10,7 +10,9 @@ Rows live in the `scanverdicts` table: the partition is the blob's path in the a
 (`uploads/{org}/{id}`, URL-quoted because table keys may not hold `/`), the row key the ETag
 of the version Defender read, so a repeated event (Event Grid delivers at least once) rewrites
 the same row and results for an older version of the blob stay apart from the current one.
-Rows are removed once the verdict is settled (`forget_scan_results`). Any container Defender
+Rows are removed once the verdict is settled (`forget_scan_results`), and any left (a verdict
+that came after its scan gave up, a blob deleted meanwhile) after `KEEP_UNCLAIMED` by the
+retention timer (`forget_unclaimed_scan_results`). Any container Defender
 scans (`SCANNED_BY_DEFENDER`) can be waited on this way; uploads are.
 """
 
@@ -18,17 +20,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from shared_code import clock
 from shared_code.scanning import BlobVersion, ScanResult, scan_result_from_event
 from shared_code.storage import SCAN_VERDICTS, SCANNED_BY_DEFENDER, UPLOADS, Storage
-from shared_code.tables import eq
+from shared_code.tables import at_most, eq
 
 log = logging.getLogger(__name__)
 
+#: How long a result no scan claimed is kept: far past any scan's wait for its verdict.
+KEEP_UNCLAIMED = timedelta(days=1)
 #: The row key of a result whose event named no ETag (it then counts by its time alone).
 _NO_ETAG = "-"
 
@@ -116,3 +120,14 @@ def forget_scan_results(storage: Storage, blob_name: str, container: str = UPLOA
             table.delete(row["PartitionKey"], row["RowKey"])
     except Exception:  # noqa: BLE001 - the verdict is already stored; this is housekeeping
         log.warning("could not remove the recorded scan results of %s", blob_name.rsplit("/", 1)[-1])
+
+
+def forget_unclaimed_scan_results(storage: Storage) -> int:
+    """Remove results recorded more than `KEEP_UNCLAIMED` ago that no scan removed; how many."""
+    table = storage.table(SCAN_VERDICTS)
+    cutoff = clock.iso(clock.now() - KEEP_UNCLAIMED)
+    count = 0
+    for row in table.query(at_most("recordedAt", cutoff), select=["PartitionKey", "RowKey"]):
+        table.delete(row["PartitionKey"], row["RowKey"])
+        count += 1
+    return count

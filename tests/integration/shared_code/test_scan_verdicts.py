@@ -161,6 +161,25 @@ def test_forgetting_removes_only_that_blobs_results(storage, upload) -> None:
     assert storage.table(SCAN_VERDICTS).name == "scanverdicts"
 
 
+def test_results_no_scan_claimed_go_after_a_day_and_fresh_ones_stay(storage, upload, monkeypatch) -> None:
+    from shared_code import clock, scan_verdicts
+
+    name, props = upload
+    now = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: now - scan_verdicts.KEEP_UNCLAIMED - timedelta(minutes=1))
+    store_scan_result(storage, event(storage, name, props))  # recorded a day and a minute ago
+    fresh = f"A12345/{uuid.uuid4()}"
+    client = storage.container(UPLOADS).get_blob_client(fresh)
+    client.upload_blob(BYTES)
+    fresh_props = client.get_blob_properties()
+    monkeypatch.setattr(clock, "now", lambda: now - scan_verdicts.KEEP_UNCLAIMED + timedelta(minutes=1))
+    store_scan_result(storage, event(storage, fresh, fresh_props))  # a minute short of a day
+    monkeypatch.setattr(clock, "now", lambda: now)
+    assert scan_verdicts.forget_unclaimed_scan_results(storage) >= 1
+    assert StoredVerdicts(storage).results(name) == []
+    assert len(StoredVerdicts(storage).results(fresh)) == 1
+
+
 def test_an_upload_scanned_with_defender_takes_the_recorded_verdict_and_then_forgets_it(storage, settings) -> None:
     defender = replace(settings, scanner="defender", defender_verdict_timeout_seconds=0)
     data = sample_pdf("Letter")
