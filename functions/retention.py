@@ -22,10 +22,11 @@ def retention(timer: func.TimerRequest) -> None:
     storage, settings = get_storage(), get_settings()
     report = run_retention(storage, settings)
     log.info(
-        "retention: %d purged, %d re-queued, %d batch(es) done, %d batch(es) cleared",
+        "retention: %d purged, %d re-queued, %d batch(es) done, %d batch(es) cleared, %d old scan result(s)",
         report.purged,
         report.requeued,
         report.batches_done,
         report.batch_rows_deleted,
+        report.verdicts_forgotten,
     )
     recheck_stuck_scans(storage, settings)
