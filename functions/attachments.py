@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import azure.functions as func
 
 from functions.http import api_call, json_response
 from functions.tracing import TracedBlueprint
-from shared_code.attachments import delete_attachment, get_attachment, upload_attachment
-from shared_code.auth import Principal
 from shared_code.errors import MethodNotAllowed
-from shared_code.multipart import read_file_part
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
+
+if TYPE_CHECKING:
+    from shared_code.auth import Principal
 
 bp = TracedBlueprint()
 
@@ -21,6 +23,9 @@ def attachments_upload(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/v1/attachments: 202 while the file is scanned."""
 
     def action(principal: Principal) -> func.HttpResponse:
+        from shared_code.attachments import upload_attachment
+        from shared_code.multipart import read_file_part
+
         settings = get_settings()
         # Up to the larger upload limit: a PDF or picture over MAX_ATTACHMENT_BYTES is made to fit it.
         upload = read_file_part(req.headers.get("Content-Type"), req.get_body(), settings.upload_limit)
@@ -35,6 +40,8 @@ def attachments_item(req: func.HttpRequest) -> func.HttpResponse:
     """GET or DELETE /api/v1/attachments/{id}."""
 
     def action(principal: Principal) -> func.HttpResponse:
+        from shared_code.attachments import delete_attachment, get_attachment
+
         attachment_id = req.route_params.get("id", "")
         if req.method == "GET":
             return json_response(200, get_attachment(get_storage(), principal.org, attachment_id).to_api())

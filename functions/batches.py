@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from functions.http import api_call, json_response
 from functions.tracing import TracedBlueprint
-from shared_code.auth import Principal
 from shared_code.settings import get_settings
 from shared_code.storage import BATCH_DISPATCH, BATCH_ROWS, get_storage
+
+if TYPE_CHECKING:
+    from shared_code.auth import Principal
 
 bp = TracedBlueprint()
 log = logging.getLogger("enclose.batches")

@@ -7,7 +7,6 @@ import logging
 import azure.functions as func
 
 from functions.tracing import TracedBlueprint
-from shared_code.delivery import DELIVERY_REPORT, apply_delivery_report
 from shared_code.storage import get_storage
 
 bp = TracedBlueprint()
@@ -18,6 +17,8 @@ log = logging.getLogger("enclose.delivery")
 @bp.event_grid_trigger(arg_name="event")
 def delivery_report(event: func.EventGridEvent) -> None:
     """Record a delivery report on its message (duplicates and old reports change nothing)."""
+    from shared_code.delivery import DELIVERY_REPORT, apply_delivery_report
+
     if event.event_type != DELIVERY_REPORT:
         log.info("event %s of type %s ignored", event.id, event.event_type)
         return

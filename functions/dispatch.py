@@ -7,8 +7,6 @@ import logging
 import azure.functions as func
 
 from functions.tracing import TracedBlueprint
-from shared_code.dispatch import dispatch_message
-from shared_code.dispatch_queue import DispatchRequest, poison_unreadable
 from shared_code.settings import get_settings
 from shared_code.storage import DISPATCH, get_storage
 
@@ -19,6 +17,9 @@ log = logging.getLogger("enclose.dispatch")
 @bp.queue_trigger(arg_name="msg", queue_name=DISPATCH, connection="AzureWebJobsStorage")
 def dispatch_queued_message(msg: func.QueueMessage) -> None:
     """Send one message. Transient SMS failures re-queue it with a delay; other errors raise."""
+    from shared_code.dispatch import dispatch_message
+    from shared_code.dispatch_queue import DispatchRequest, poison_unreadable
+
     body = msg.get_body()
     request = DispatchRequest.from_bytes(body)
     if request is None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import azure.functions as func
 
 from functions.http import api_call, json_response
 from functions.tracing import TracedBlueprint
-from shared_code.auth import Principal
-from shared_code.sms_pause import service_health
 from shared_code.storage import get_storage
+
+if TYPE_CHECKING:
+    from shared_code.auth import Principal
 
 bp = TracedBlueprint()
 
@@ -18,6 +21,8 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/v1/health: 200 with whether texts are going out, or paused because ACS refuses the sender."""
 
     def action(principal: Principal) -> func.HttpResponse:
+        from shared_code.sms_pause import service_health
+
         return json_response(200, service_health(get_storage()), {"Cache-Control": "no-store"})
 
     return api_call(req, action)

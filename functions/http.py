@@ -9,16 +9,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 
-from shared_code.auth import Principal, authenticate
 from shared_code.errors import DomainError, TooManyRequests, dependency_failure, internal_error_problem
-from shared_code.pages import render
-from shared_code.portal import LinkGone, LinkLocked, security_headers
+from shared_code.pages import render, security_headers
 from shared_code.request_framing import refuse_chunked_body
 from shared_code.settings import get_settings
+
+if TYPE_CHECKING:
+    from shared_code.auth import Principal
+
+# The bearer-token check (`shared_code.auth`) and the portal's rules (`shared_code.portal`) are imported
+# where a request first needs them: the app indexes (cold start) without them.
 
 log = logging.getLogger("enclose.http")
 # Page headings patients see for API-style error titles (NHS service manual wording).
@@ -58,6 +62,8 @@ def error_headers(error: DomainError) -> dict[str, str]:
 
 def api_call(req: func.HttpRequest, action: Callable[[Principal], func.HttpResponse]) -> func.HttpResponse:
     """Authenticate the caller, run the action, and turn any domain error into problem+json."""
+    from shared_code.auth import authenticate
+
     try:
         refuse_chunked_body(req.headers)
         principal = authenticate(req.headers.get("Authorization"), get_settings())
@@ -108,6 +114,8 @@ def _error_page(req: func.HttpRequest, status: int, title: str, detail: str) -> 
 
 def portal_call(req: func.HttpRequest, action: Callable[[], func.HttpResponse]) -> func.HttpResponse:
     """Run a portal action and turn any domain error into its page (one page for every dead link)."""
+    from shared_code.portal import LinkGone, LinkLocked
+
     try:
         refuse_chunked_body(req.headers)
         return action()

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import azure.functions as func
 
 from functions.http import api_call, json_response
 from functions.tracing import TracedBlueprint
-from shared_code.auth import Principal
-from shared_code.history import list_history, parse_history_query
-from shared_code.idempotency import Reply, check_key, request_fingerprint, run_once
 from shared_code.json_body import parse_json_object
-from shared_code.message_create import create_message
-from shared_code.message_links import revoke_message, unlock_message
-from shared_code.message_request import parse_new_message
-from shared_code.message_store import get_message
-from shared_code.message_views import accepted_view, message_view
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
+
+if TYPE_CHECKING:
+    from shared_code.auth import Principal
+    from shared_code.idempotency import Reply
+
+# The domain modules are imported in each handler: the app indexes (cold start) without them.
 
 bp = TracedBlueprint()
 
@@ -26,6 +26,11 @@ def messages_create(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/v1/messages: 202 with the message's first status."""
 
     def action(principal: Principal) -> func.HttpResponse:
+        from shared_code.idempotency import Reply, check_key, request_fingerprint, run_once
+        from shared_code.message_create import create_message
+        from shared_code.message_request import parse_new_message
+        from shared_code.message_views import accepted_view
+
         settings, storage = get_settings(), get_storage()
         key = check_key(req.headers.get("Idempotency-Key"))
         payload = parse_json_object(req.get_body())
@@ -56,6 +61,8 @@ def messages_list(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/v1/messages: the organisation's messages (to one patient, or since a time), newest first."""
 
     def action(principal: Principal) -> func.HttpResponse:
+        from shared_code.history import list_history, parse_history_query
+
         query = parse_history_query(dict(req.params))
         return json_response(200, list_history(get_storage(), get_settings(), principal.org, query))
 
@@ -67,6 +74,9 @@ def messages_get(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/v1/messages/{id}: status, receipts and events."""
 
     def action(principal: Principal) -> func.HttpResponse:
+        from shared_code.message_store import get_message
+        from shared_code.message_views import message_view
+
         storage = get_storage()
         message = get_message(storage, principal.org, req.route_params.get("id", ""))
         return json_response(200, message_view(storage, message))
@@ -79,6 +89,9 @@ def messages_revoke(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/v1/messages/{id}/revoke: the link dies at once."""
 
     def action(principal: Principal) -> func.HttpResponse:
+        from shared_code.message_links import revoke_message
+        from shared_code.message_views import message_view
+
         storage = get_storage()
         message = revoke_message(storage, principal.org, req.route_params.get("id", ""))
         return json_response(200, message_view(storage, message))
@@ -91,6 +104,9 @@ def messages_unlock(req: func.HttpRequest) -> func.HttpResponse:
     """POST /api/v1/messages/{id}/unlock: a locked link works again."""
 
     def action(principal: Principal) -> func.HttpResponse:
+        from shared_code.message_links import unlock_message
+        from shared_code.message_views import message_view
+
         storage = get_storage()
         message = unlock_message(storage, principal.org, req.route_params.get("id", ""))
         return json_response(200, message_view(storage, message))

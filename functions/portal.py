@@ -8,23 +8,13 @@ only write a GET makes is the `portal_opened` receipt. Errors become pages in
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from functions.http import is_https, portal_call, portal_page, portal_redirect
 from functions.tracing import TracedBlueprint
-from shared_code.message_model import Message
 from shared_code.pages import KIND_LABELS, STATIC, human_size, render
-from shared_code.portal import (
-    check_dob,
-    download_url,
-    list_documents,
-    new_session,
-    note_opened,
-    practice_name,
-    resolve_link,
-    session_valid,
-)
 from shared_code.portal_forms import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -38,6 +28,11 @@ from shared_code.portal_forms import (
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
 
+if TYPE_CHECKING:
+    from shared_code.message_model import Message
+
+# The portal's rules (`shared_code.portal`, with the message store under it) are imported in each
+# handler: the app indexes (cold start) without them.
 bp = TracedBlueprint()
 _STATIC_TYPES = {
     ".css": "text/css",
@@ -66,6 +61,8 @@ def _form(
     attempts_left: int | None = None,
     set_csrf: bool,
 ) -> func.HttpResponse:
+    from shared_code.portal import practice_name
+
     fields = list(error_fields or {})
     html = render(
         "dob_form.html",
@@ -94,6 +91,8 @@ def portal_link(req: func.HttpRequest) -> func.HttpResponse:
     token = req.route_params.get("token", "")
 
     def action() -> func.HttpResponse:
+        from shared_code.portal import check_dob, new_session, note_opened, resolve_link
+
         storage, settings = get_storage(), get_settings()
         message = resolve_link(storage, token)
         # An unknown link needs no secret for its 404; a live one needs both (503 page without them).
@@ -150,6 +149,8 @@ def _signed_in(req: func.HttpRequest, then: Callable[[Message], func.HttpRespons
     token = req.route_params.get("token", "")
 
     def action() -> func.HttpResponse:
+        from shared_code.portal import resolve_link, session_valid
+
         message = resolve_link(get_storage(), token)
         if not session_valid(get_settings(), token, _cookies(req).get(SESSION_COOKIE)):
             return portal_redirect(req, f"/p/{token}")
@@ -163,6 +164,8 @@ def portal_documents(req: func.HttpRequest) -> func.HttpResponse:
     """The list of documents, for a patient who has confirmed their date of birth."""
 
     def show(message: Message) -> func.HttpResponse:
+        from shared_code.portal import list_documents, practice_name
+
         documents = [
             {
                 "id": d.id,
@@ -195,6 +198,8 @@ def portal_download(req: func.HttpRequest) -> func.HttpResponse:
     """303 to a short-lived, read-only SAS URL for one document."""
 
     def redirect(message: Message) -> func.HttpResponse:
+        from shared_code.portal import download_url
+
         attachment_id = req.route_params.get("attachmentId", "")
         return portal_redirect(req, download_url(get_storage(), get_settings(), message, attachment_id))
 
@@ -206,6 +211,8 @@ def portal_view(req: func.HttpRequest) -> func.HttpResponse:
     """303 to the same short SAS URL, but for the phone to show it: inline, with its real type."""
 
     def redirect(message: Message) -> func.HttpResponse:
+        from shared_code.portal import download_url
+
         attachment_id = req.route_params.get("attachmentId", "")
         return portal_redirect(req, download_url(get_storage(), get_settings(), message, attachment_id, inline=True))
 

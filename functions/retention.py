@@ -7,8 +7,6 @@ import logging
 import azure.functions as func
 
 from functions.tracing import TracedBlueprint
-from shared_code.retention import run_retention
-from shared_code.scan_sweep import recheck_stuck_scans
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
 
@@ -19,6 +17,9 @@ log = logging.getLogger("enclose.retention")
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False)
 def retention(timer: func.TimerRequest) -> None:
     """Every five minutes, so a link's documents go well within an hour of its expiry."""
+    from shared_code.retention import run_retention
+    from shared_code.scan_sweep import recheck_stuck_scans
+
     storage, settings = get_storage(), get_settings()
     report = run_retention(storage, settings)
     log.info(

@@ -8,10 +8,6 @@ import logging
 import azure.functions as func
 
 from functions.tracing import TracedBlueprint
-from shared_code.attachments import scan_upload
-from shared_code.message_create import on_attachment_scanned
-from shared_code.scan_verdicts import store_scan_result
-from shared_code.scanning import MALWARE_SCANNING_RESULT
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
 
@@ -27,6 +23,9 @@ log = logging.getLogger("enclose.scan")
 )
 def scan_uploaded_blob(blob: func.InputStream) -> None:
     """Give an uploaded file its verdict; a scanner failure raises so the host retries."""
+    from shared_code.attachments import scan_upload
+    from shared_code.message_create import on_attachment_scanned
+
     name = (blob.name or "").split("/", 1)[-1]  # "uploads/{org}/{id}" → "{org}/{id}"
     storage, settings = get_storage(), get_settings()
     attachment = scan_upload(storage, settings, name, blob.read())
@@ -38,6 +37,9 @@ def scan_uploaded_blob(blob: func.InputStream) -> None:
 @bp.event_grid_trigger(arg_name="event")
 def record_scan_result(event: func.EventGridEvent) -> None:
     """Keep Defender's verdict on an upload (from its scan-results topic) for the scan to read."""
+    from shared_code.scan_verdicts import store_scan_result
+    from shared_code.scanning import MALWARE_SCANNING_RESULT
+
     if event.event_type != MALWARE_SCANNING_RESULT:
         log.info("event %s of type %s ignored", event.id, event.event_type)
         return

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import azure.functions as func
 
 from functions.http import api_call, json_response
 from functions.tracing import TracedBlueprint
-from shared_code.auth import Principal
 from shared_code.errors import MethodNotAllowed
 from shared_code.json_body import parse_json_object
 from shared_code.settings import get_settings
 from shared_code.storage import get_storage
+
+if TYPE_CHECKING:
+    from shared_code.auth import Principal
 
 bp = TracedBlueprint()
 # shared_code.templates is imported in each handler, not here: the app indexes (cold start) without it.

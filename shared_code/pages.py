@@ -1,4 +1,5 @@
-"""Rendering the portal's pages (Jinja2, autoescaped), loaded on first use."""
+"""The portal's pages: rendered with Jinja2 (autoescaped, loaded on first use), and sent with the
+security headers every one of them carries."""
 
 from __future__ import annotations
 
@@ -62,3 +63,21 @@ KIND_LABELS = {
     "png": "PNG image",
     "tiff": "TIFF image",
 }
+
+
+def security_headers(https: bool) -> dict[str, str]:
+    """Headers on every portal response (contract: patient portal)."""
+    headers = {
+        "Content-Security-Policy": (
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+            "script-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        ),
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+        "X-Robots-Tag": "noindex",
+        "X-Frame-Options": "DENY",
+    }
+    if https:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    return headers

@@ -190,24 +190,6 @@ def session_valid(settings: Settings, token: str, value: str | None) -> bool:
     return hmac.compare_digest(bound, token_hash(token)[:32]) and expires.isdigit() and int(expires) > time.time()
 
 
-def security_headers(https: bool) -> dict[str, str]:
-    """Headers on every portal response (contract: patient portal)."""
-    headers = {
-        "Content-Security-Policy": (
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
-            "script-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-        ),
-        "Referrer-Policy": "no-referrer",
-        "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "no-store",
-        "X-Robots-Tag": "noindex",
-        "X-Frame-Options": "DENY",
-    }
-    if https:
-        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-    return headers
-
-
 # -- documents --------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
 import functions.http as http
+from shared_code import auth
 from shared_code.auth import Principal
 from shared_code.errors import NotFound, ServiceUnavailable, TooLarge, TooManyRequests
 from shared_code.portal import LinkGone, LinkLocked
@@ -18,7 +19,8 @@ from shared_code.settings import SecretUnavailable
 
 @pytest.fixture(autouse=True)
 def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http, "authenticate", lambda header, settings: Principal("A12345", "gp1"))
+    # The token check itself is tested in tests/unit/shared_code/test_auth.py; api_call looks it up when called.
+    monkeypatch.setattr(auth, "authenticate", lambda header, settings: Principal("A12345", "gp1"))
 
 
 def _request() -> func.HttpRequest:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared_code.pages import KIND_LABELS, STATIC, TEMPLATES, human_size, render
+from shared_code.pages import KIND_LABELS, STATIC, TEMPLATES, human_size, render, security_headers
 
 HOSTILE = '<script>alert(1)</script>"\' onmouseover="x" & Co'
 
@@ -111,3 +111,27 @@ def test_missing_context_is_an_error_not_a_blank() -> None:
 
     with pytest.raises(UndefinedError):
         render("dob_form.html", title="x")
+
+
+# -- security headers --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("https", [True, False])
+def test_headers_on_every_portal_response(https: bool) -> None:
+    headers = security_headers(https)
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Control"] == "no-store"
+    assert headers["X-Robots-Tag"] == "noindex"
+    csp = {d.strip().split(" ", 1)[0]: d.strip() for d in headers["Content-Security-Policy"].split(";")}
+    assert csp["frame-ancestors"] == "frame-ancestors 'none'"
+    assert "unsafe-inline" not in headers["Content-Security-Policy"]
+    assert "unsafe-eval" not in headers["Content-Security-Policy"]
+    assert csp["default-src"] == "default-src 'none'"
+    assert "script-src" in csp
+
+
+def test_hsts_only_over_https() -> None:
+    assert security_headers(True)["Strict-Transport-Security"].startswith("max-age=")
+    assert int(security_headers(True)["Strict-Transport-Security"].split("=")[1].split(";")[0]) >= 31536000
+    assert "Strict-Transport-Security" not in security_headers(False)

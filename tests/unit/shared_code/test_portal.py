@@ -14,7 +14,6 @@ from shared_code.portal import (
     LinkLocked,
     new_session,
     parse_dob_fields,
-    security_headers,
     session_valid,
 )
 from shared_code.settings import Settings, secret
@@ -216,27 +215,3 @@ def test_signed_session_with_a_non_numeric_expiry_is_refused(at) -> None:
 @pytest.mark.parametrize("value", [None, "", ".", "garbage", "a~1.b", "é~1.x", "ü"])
 def test_missing_or_garbage_session_is_refused(at, value: str | None) -> None:
     assert not session_valid(SETTINGS, TOKEN, value)
-
-
-# -- security headers --------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("https", [True, False])
-def test_headers_on_every_portal_response(https: bool) -> None:
-    headers = security_headers(https)
-    assert headers["Referrer-Policy"] == "no-referrer"
-    assert headers["X-Content-Type-Options"] == "nosniff"
-    assert headers["Cache-Control"] == "no-store"
-    assert headers["X-Robots-Tag"] == "noindex"
-    csp = {d.strip().split(" ", 1)[0]: d.strip() for d in headers["Content-Security-Policy"].split(";")}
-    assert csp["frame-ancestors"] == "frame-ancestors 'none'"
-    assert "unsafe-inline" not in headers["Content-Security-Policy"]
-    assert "unsafe-eval" not in headers["Content-Security-Policy"]
-    assert csp["default-src"] == "default-src 'none'"
-    assert "script-src" in csp
-
-
-def test_hsts_only_over_https() -> None:
-    assert security_headers(True)["Strict-Transport-Security"].startswith("max-age=")
-    assert int(security_headers(True)["Strict-Transport-Security"].split("=")[1].split(";")[0]) >= 31536000
-    assert "Strict-Transport-Security" not in security_headers(False)
