@@ -19,7 +19,7 @@ from typing import Any
 from shared_code import clock
 from shared_code.auth import Principal
 from shared_code.crypto import sha256_hex
-from shared_code.errors import NotFound, ServiceUnavailable
+from shared_code.errors import NotFound, ServiceUnavailable, dependency_failure
 from shared_code.settings import Settings
 from shared_code.storage import ATTACHMENTS, DOCUMENTS, QUARANTINE, TEMPLATE_DOCUMENTS, UPLOADS, Storage
 from shared_code.tables import RowChanged
@@ -226,7 +226,9 @@ def upload_attachment(
     except Exception as exc:
         log.exception("upload of attachment %s failed", attachment.id)
         _forget(storage, attachment)
-        raise ServiceUnavailable("The document could not be stored. Please try again.") from exc
+        if isinstance(exc, ServiceUnavailable) or dependency_failure(exc) is not None:
+            raise ServiceUnavailable("The document could not be stored. Please try again.") from exc
+        raise  # a fault of ours, not of storage: the caller's 500, not "try again"
     log.info(
         "attachment %s uploaded (%s, %d bytes; %d as sent%s%s)",
         attachment.id,

@@ -162,3 +162,21 @@ def test_an_upload_the_preparation_refused_is_rejected_by_the_scan_for_its_reaso
     assert stored == sent and attachment.size == len(sent) > limit  # stored as it came
     decided = scan_upload(storage, scan_settings, attachment.blob_name, stored)
     assert decided.status == REJECTED and decided.scan_signature == "pdf_javascript"
+
+
+def test_an_upload_storage_refuses_is_a_503_and_leaves_no_record(storage, settings) -> None:
+    """The row is written, then the blob is refused (here: an account Azurite does not have, which it
+    answers at once, where a closed port would take the SDK's minute of retries): the row goes
+    again, and the caller is told to try again."""
+    import re
+
+    from shared_code.errors import ServiceUnavailable
+    from shared_code.storage import Storage
+
+    connection = re.sub(r"(BlobEndpoint=http://[^/;]+)/[^;]+", r"\1/nosuchaccount", settings.storage_connection_string)
+    assert connection != settings.storage_connection_string
+    no_blobs = Storage(replace(settings, storage_connection_string=connection))
+    before = {row["RowKey"] for row in storage.table("attachments").query()}
+    with pytest.raises(ServiceUnavailable, match="could not be stored"):
+        upload_attachment(no_blobs, settings, principal(), "letter.pdf", corpus.pdf_good())
+    assert {row["RowKey"] for row in storage.table("attachments").query()} - before == set()
