@@ -124,7 +124,7 @@ def make_chunk_messages(storage: Storage, settings: Any, org: str, batch_id: str
         return 0
     principal = Principal(org, batch.created_by, batch.practice_name)
     rows = [ValidRow.from_json(doc) for doc in load_chunk(storage, settings, org, batch.id, "r", chunk)]
-    made = 0
+    made = refused_rows = 0
     for position, row in enumerate(rows):
         if position % 20 == 0 and position and get_batch(storage, org, batch_id).status == CANCELLED:
             break  # cancelled while this chunk was being made
@@ -150,8 +150,21 @@ def make_chunk_messages(storage: Storage, settings: Any, org: str, batch_id: str
         except Unprocessable as refused:
             # A document deleted or rejected since the batch was checked: this row cannot go.
             log.warning("batch %s row %d not made: %s", batch.id, row.row, [e.field for e in refused.errors])
+            refused_rows += 1
             continue
         made += 1
+    if refused_rows or str(chunk) in batch.unmade:
+        # Counted as failed, so the batch can still be done; by chunk, so a chunk made again counts once.
+        change_batch(
+            storage,
+            org,
+            batch.id,
+            lambda b: (
+                None
+                if b.unmade.get(str(chunk)) == refused_rows
+                else replace(b, unmade={**b.unmade, str(chunk): refused_rows})
+            ),
+        )
     return made
 
 

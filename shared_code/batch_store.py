@@ -60,6 +60,9 @@ class Batch:
     #: When the sealed rows to text were deleted (the batch done or cancelled), and when the refused ones were.
     rows_deleted_at: datetime | None = None
     errors_deleted_at: datetime | None = None
+    #: Rows whose message could not be made (a document deleted or rejected after the batch was
+    #: checked), by chunk: a chunk made again writes its own count again, never adds to it.
+    unmade: dict[str, int] = field(default_factory=dict)
     etag: str | None = field(default=None, compare=False)
 
 
@@ -196,6 +199,8 @@ def _to_entity(batch: Batch) -> dict[str, Any]:
             value = clock.iso(value) if value is not None else None
         elif name in _JSON:
             value = json.dumps(list(value))
+        elif name == "unmade":
+            value = json.dumps(value, sort_keys=True)
         entity[name] = value
     return entity
 
@@ -211,6 +216,8 @@ def batch_from_entity(row: Any) -> Batch:
             value = clock.parse_iso(value) if value else None
         elif name in _JSON:
             value = tuple(json.loads(value))
+        elif name == "unmade":
+            value = {str(k): int(v) for k, v in json.loads(value or "{}").items()}
         elif name in ("rows", "valid", "invalid", "duplicates", "row_chunks", "error_chunks", "spread_minutes"):
             value = int(value or 0)
         elif name == "template_version":

@@ -294,8 +294,10 @@ def counters(storage: Any, batch: Batch) -> dict[str, int]:
             counts["verified"] += 1
         if message.first_downloaded_at is not None:
             counts["downloaded"] += 1
+    unmade = sum(batch.unmade.values())
+    counts["failed"] += unmade  # rows whose message could not be made: they will never be sent
     if batch.status == CANCELLED:
-        counts["cancelled"] += batch.valid - made  # rows whose messages will never be made
+        counts["cancelled"] += batch.valid - made - unmade  # rows whose messages will never be made
     settled = sum(counts[k] for k in ("sent", "delivered", "failed", "cancelled"))
     return {"total": batch.valid, "queued": max(0, batch.valid - settled), **counts}
 

@@ -302,6 +302,23 @@ def test_the_sweeper_puts_a_lost_batch_message_back_on_the_batch_queue(storage, 
     assert [e for e in _drain(storage, DISPATCH) if e["id"] == message_id] == []
 
 
+def test_rows_whose_document_went_before_they_were_made_are_failed_and_the_batch_can_be_done(
+    storage, settings
+) -> None:
+    from shared_code.attachments import delete_attachment
+
+    answer = _create(storage, settings, _rows(3))
+    batch_id = answer["id"]
+    send_batch(storage, "A12345", batch_id)
+    [entry] = _drain(storage, BATCH_ROWS, batch_id)
+    delete_attachment(storage, "A12345", get_batch(storage, "A12345", batch_id).attachment_ids[0])
+    for _ in range(2):  # the chunk made again (a redelivery) counts its rows once
+        assert make_chunk_messages(storage, settings, "A12345", batch_id, entry["chunk"]) == 0
+        view = batch_view(storage, "A12345", batch_id)
+        assert (view["counters"]["failed"], view["counters"]["queued"]) == (3, 0)
+    assert view["status"] == "done"
+
+
 def test_a_batch_message_waits_while_a_single_send_is_queued(storage, settings) -> None:
     answer = _create(storage, settings, _rows(1))
     send_batch(storage, "A12345", answer["id"])
