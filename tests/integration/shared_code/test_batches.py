@@ -302,9 +302,7 @@ def test_the_sweeper_puts_a_lost_batch_message_back_on_the_batch_queue(storage, 
     assert [e for e in _drain(storage, DISPATCH) if e["id"] == message_id] == []
 
 
-def test_rows_whose_document_went_before_they_were_made_are_failed_and_the_batch_can_be_done(
-    storage, settings
-) -> None:
+def test_rows_whose_document_went_before_they_were_made_are_failed_and_the_batch_can_be_done(storage, settings) -> None:
     from shared_code.attachments import delete_attachment
 
     answer = _create(storage, settings, _rows(3))
