@@ -288,6 +288,158 @@ def doc_hidden_paragraph_mark() -> bytes:
     return _doc_with_run(struct.pack("<HB", 0x083C, 1), 1)
 
 
+# A DOC as Word lays it out: the text in one piece of the piece table (Clx), its character runs
+# on a ChpxFkp page, its paragraphs (and their styles) on a PapxFkp page, and a style sheet.
+VANISH_ON, VANISH_OFF = struct.pack("<HB", 0x083C, 1), struct.pack("<HB", 0x083C, 0)
+_TEXT_AT = 1024  # where the text starts in WordDocument, after the FIB
+
+
+def doc_style(stk: int, base: int = 0x0FFF, chpx: bytes = b"", name: str = "Style") -> bytes:
+    """One STD ([MS-DOC] 2.9.260): StdfBase, the name, and the UPXs of a paragraph (stk 1) or
+    character (stk 2) style, with `chpx` as its character properties."""
+    stdf = struct.pack("<HHHHH", 0x0FFE, stk | base << 4, (2 if stk == 1 else 1) | base << 4, 0, 0)
+    encoded = name.encode("utf-16-le")
+    upxs = [struct.pack("<H", 0), chpx] if stk == 1 else [chpx]  # a paragraph style's UPX.PAPX is its istd
+    body = stdf + struct.pack("<H", len(name)) + encoded + b"\x00\x00"
+    for upx in upxs:
+        body += struct.pack("<H", len(upx)) + upx + b"\x00" * (len(upx) & 1)
+    return body
+
+
+def _stsh(styles: dict[int, bytes]) -> bytes:
+    """A style sheet ([MS-DOC] 2.9.271) with `styles` at their istd, empty slots between."""
+    count = max(styles, default=-1) + 1
+    stshi = struct.pack("<9H", count, 10, 1, 0x5B, 15, 0, 0, 0, 0)  # Stshif, cbSTDBaseInFile 10 (Word 97)
+    slots = b"".join(struct.pack("<H", len(styles.get(i, b""))) + styles.get(i, b"") for i in range(count))
+    return struct.pack("<H", len(stshi)) + stshi + slots
+
+
+def _fkp(entries: list[tuple[int, int, bytes]], entry_size: int, prop_prefix: int) -> bytes:
+    """An FKP page of runs (start, end, properties): the FCs, the offset byte of each entry (and,
+    for paragraphs, 12 bytes of height), then the properties, each at a word boundary."""
+    page = bytearray(512)
+    page[511] = len(entries)
+    struct.pack_into(f"<{len(entries) + 1}I", page, 0, *[e[0] for e in entries], entries[-1][1])
+    free = 500
+    placed: dict[bytes, int] = {}  # equal properties are stored once, as Word does
+    for index, (_, _, props) in enumerate(entries):
+        if props not in placed:
+            free = placed[props] = (free - len(props) - prop_prefix) & ~1
+        page[4 * (len(entries) + 1) + entry_size * index] = placed[props] // 2
+        free = placed[props]
+        if prop_prefix == 1:  # ChpxFkp: cb, grpprl
+            page[free] = len(props)
+        else:  # PapxFkp: a zero cb, then cb' words of istd and grpprl
+            page[free + 1] = len(props) // 2
+        page[free + prop_prefix : free + prop_prefix + len(props)] = props
+    return bytes(page)
+
+
+def doc_built(
+    runs: list[tuple[str, bytes]],
+    *,
+    styles: dict[int, bytes] | None = None,
+    paragraph_style: int = 0,
+    compressed: bool = False,
+    pieces: list[tuple[int, int, int]] | None = None,
+    run_limits: list[int] | None = None,
+) -> bytes:
+    """A DOC whose text is `runs`' text, each run formatted by its grpprl, in one paragraph of
+    style `paragraph_style`, stored 8-bit (`compressed`) or UTF-16; `pieces` replaces the piece
+    table by (first CP, CP after the last, fc) entries as given, and `run_limits` the character
+    runs by their limits, in characters, as given (each with the last run's grpprl)."""
+    text = "".join(t for t, _ in runs)
+    width = 1 if compressed else 2
+    data = text.encode("cp1252" if compressed else "utf-16-le")
+    chpx, fc = [], _TEXT_AT
+    for part, grpprl in runs:
+        chpx.append((fc, fc + width * len(part), grpprl))
+        fc += width * len(part)
+    if run_limits is not None:
+        at = [_TEXT_AT + width * limit for limit in run_limits]
+        chpx = [(start, end, runs[-1][1]) for start, end in zip(at, at[1:], strict=False)]
+    text_pages = (len(data) + 511) // 512
+    chpx_pn = _TEXT_AT // 512 + text_pages
+    word = bytearray(_TEXT_AT + 512 * text_pages)
+    word[_TEXT_AT : _TEXT_AT + len(data)] = data
+    word += _fkp(chpx, 1, 1) + _fkp([(_TEXT_AT, fc, struct.pack("<H", paragraph_style))], 13, 2)
+    if pieces is None:
+        pieces = [(0, len(text), _TEXT_AT * 2 | 0x40000000 if compressed else _TEXT_AT)]
+    plc = struct.pack(f"<{len(pieces) + 1}I", *[p[0] for p in pieces], pieces[-1][1])
+    plc += b"".join(struct.pack("<HIH", 0, p[2], 0) for p in pieces)
+    clx = b"\x02" + struct.pack("<I", len(plc)) + plc
+    bte_chpx = struct.pack("<III", _TEXT_AT, fc, chpx_pn)
+    bte_papx = struct.pack("<III", _TEXT_AT, fc, chpx_pn + 1)
+    stsh = _stsh(styles or {})
+    table, at = b"", {}
+    for index, part in ((33, clx), (12, bte_chpx), (13, bte_papx), (1, stsh)):
+        at[index] = (len(table), len(part))
+        table += part
+    fib = _doc_fib(pairs=at)
+    word[: len(fib)] = fib
+    return _doc(bytes(word), table)
+
+
+def _xe(entry: str) -> tuple[str, bytes]:
+    """An index entry as Word marks one: the whole field, begin to end, formatted hidden."""
+    return f'\x13 XE "{entry}" \x15', VANISH_ON
+
+
+def doc_index_entry() -> bytes:
+    """Good: a letter with an index entry and a table-of-contents entry, both hidden by Word."""
+    return doc_built(
+        [("Your diabetes results are normal.", b""), _xe("Diabetes"), ('\x13 tc "Results" \\l 1 \x15', VANISH_ON)]
+        + [("\r", VANISH_ON)]
+    )
+
+
+def doc_index_entry_and_hidden_text() -> bytes:
+    """An index entry, which is fine, and hidden text after it in the same paragraph, which is not."""
+    return doc_built(
+        [("Your diabetes results are normal.", b""), _xe("Diabetes"), (" Not for the patient.", VANISH_ON)]
+    )
+
+
+SECRET = 15  # istd of the hiding character style the samples use
+
+
+def _secret_styles() -> dict[int, bytes]:
+    return {
+        0: doc_style(1, name="Normal"),
+        10: doc_style(2, name="Default Paragraph Font"),
+        SECRET: doc_style(2, chpx=VANISH_ON, name="Secret"),
+    }
+
+
+def in_style(istd: int, own: bytes = b"") -> bytes:
+    return struct.pack("<HH", 0x4A30, istd) + own  # sprmCIstd, then the run's own properties
+
+
+def doc_hidden_by_character_style() -> bytes:
+    """Text hidden through its run's character style, with nothing hidden on the run itself."""
+    return doc_built(
+        [("Your results are normal.", b""), (" Not for the patient.", in_style(SECRET)), ("\r", b"")],
+        styles=_secret_styles(),
+    )
+
+
+def doc_hidden_style_overridden() -> bytes:
+    """Good: a run in a hiding character style whose own formatting shows it again."""
+    return doc_built([("Your results are normal.", in_style(SECRET, VANISH_OFF)), ("\r", b"")], styles=_secret_styles())
+
+
+def doc_hidden_by_paragraph_style() -> bytes:
+    """A paragraph whose style hides its text (its runs name no style of their own)."""
+    styles = {**_secret_styles(), 16: doc_style(1, chpx=VANISH_ON, name="Notes")}
+    return doc_built([("Not for the patient.", b""), ("\r", b"")], styles=styles, paragraph_style=16)
+
+
+def doc_hidden_by_based_on_style() -> bytes:
+    """A character style that hides text because the style it is based on does, two links up."""
+    styles = {**_secret_styles(), 16: doc_style(2, base=SECRET, name="Note"), 17: doc_style(2, base=16, name="Aside")}
+    return doc_built([("Your results are normal.", b""), (" Not for the patient.", in_style(17))], styles=styles)
+
+
 # -- RTF -------------------------------------------------------------------------------------
 
 
