@@ -2,8 +2,9 @@
 
 * Pictures (JPEG, PNG, TIFF) are turned upright, scaled down until their longest side is at most
   `MAX_SIDE` pixels (readable on a phone and when printed) and written again in the same format
-  (a TIFF's grey or colour pages JPEG-compressed, as scanners do; black-and-white ones Group 4);
-  if that is still too big, smaller sizes and lower qualities are tried in turn.
+  (a TIFF's grey or colour pages JPEG-compressed, as scanners do; black-and-white ones Group 4;
+  an animated PNG's every frame, with its timing); if that is still too big, smaller sizes and
+  lower qualities are tried in turn.
 * PDFs keep their text, drawings and structure untouched: only their embedded pictures change.
   Each one larger than a page needs at `DPI_STEPS`' resolution is scaled down and re-encoded as
   JPEG, within a share of the room left by everything else in the file (a picture that needs
@@ -39,6 +40,7 @@ from __future__ import annotations
 import io
 import math
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 from shared_code.filetypes.common import MAX_IMAGE_PIXELS, MAX_IMAGE_TOTAL_PIXELS, Refusal
@@ -88,8 +90,9 @@ def _fit_picture(data: bytes, kind: str, limit: int) -> bytes:
 
     with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[kind]]) as im:
         frames = getattr(im, "n_frames", 1)
-        if kind == "png" and frames > 1:
-            raise CannotFit  # an animated PNG: every frame would have to be redrawn
+        # An animated PNG: each frame is read whole (Pillow composes it on the canvas), so it is
+        # written again as whole frames, each shown for as long as before.
+        animation = _Animation([], im.info.get("loop", 0)) if kind == "png" and frames > 1 else None
         dpi = im.info.get("dpi")
         icc = im.info.get("icc_profile")
         original_side = max(im.size)
@@ -100,12 +103,14 @@ def _fit_picture(data: bytes, kind: str, limit: int) -> bytes:
             total += im.size[0] * im.size[1]
             if total > MAX_IMAGE_TOTAL_PIXELS:
                 raise Refusal("too_complex")
+            if animation is not None:
+                animation.durations.append(im.info.get("duration", 0))
             pages.append(_scaled_frame(im, kind, MAX_SIDE))
     steps = PICTURE_STEPS if kind != "png" else tuple(dict.fromkeys((side, 0) for side, _ in PICTURE_STEPS))
     for side, quality in steps:
         resized = [_shrink(page, side) for page in pages]
         scale = max(resized[0].size) / original_side
-        encoded = _encode(resized, kind, quality, _scaled_dpi(dpi, scale), icc)
+        encoded = _encode(resized, kind, quality, _scaled_dpi(dpi, scale), icc, animation)
         if len(encoded) <= limit:
             return encoded
     raise CannotFit
@@ -153,8 +158,19 @@ def _scaled_dpi(dpi: Any, scale: float) -> tuple[float, float] | None:
     return (round(dpi[0] * scale, 2), round(dpi[1] * scale, 2))
 
 
-def _encode(pages: list[Any], kind: str, quality: int, dpi: Any, icc: bytes | None) -> bytes:
-    """Pages written in `kind` with no metadata but density and colour profile."""
+@dataclass(frozen=True)
+class _Animation:
+    """An animated PNG's timing: each frame's duration (ms) and how many times it plays (0: for ever)."""
+
+    durations: list[Any]
+    loop: int
+
+
+def _encode(
+    pages: list[Any], kind: str, quality: int, dpi: Any, icc: bytes | None, animation: _Animation | None = None
+) -> bytes:
+    """Pages written in `kind` with no metadata but density and colour profile (and an animated
+    PNG's timing)."""
     if kind == "tiff":
         return encode_tiff(pages, dpi=dpi, icc_profile=icc, quality=quality)
     options: dict[str, Any] = {}
@@ -165,6 +181,19 @@ def _encode(pages: list[Any], kind: str, quality: int, dpi: Any, icc: bytes | No
     out = io.BytesIO()
     if kind == "jpeg":
         bare(pages[0]).save(out, "JPEG", quality=quality, optimize=True, **options)
+    elif animation is not None:
+        # Whole frames, each replacing the last (APNG dispose "none", blend "source").
+        bare(pages[0]).save(
+            out,
+            "PNG",
+            save_all=True,
+            append_images=[bare(page) for page in pages[1:]],
+            duration=animation.durations,
+            loop=animation.loop,
+            disposal=0,
+            blend=0,
+            **options,
+        )
     else:
         bare(pages[0]).save(out, "PNG", optimize=True, **options)
     return out.getvalue()

@@ -76,12 +76,35 @@ def test_a_picture_that_cannot_get_small_enough_cannot_fit() -> None:
         fit(samples.phone_jpeg(orientation=1), "jpeg", 20_000)
 
 
-def test_an_animated_png_is_not_redrawn() -> None:
-    frames = [samples.photo((300, 200), seed=n) for n in range(3)]
+def _animated_png(size: tuple[int, int], durations: list[int], loop: int, grain: int = 40) -> bytes:
+    frames = [samples.photo(size, seed=n, grain=grain) for n in range(len(durations))]
     buf = io.BytesIO()
-    frames[0].save(buf, "PNG", save_all=True, append_images=frames[1:])
+    frames[0].save(buf, "PNG", save_all=True, append_images=frames[1:], duration=durations, loop=loop)
+    return buf.getvalue()
+
+
+def test_an_animated_png_fits_with_every_frame_and_its_timing() -> None:
+    durations = [120, 800]
+    data = _animated_png((2400, 1800), durations, loop=3)
+    assert len(data) > LIMIT
+    out = fitted(data, "png")
+    with Image.open(io.BytesIO(data)) as before, Image.open(io.BytesIO(out)) as after:
+        assert after.n_frames == before.n_frames == 2
+        assert after.info.get("loop") == 3
+        for index, duration in enumerate(durations):
+            before.seek(index)
+            after.seek(index)
+            assert max(after.size) <= MAX_SIDE and after.size[0] * 3 == after.size[1] * 4  # upright, 4:3
+            assert after.info["duration"] == duration
+            # The same picture, smaller: the red mark at the top left, and the frame's own noise.
+            assert after.convert("RGB").getpixel((10, 10)) == (255, 0, 0)
+            shrunk = before.convert("RGB").resize(after.size)
+            assert ImageStat.Stat(ImageChops.difference(shrunk, after.convert("RGB"))).mean[0] < 20
+
+
+def test_an_animated_png_that_cannot_get_small_enough_cannot_fit() -> None:
     with pytest.raises(CannotFit):
-        fit(buf.getvalue(), "png", 1000)
+        fit(_animated_png((300, 200), [100, 100, 100], loop=0, grain=2), "png", 1000)
 
 
 # -- PDF -------------------------------------------------------------------------------------
