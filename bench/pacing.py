@@ -37,6 +37,7 @@ from devstack.devtoken import make_token
 from devstack.localsecrets import ensure_local_secrets, local_settings
 from devstack.ports import Ports, wait_for_port
 from devstack.sms_emulator import SmsEmulator
+from tests.support.nhs_numbers import nhs_number
 from tests.support.stack import sample_pdf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,17 +129,6 @@ def start_stack(tmp: Path, clamd_address: str, rate_per_minute: int, processes: 
     return PacedStack(f"http://127.0.0.1:{ports.functions}", emulator, headers, stop, host.pid)
 
 
-def _nhs_number(seed: int) -> str:
-    for bump in range(20):
-        nine = f"{(seed * 7919 + bump) % 10**9:09d}"
-        check = 11 - sum(int(d) * w for d, w in zip(nine, range(10, 1, -1), strict=True)) % 11
-        if check == 11:
-            check = 0
-        if check != 10:
-            return nine + str(check)
-    raise ValueError("no check digit")
-
-
 def run_batch(stack: PacedStack, rows: int, timeout: float) -> list[datetime]:
     """Send a batch of `rows` patients; the emulator's arrival time of each of its texts, in order."""
     marker = start_batch(stack, rows)
@@ -166,7 +156,7 @@ def start_batch(stack: PacedStack, rows: int) -> str:
     marker = uuid.uuid4().hex[:8]
     lines = ["NHS Number,Date of Birth,Mobile"]
     # Drama numbers hold 1,000 patients; a batch of more reuses numbers for different patients.
-    lines += [f"{_nhs_number(i)},31/01/1970,07700 900{i % 1000:03d}" for i in range(rows)]
+    lines += [f"{nhs_number(i, step=7919)},31/01/1970,07700 900{i % 1000:03d}" for i in range(rows)]
     created = requests.post(
         f"{api}/batches",
         headers=stack.headers,

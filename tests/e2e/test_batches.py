@@ -13,8 +13,8 @@ import uuid
 
 import requests
 
+from tests.support.nhs_numbers import nhs_number
 from tests.support.stack import RunningStack, sample_pdf
-from tests.unit.shared_code.test_batch_rows import nhs_number
 
 
 def _org() -> str:

@@ -20,8 +20,8 @@ from shared_code.dispatch_queue import DispatchRequest
 from shared_code.errors import Conflict, NotFound, Unprocessable
 from shared_code.message_store import find_message, transition
 from shared_code.storage import BATCH_DISPATCH, BATCH_ROWS, DISPATCH
+from tests.support.nhs_numbers import nhs_number
 from tests.support.records import clean_attachment, principal
-from tests.unit.shared_code.test_batch_rows import nhs_number
 
 BOUNDARY = "batchboundary"
 

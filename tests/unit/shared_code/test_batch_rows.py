@@ -14,22 +14,11 @@ from shared_code.errors import Unprocessable
 from shared_code.settings import Settings
 from shared_code.sms_text import measure
 from shared_code.template_request import sample_link
+from tests.support.nhs_numbers import nhs_number
 
 SETTINGS = Settings(allow_drama_numbers=True)
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
 TEXT = BatchText("Dear ((first name)), your ((clinic)) appointment.", None, None, ("doc-1",))
-
-
-def nhs_number(seed: int) -> str:
-    """A valid NHS number (Modulus 11) from a seed."""
-    for bump in range(20):
-        nine = f"{(seed * 7 + bump) % 10**9:09d}"
-        check = 11 - sum(int(d) * w for d, w in zip(nine, range(10, 1, -1), strict=True)) % 11
-        if check == 11:
-            check = 0
-        if check != 10:
-            return nine + str(check)
-    raise AssertionError("no check digit")
 
 
 @pytest.fixture(autouse=True)
